@@ -1,0 +1,58 @@
+//! Pure, in-place OTLP processors for codex-otel-gateway.
+//!
+//! Place in the flow: a receiver decodes a request, then the pipeline runs every processor of its
+//! chain over the request **in place** (`&mut`), then prunes empty resources/scopes and hands the
+//! result to the exporters' queues. Nothing here knows about sockets, tasks or time: a processor is
+//! a plain value built once from its config and called from many receiver tasks through `&self`.
+//!
+//! Anatomy of a processor (one per module): a serde config struct (`deny_unknown_fields`,
+//! documented fields, one `Default`) → `build()` that may fail with a [`BuildError`] → a runtime type
+//! implementing [`Processor`] that cannot fail.
+
+pub mod attributes;
+mod context;
+mod request;
+mod value;
+
+pub use context::{Metadata, ProcessContext};
+pub use request::{find_attr, metric_point_count, OtlpRequest, Signal};
+pub use value::ConfigValue;
+
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+    trace::v1::ExportTraceServiceRequest,
+};
+
+/// A processor: one in-place method per signal. Called concurrently through `&self`.
+///
+/// Items a processor removes are reported with [`ProcessContext::record_dropped`]; audit counts
+/// (e.g. redactions per rule) with [`ProcessContext::count`].
+pub trait Processor: Send + Sync + 'static {
+    /// Processes a traces request in place.
+    fn process_traces(&self, req: &mut ExportTraceServiceRequest, cx: &mut ProcessContext<'_>);
+    /// Processes a metrics request in place.
+    fn process_metrics(&self, req: &mut ExportMetricsServiceRequest, cx: &mut ProcessContext<'_>);
+    /// Processes a logs request in place.
+    fn process_logs(&self, req: &mut ExportLogsServiceRequest, cx: &mut ProcessContext<'_>);
+}
+
+/// Why a processor could not be built from its config. Reported by `validate` with the YAML path
+/// of the processor followed by `field`.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {message}")]
+pub struct BuildError {
+    /// Path of the field inside the processor's config, e.g. `actions[2].pattern`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl BuildError {
+    /// A problem with `field`.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        BuildError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

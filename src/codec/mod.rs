@@ -1,0 +1,197 @@
+//! Wire formats shared by receivers and exporters: the processed [`Batch`] every exporter queue
+//! holds (encoded at most once per wire format, then shared), the OTLP JSON mapping ([`json`]) and
+//! the `google.rpc` messages used in error replies and retry hints ([`rpc`]).
+
+pub mod json;
+pub mod rpc;
+
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+    trace::v1::ExportTraceServiceRequest,
+};
+use processors::{OtlpRequest, Signal};
+use prost::Message;
+use std::io::Write;
+use std::sync::OnceLock;
+
+/// A processed export request of any signal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Spans.
+    Traces(ExportTraceServiceRequest),
+    /// Metrics.
+    Metrics(ExportMetricsServiceRequest),
+    /// Logs.
+    Logs(ExportLogsServiceRequest),
+}
+
+impl From<ExportTraceServiceRequest> for Payload {
+    fn from(r: ExportTraceServiceRequest) -> Self {
+        Payload::Traces(r)
+    }
+}
+impl From<ExportMetricsServiceRequest> for Payload {
+    fn from(r: ExportMetricsServiceRequest) -> Self {
+        Payload::Metrics(r)
+    }
+}
+impl From<ExportLogsServiceRequest> for Payload {
+    fn from(r: ExportLogsServiceRequest) -> Self {
+        Payload::Logs(r)
+    }
+}
+
+impl Payload {
+    /// The signal.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Payload::Traces(_) => Signal::Traces,
+            Payload::Metrics(_) => Signal::Metrics,
+            Payload::Logs(_) => Signal::Logs,
+        }
+    }
+
+    /// Spans, data points or log records.
+    pub fn item_count(&self) -> usize {
+        match self {
+            Payload::Traces(r) => r.item_count(),
+            Payload::Metrics(r) => r.item_count(),
+            Payload::Logs(r) => r.item_count(),
+        }
+    }
+
+    /// `service.name` of each resource.
+    pub fn service_names(&self) -> Vec<&str> {
+        match self {
+            Payload::Traces(r) => r.service_names(),
+            Payload::Metrics(r) => r.service_names(),
+            Payload::Logs(r) => r.service_names(),
+        }
+    }
+
+    /// Protobuf encoding.
+    pub fn encode_proto(&self) -> Vec<u8> {
+        match self {
+            Payload::Traces(r) => r.encode_to_vec(),
+            Payload::Metrics(r) => r.encode_to_vec(),
+            Payload::Logs(r) => r.encode_to_vec(),
+        }
+    }
+
+    /// OTLP JSON encoding.
+    pub fn encode_json(&self) -> Vec<u8> {
+        match self {
+            Payload::Traces(r) => json::encode_traces(r),
+            Payload::Metrics(r) => json::encode_metrics(r),
+            Payload::Logs(r) => json::encode_logs(r),
+        }
+    }
+}
+
+/// A wire format an exporter sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    /// Protobuf.
+    Proto,
+    /// OTLP JSON.
+    Json,
+}
+
+/// One processed request on its way to the exporters, shared through an `Arc` by every exporter
+/// queue it was accepted into. Each encoding is computed at most once, by the first exporter
+/// that needs it.
+#[derive(Debug)]
+pub struct Batch {
+    payload: Payload,
+    items: usize,
+    encoded: [OnceLock<Bytes>; 4],
+}
+
+impl Batch {
+    /// Wraps a processed payload.
+    pub fn new(payload: Payload) -> Self {
+        let items = payload.item_count();
+        Batch {
+            payload,
+            items,
+            encoded: Default::default(),
+        }
+    }
+
+    /// The content.
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// The signal.
+    pub fn signal(&self) -> Signal {
+        self.payload.signal()
+    }
+
+    /// Spans, data points or log records.
+    pub fn items(&self) -> usize {
+        self.items
+    }
+
+    /// The body in `format`, gzip-compressed if asked; computed once and shared.
+    pub fn encoded(&self, format: WireFormat, gzip: bool) -> &Bytes {
+        let slot = match (format, gzip) {
+            (WireFormat::Proto, false) => 0,
+            (WireFormat::Json, false) => 1,
+            (WireFormat::Proto, true) => 2,
+            (WireFormat::Json, true) => 3,
+        };
+        self.encoded[slot].get_or_init(|| {
+            if gzip {
+                Bytes::from(gzip_bytes(self.encoded(format, false)))
+            } else {
+                Bytes::from(match format {
+                    WireFormat::Proto => self.payload.encode_proto(),
+                    WireFormat::Json => self.payload.encode_json(),
+                })
+            }
+        })
+    }
+}
+
+/// gzip-compresses `data` (default level).
+pub fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_encodes_each_format_once_and_gzip_round_trips() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tool-secrets-protobuf/004_logs.pb"
+        ))
+        .expect("fixture");
+        let req = ExportLogsServiceRequest::decode(body.as_slice()).expect("decode");
+        let batch = Batch::new(req.clone().into());
+        assert_eq!(batch.items(), req.item_count());
+        let a = batch.encoded(WireFormat::Proto, false).clone();
+        let b = batch.encoded(WireFormat::Proto, false).clone();
+        assert_eq!(a.as_ptr(), b.as_ptr(), "encoded once, shared");
+        assert_eq!(ExportLogsServiceRequest::decode(a).expect("re-decode"), req);
+        let gz = batch.encoded(WireFormat::Proto, true);
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.as_ref()), &mut out)
+            .expect("gunzip");
+        assert_eq!(
+            ExportLogsServiceRequest::decode(out.as_slice()).expect("decode"),
+            req
+        );
+    }
+}

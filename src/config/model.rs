@@ -1,0 +1,350 @@
+//! The typed config model: the value tree from [`super::load`] split into components, each
+//! deserialized on its own so that every component's problems are reported with their YAML path.
+
+use super::units::{self, ConfigDuration};
+use super::{join, Diagnostic};
+use crate::exporters::debug::DebugExporterConfig;
+use crate::exporters::otlp_grpc::OtlpGrpcExporterConfig;
+use crate::exporters::otlp_http::OtlpHttpExporterConfig;
+use crate::receivers::otlp::config::OtlpReceiverConfig;
+use processors::attributes::AttributesConfig;
+use processors::Signal;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The whole gateway config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    /// `receivers:` by id (`type` or `type/name`).
+    pub receivers: BTreeMap<String, ReceiverConfig>,
+    /// `processors:` by id.
+    pub processors: BTreeMap<String, ProcessorConfig>,
+    /// `exporters:` by id.
+    pub exporters: BTreeMap<String, ExporterConfig>,
+    /// `service:`.
+    pub service: ServiceConfig,
+}
+
+/// A receiver's config, by type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiverConfig {
+    /// `otlp`.
+    Otlp(OtlpReceiverConfig),
+}
+
+/// A processor's config, by type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProcessorConfig {
+    /// `attributes`: record-level attribute actions.
+    Attributes(AttributesConfig),
+    /// `resource`: resource-level attribute actions.
+    Resource(AttributesConfig),
+}
+
+/// An exporter's config, by type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExporterConfig {
+    /// `otlp`: OTLP/gRPC.
+    Otlp(OtlpGrpcExporterConfig),
+    /// `otlphttp`: OTLP/HTTP.
+    OtlpHttp(OtlpHttpExporterConfig),
+    /// `debug`: prints to stdout.
+    Debug(DebugExporterConfig),
+}
+
+/// Receiver types this build knows.
+pub const RECEIVER_TYPES: &[&str] = &["otlp"];
+/// Processor types this build knows.
+pub const PROCESSOR_TYPES: &[&str] = &["attributes", "resource"];
+/// Exporter types this build knows.
+pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
+
+impl ReceiverConfig {
+    /// Whether the receiver can feed a pipeline of `signal`.
+    pub fn supports(&self, _signal: Signal) -> bool {
+        true
+    }
+}
+
+impl ProcessorConfig {
+    /// Whether the processor can run in a pipeline of `signal`.
+    pub fn supports(&self, _signal: Signal) -> bool {
+        true
+    }
+}
+
+impl ExporterConfig {
+    /// Whether the exporter can take data of `signal`.
+    pub fn supports(&self, _signal: Signal) -> bool {
+        true
+    }
+}
+
+/// `service:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// `traces`, `metrics`, `logs` or `<signal>/<name>` → pipeline.
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, PipelineConfig>,
+    /// The gateway's own logs and metrics.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// How long SIGTERM/SIGINT waits for queued data to be sent before giving up. Default `20s`.
+    #[serde(default = "default_shutdown")]
+    pub shutdown_timeout: ConfigDuration,
+}
+
+fn default_shutdown() -> ConfigDuration {
+    ConfigDuration::secs(20)
+}
+
+/// One pipeline: receivers → processors (in order) → exporters.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Receiver ids feeding this pipeline.
+    #[serde(default)]
+    pub receivers: Vec<String>,
+    /// Processor ids, run in this order.
+    #[serde(default)]
+    pub processors: Vec<String>,
+    /// Exporter ids receiving the result.
+    #[serde(default)]
+    pub exporters: Vec<String>,
+}
+
+/// `service: telemetry:`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The gateway's own logs.
+    #[serde(default)]
+    pub logs: LogsTelemetryConfig,
+    /// The admin listener: `/metrics`, `/healthz`, `/readyz`.
+    #[serde(default)]
+    pub metrics: MetricsTelemetryConfig,
+}
+
+/// `service: telemetry: logs:`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsTelemetryConfig {
+    /// `error`, `warn`, `info` (default), `debug` or `trace`; `--log-level` and `RUST_LOG` win.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub encoding: Option<String>,
+}
+
+/// `service: telemetry: metrics:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsTelemetryConfig {
+    /// `host:port` of the admin listener. Default `127.0.0.1:8888`.
+    #[serde(default = "default_admin")]
+    pub address: String,
+    /// `none` turns the admin listener off; anything else (`basic`, `normal`, `detailed`) keeps it.
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+impl Default for MetricsTelemetryConfig {
+    fn default() -> Self {
+        MetricsTelemetryConfig {
+            address: default_admin(),
+            level: None,
+        }
+    }
+}
+
+impl MetricsTelemetryConfig {
+    /// Whether the admin listener runs.
+    pub fn enabled(&self) -> bool {
+        self.level.as_deref() != Some("none")
+    }
+}
+
+fn default_admin() -> String {
+    "127.0.0.1:8888".into()
+}
+
+/// Splits `type/name` into its type.
+pub fn component_type(id: &str) -> &str {
+    id.split_once('/').map(|(t, _)| t).unwrap_or(id)
+}
+
+/// Splits the value tree into the typed model, collecting every problem.
+pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let empty = serde_json::Map::new();
+    let top = match root {
+        Value::Object(map) => map,
+        Value::Null => {
+            errors.push(Diagnostic::error("<root>", "the config is empty"));
+            &empty
+        }
+        _ => {
+            errors.push(Diagnostic::error(
+                "<root>",
+                "the config must be a mapping with receivers, processors, exporters and service",
+            ));
+            &empty
+        }
+    };
+    for key in top.keys() {
+        if !["receivers", "processors", "exporters", "service"].contains(&key.as_str()) {
+            let hint = match key.as_str() {
+                "extensions" | "connectors" => " (not supported by this gateway)",
+                _ => " (expected receivers, processors, exporters, service)",
+            };
+            errors.push(Diagnostic::error(key.clone(), format!("unknown key{hint}")));
+        }
+    }
+    let receivers = section(
+        top,
+        "receivers",
+        RECEIVER_TYPES,
+        &mut errors,
+        |kind, path, v, errs| match kind {
+            "otlp" => decode(path, v, errs).map(ReceiverConfig::Otlp),
+            _ => None,
+        },
+    );
+    let processors = section(
+        top,
+        "processors",
+        PROCESSOR_TYPES,
+        &mut errors,
+        |kind, path, v, errs| match kind {
+            "attributes" => decode(path, v, errs).map(ProcessorConfig::Attributes),
+            "resource" => decode(path, v, errs).map(ProcessorConfig::Resource),
+            _ => None,
+        },
+    );
+    let exporters = section(
+        top,
+        "exporters",
+        EXPORTER_TYPES,
+        &mut errors,
+        |kind, path, v, errs| match kind {
+            "otlp" => decode(path, v, errs).map(ExporterConfig::Otlp),
+            "otlphttp" => decode(path, v, errs).map(ExporterConfig::OtlpHttp),
+            "debug" => decode(path, v, errs).map(ExporterConfig::Debug),
+            _ => None,
+        },
+    );
+    let service = match top.get("service") {
+        None => {
+            errors.push(Diagnostic::error(
+                "service",
+                "missing: a config needs service.pipelines",
+            ));
+            None
+        }
+        Some(v) => decode::<ServiceConfig>("service", v, &mut errors),
+    };
+    match service {
+        Some(service) if errors.is_empty() => Ok(GatewayConfig {
+            receivers,
+            processors,
+            exporters,
+            service,
+        }),
+        _ => Err(errors),
+    }
+}
+
+type ComponentDecoder<T> = fn(&str, &str, &Value, &mut Vec<Diagnostic>) -> Option<T>;
+
+fn section<T>(
+    top: &serde_json::Map<String, Value>,
+    name: &str,
+    known: &[&str],
+    errors: &mut Vec<Diagnostic>,
+    decode_one: ComponentDecoder<T>,
+) -> BTreeMap<String, T> {
+    let mut out = BTreeMap::new();
+    let map = match top.get(name) {
+        None | Some(Value::Null) => return out,
+        Some(Value::Object(map)) => map,
+        Some(_) => {
+            errors.push(Diagnostic::error(
+                name,
+                "must be a mapping of component ids",
+            ));
+            return out;
+        }
+    };
+    for (id, value) in map {
+        let path = join(name, id);
+        let (kind, instance) = match id.split_once('/') {
+            Some((k, n)) => (k, Some(n)),
+            None => (id.as_str(), None),
+        };
+        if instance == Some("") || kind.is_empty() {
+            errors.push(Diagnostic::error(
+                path,
+                "a component id is `type` or `type/name`",
+            ));
+            continue;
+        }
+        if !known.contains(&kind) {
+            errors.push(Diagnostic::error(
+                path,
+                format!(
+                    "unknown {} type {kind:?} (known: {})",
+                    singular(name),
+                    known.join(", ")
+                ),
+            ));
+            continue;
+        }
+        if let Some(cfg) = decode_one(kind, &path, value, errors) {
+            out.insert(id.clone(), cfg);
+        }
+    }
+    out
+}
+
+fn singular(section: &str) -> &str {
+    section.strip_suffix('s').unwrap_or(section)
+}
+
+/// Deserializes one component's value; a missing value (`debug:`) means all defaults.
+fn decode<T: DeserializeOwned>(
+    path: &str,
+    value: &Value,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let empty = Value::Object(serde_json::Map::new());
+    let value = if value.is_null() { &empty } else { value };
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let full = if inner == "." {
+                path.to_string()
+            } else {
+                join(path, &inner)
+            };
+            errors.push(Diagnostic::error(
+                full,
+                clean_serde_message(&e.into_inner().to_string()),
+            ));
+            None
+        }
+    }
+}
+
+/// serde's messages mention Rust types; keep them but drop the noisy "at line 0" tails.
+fn clean_serde_message(msg: &str) -> String {
+    msg.split(" at line ").next().unwrap_or(msg).to_string()
+}
+
+// Keep `units` in scope for the serde attributes above.
+#[allow(unused_imports)]
+use units as _;

@@ -1,0 +1,324 @@
+//! Semantic checks over the typed model: pipelines, references, signals, addresses, endpoints and
+//! every processor's `build()`. Returns all problems at once; unused components are warnings.
+//! The checks call the same functions the builder uses, so what validates also builds.
+
+use super::model::{
+    component_type, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
+};
+use super::{join, Diagnostic};
+use crate::exporters::{self, config::QueueConfig, config::RetryConfig};
+use crate::pipeline::builder::build_processor;
+use crate::receivers::otlp::parse_listen_addr;
+use processors::Signal;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Whether a component id is defined (`None`) and supports the pipeline's signal.
+type Lookup<'a> = dyn Fn(&str) -> Option<bool> + 'a;
+
+/// Checks the whole config; the result holds errors and warnings.
+pub fn validate(cfg: &GatewayConfig) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    check_pipelines(cfg, &mut out);
+    check_addresses(cfg, &mut out);
+    for (id, p) in &cfg.processors {
+        if let Err(errs) = build_processor(p) {
+            for e in errs {
+                out.push(Diagnostic::error(
+                    join(&join("processors", id), &e.field),
+                    e.message,
+                ));
+            }
+        }
+    }
+    for (id, e) in &cfg.exporters {
+        check_exporter(id, e, &used_signals(cfg, id, |p| &p.exporters), &mut out);
+    }
+    out
+}
+
+/// Signals of the pipelines that list component `id` (in the list chosen by `list`).
+fn used_signals(
+    cfg: &GatewayConfig,
+    id: &str,
+    list: impl Fn(&super::model::PipelineConfig) -> &Vec<String>,
+) -> BTreeSet<Signal> {
+    cfg.service
+        .pipelines
+        .iter()
+        .filter(|(_, p)| list(p).iter().any(|x| x == id))
+        .filter_map(|(pid, _)| Signal::parse(component_type(pid)))
+        .collect()
+}
+
+fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+    let pipelines = &cfg.service.pipelines;
+    if pipelines.is_empty() {
+        out.push(Diagnostic::error(
+            "service.pipelines",
+            "at least one pipeline (traces, metrics or logs) is required",
+        ));
+    }
+    let mut used: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for (pid, p) in pipelines {
+        let path = join("service.pipelines", pid);
+        let Some(signal) = Signal::parse(component_type(pid)) else {
+            out.push(Diagnostic::error(
+                path,
+                "a pipeline id is traces, metrics or logs, optionally followed by /name",
+            ));
+            continue;
+        };
+        if pid.ends_with('/') {
+            out.push(Diagnostic::error(
+                path.clone(),
+                "empty pipeline name after '/'",
+            ));
+        }
+        for (kind, list) in [("receivers", &p.receivers), ("exporters", &p.exporters)] {
+            if list.is_empty() {
+                out.push(Diagnostic::error(
+                    join(&path, kind),
+                    format!("a pipeline needs at least one {}", &kind[..kind.len() - 1]),
+                ));
+            }
+        }
+        let lists: [(&str, &Vec<String>, &Lookup); 3] = [
+            ("receivers", &p.receivers, &|id| {
+                cfg.receivers
+                    .get(id)
+                    .map(|r: &ReceiverConfig| r.supports(signal))
+            }),
+            ("processors", &p.processors, &|id| {
+                cfg.processors
+                    .get(id)
+                    .map(|r: &ProcessorConfig| r.supports(signal))
+            }),
+            ("exporters", &p.exporters, &|id| {
+                cfg.exporters
+                    .get(id)
+                    .map(|r: &ExporterConfig| r.supports(signal))
+            }),
+        ];
+        for (kind, list, lookup) in lists {
+            let mut seen = BTreeSet::new();
+            for (i, id) in list.iter().enumerate() {
+                let item = format!("{}[{i}]", join(&path, kind));
+                if !seen.insert(id) {
+                    out.push(Diagnostic::error(item, format!("{id:?} is listed twice")));
+                    continue;
+                }
+                match lookup(id) {
+                    None => out.push(Diagnostic::error(
+                        item,
+                        format!("{id:?} is not defined under {kind}:"),
+                    )),
+                    Some(false) => out.push(Diagnostic::error(
+                        item,
+                        format!("{id:?} does not support {signal}"),
+                    )),
+                    Some(true) => {
+                        used.insert((kind, id));
+                    }
+                }
+            }
+        }
+    }
+    let defined = cfg
+        .receivers
+        .keys()
+        .map(|k| ("receivers", k))
+        .chain(cfg.processors.keys().map(|k| ("processors", k)))
+        .chain(cfg.exporters.keys().map(|k| ("exporters", k)));
+    for (kind, id) in defined {
+        if !used.contains(&(kind, id.as_str())) {
+            out.push(Diagnostic::warning(
+                join(kind, id),
+                "defined but not used in any pipeline",
+            ));
+        }
+    }
+}
+
+fn check_addresses(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+    let mut bound: BTreeMap<std::net::SocketAddr, String> = BTreeMap::new();
+    let mut claim =
+        |path: String, endpoint: &str, out: &mut Vec<Diagnostic>| match parse_listen_addr(endpoint)
+        {
+            Err(msg) => out.push(Diagnostic::error(path, msg)),
+            Ok(addr) => {
+                if let Some(first) = bound.get(&addr) {
+                    out.push(Diagnostic::error(
+                        path,
+                        format!("address {addr} is already used by {first}"),
+                    ));
+                } else {
+                    bound.insert(addr, path);
+                }
+            }
+        };
+    for (id, r) in &cfg.receivers {
+        let ReceiverConfig::Otlp(otlp) = r;
+        let base = join(&join("receivers", id), "protocols");
+        if otlp.protocols.grpc.is_none() && otlp.protocols.http.is_none() {
+            out.push(Diagnostic::error(
+                base.clone(),
+                "enable at least one of grpc or http",
+            ));
+        }
+        if let Some(g) = &otlp.protocols.grpc {
+            claim(join(&base, "grpc.endpoint"), &g.endpoint, out);
+            if g.max_concurrent_streams == 0 {
+                out.push(Diagnostic::error(
+                    join(&base, "grpc.max_concurrent_streams"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if let Some(h) = &otlp.protocols.http {
+            claim(join(&base, "http.endpoint"), &h.endpoint, out);
+            let mut paths = BTreeSet::new();
+            for (key, p) in [
+                ("traces_url_path", &h.traces_url_path),
+                ("metrics_url_path", &h.metrics_url_path),
+                ("logs_url_path", &h.logs_url_path),
+            ] {
+                let path = join(&base, &format!("http.{key}"));
+                if !p.starts_with('/') {
+                    out.push(Diagnostic::error(
+                        path,
+                        format!("{p:?} must start with '/'"),
+                    ));
+                } else if !paths.insert(p) {
+                    out.push(Diagnostic::error(
+                        path,
+                        format!("{p:?} is used for two signals"),
+                    ));
+                }
+            }
+        }
+    }
+    let metrics = &cfg.service.telemetry.metrics;
+    if metrics.enabled() {
+        claim(
+            "service.telemetry.metrics.address".into(),
+            &metrics.address,
+            out,
+        );
+    }
+    if let Some(level) = &cfg.service.telemetry.logs.level {
+        if crate::telemetry::parse_level(level).is_none() {
+            out.push(Diagnostic::error(
+                "service.telemetry.logs.level",
+                format!("unknown level {level:?} (error, warn, info, debug, trace)"),
+            ));
+        }
+    }
+    if let Some(enc) = &cfg.service.telemetry.logs.encoding {
+        if enc != "text" && enc != "json" {
+            out.push(Diagnostic::error(
+                "service.telemetry.logs.encoding",
+                format!("unknown encoding {enc:?} (text or json)"),
+            ));
+        }
+    }
+}
+
+fn check_exporter(
+    id: &str,
+    e: &ExporterConfig,
+    signals: &BTreeSet<Signal>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let path = join("exporters", id);
+    let (queue, retry) = match e {
+        ExporterConfig::Otlp(c) => {
+            if let Err(msg) = exporters::otlp_grpc::target(c) {
+                out.push(Diagnostic::error(join(&path, "endpoint"), msg));
+            }
+            check_headers(&path, &c.headers, true, out);
+            (&c.sending_queue, Some(&c.retry_on_failure))
+        }
+        ExporterConfig::OtlpHttp(c) => {
+            for signal in signals {
+                if let Err((field, msg)) = exporters::otlp_http::signal_url(c, *signal) {
+                    out.push(Diagnostic::error(join(&path, field), msg));
+                }
+            }
+            if signals.is_empty() && c.endpoint.is_none() {
+                if let Err((field, msg)) = exporters::otlp_http::signal_url(c, Signal::Traces) {
+                    out.push(Diagnostic::error(join(&path, field), msg));
+                }
+            }
+            check_headers(&path, &c.headers, false, out);
+            (&c.sending_queue, Some(&c.retry_on_failure))
+        }
+        ExporterConfig::Debug(c) => (&c.sending_queue, None),
+    };
+    check_queue(&path, queue, out);
+    if let Some(r) = retry {
+        check_retry(&path, r, out);
+    }
+}
+
+fn check_headers(
+    path: &str,
+    headers: &BTreeMap<String, String>,
+    grpc: bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (k, v) in headers {
+        if let Err(msg) = exporters::check_header(k, v, grpc) {
+            out.push(Diagnostic::error(join(&join(path, "headers"), k), msg));
+        }
+    }
+}
+
+fn check_queue(path: &str, q: &QueueConfig, out: &mut Vec<Diagnostic>) {
+    let path = join(path, "sending_queue");
+    if !q.enabled {
+        out.push(Diagnostic::error(
+            join(&path, "enabled"),
+            "the queue cannot be disabled: the gateway never makes a client wait for a backend",
+        ));
+    }
+    if q.queue_size == 0 {
+        out.push(Diagnostic::error(
+            join(&path, "queue_size"),
+            "must be at least 1",
+        ));
+    }
+    if q.num_consumers == 0 {
+        out.push(Diagnostic::error(
+            join(&path, "num_consumers"),
+            "must be at least 1",
+        ));
+    }
+}
+
+fn check_retry(path: &str, r: &RetryConfig, out: &mut Vec<Diagnostic>) {
+    let path = join(path, "retry_on_failure");
+    if !(r.multiplier >= 1.0 && r.multiplier.is_finite()) {
+        out.push(Diagnostic::error(
+            join(&path, "multiplier"),
+            "must be a number ≥ 1",
+        ));
+    }
+    if !(0.0..=1.0).contains(&r.randomization_factor) {
+        out.push(Diagnostic::error(
+            join(&path, "randomization_factor"),
+            "must be between 0 and 1",
+        ));
+    }
+    if r.initial_interval.0.is_zero() {
+        out.push(Diagnostic::error(
+            join(&path, "initial_interval"),
+            "must be above 0",
+        ));
+    }
+    if r.max_interval < r.initial_interval {
+        out.push(Diagnostic::error(
+            join(&path, "max_interval"),
+            "must not be shorter than initial_interval",
+        ));
+    }
+}

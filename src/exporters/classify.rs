@@ -1,0 +1,189 @@
+//! The OTLP specification's retry table, in one place: which HTTP statuses and gRPC codes are
+//! retryable, and how long the backend asked us to wait (`Retry-After`, gRPC `RetryInfo`).
+
+use crate::codec::rpc;
+use prost::Message;
+use std::time::{Duration, SystemTime};
+
+/// Why an export attempt failed, as the retry policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// Worth another attempt (after `retry_after` if the backend said so).
+    #[error("{message}")]
+    Retryable {
+        /// What happened (no payload content, no header values).
+        message: String,
+        /// The backend's requested delay.
+        retry_after: Option<Duration>,
+    },
+    /// Will never succeed: dropped and counted.
+    #[error("{message}")]
+    Permanent {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl ExportError {
+    /// A retryable failure without a delay hint.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ExportError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A permanent failure.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ExportError::Permanent {
+            message: message.into(),
+        }
+    }
+}
+
+/// Classifies a non-2xx HTTP status: 429, 502, 503, 504 are retryable, everything else permanent.
+pub fn http_status(status: u16, retry_after: Option<&str>, body_hint: &str) -> ExportError {
+    let message = if body_hint.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {body_hint}")
+    };
+    match status {
+        429 | 502 | 503 | 504 => ExportError::Retryable {
+            message,
+            retry_after: retry_after.and_then(|v| parse_retry_after(v, SystemTime::now())),
+        },
+        _ => ExportError::Permanent { message },
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP-date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Classifies a gRPC status per the OTLP table. `RESOURCE_EXHAUSTED` is retryable only when the
+/// server attached `RetryInfo`.
+pub fn grpc_status(status: &tonic::Status) -> ExportError {
+    use tonic::Code;
+    let message = format!("gRPC {:?}: {}", status.code(), status.message());
+    let retry_info = retry_info_delay(status.details());
+    match status.code() {
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => ExportError::Retryable {
+            message,
+            retry_after: retry_info.flatten(),
+        },
+        Code::ResourceExhausted if retry_info.is_some() => ExportError::Retryable {
+            message,
+            retry_after: retry_info.flatten(),
+        },
+        _ => ExportError::Permanent { message },
+    }
+}
+
+/// `Some(delay)` when `details` (a `google.rpc.Status`) carries a `RetryInfo`.
+fn retry_info_delay(details: &[u8]) -> Option<Option<Duration>> {
+    if details.is_empty() {
+        return None;
+    }
+    let status = rpc::Status::decode(details).ok()?;
+    let any = status
+        .details
+        .iter()
+        .find(|a| a.type_url == rpc::RETRY_INFO_TYPE)?;
+    let info = rpc::RetryInfo::decode(any.value.as_slice()).ok()?;
+    Some(info.delay())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_retryable(e: &ExportError) -> bool {
+        matches!(e, ExportError::Retryable { .. })
+    }
+
+    #[test]
+    fn http_table_matches_the_otlp_spec() {
+        for s in [429, 502, 503, 504] {
+            assert!(is_retryable(&http_status(s, None, "")), "{s}");
+        }
+        for s in [400, 401, 403, 404, 413, 500] {
+            assert!(!is_retryable(&http_status(s, None, "")), "{s}");
+        }
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn grpc_resource_exhausted_is_retryable_only_with_retry_info() {
+        use tonic::Code;
+        let plain = tonic::Status::new(Code::ResourceExhausted, "full");
+        assert!(!is_retryable(&grpc_status(&plain)));
+        let info = rpc::RetryInfo {
+            retry_delay: Some(rpc::ProtoDuration {
+                seconds: 2,
+                nanos: 0,
+            }),
+        };
+        let details = rpc::Status {
+            code: Code::ResourceExhausted as i32,
+            message: "full".into(),
+            details: vec![rpc::Any {
+                type_url: rpc::RETRY_INFO_TYPE.into(),
+                value: info.encode_to_vec(),
+            }],
+        };
+        let with_info = tonic::Status::with_details(
+            Code::ResourceExhausted,
+            "full",
+            details.encode_to_vec().into(),
+        );
+        assert_eq!(
+            grpc_status(&with_info),
+            ExportError::Retryable {
+                message: "gRPC ResourceExhausted: full".into(),
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Aborted,
+            Code::DataLoss,
+        ] {
+            assert!(
+                is_retryable(&grpc_status(&tonic::Status::new(code, ""))),
+                "{code:?}"
+            );
+        }
+        for code in [
+            Code::InvalidArgument,
+            Code::Unauthenticated,
+            Code::PermissionDenied,
+            Code::Internal,
+        ] {
+            assert!(
+                !is_retryable(&grpc_status(&tonic::Status::new(code, ""))),
+                "{code:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Exporters: each owns a bounded queue ([`queue`]), worker tasks and a tower stack
+//! (retry → timeout → client). Clients: [`otlp_grpc`], [`otlp_http`], [`debug`]. Failures are
+//! classified by the OTLP spec table in [`classify`]; retries follow [`retry`].
+
+pub mod classify;
+pub mod config;
+pub mod debug;
+pub mod otlp_grpc;
+pub mod otlp_http;
+pub mod queue;
+pub mod retry;
+
+use crate::codec::Batch;
+use crate::config::model::ExporterConfig;
+use crate::telemetry::metrics::SelfMetrics;
+use queue::{ExporterStats, QueueReceiver, QueueSender};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tower::util::BoxCloneService;
+use tower::{BoxError, ServiceBuilder};
+
+/// What a successful export reports: items the backend rejected (OTLP partial success).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportOutcome {
+    /// Items rejected by the backend.
+    pub rejected: u64,
+}
+
+/// The type-erased tower stack of one exporter.
+pub type ExportService = BoxCloneService<Arc<Batch>, ExportOutcome, BoxError>;
+
+/// Why an exporter could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterBuildError {
+    /// A config value the client cannot use (validate normally catches these first).
+    #[error("exporters.{id}: {message}")]
+    Invalid {
+        /// Exporter id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A built exporter, before its workers run.
+pub struct Exporter {
+    id: String,
+    sender: QueueSender,
+    receiver: QueueReceiver,
+    service: ExportService,
+    consumers: usize,
+}
+
+/// A running exporter's handle for the shutdown stage.
+pub struct RunningExporter {
+    /// Exporter id.
+    pub id: String,
+    receiver: QueueReceiver,
+}
+
+impl RunningExporter {
+    /// Counts what is left after the drain deadline as dropped; returns the item count.
+    pub async fn count_leftovers(&self) -> u64 {
+        self.receiver.count_leftovers().await
+    }
+}
+
+impl Exporter {
+    /// Builds the client, its tower stack and its queue. Must run inside a tokio runtime.
+    pub fn build(
+        id: &str,
+        cfg: &ExporterConfig,
+        metrics: &SelfMetrics,
+    ) -> Result<Self, ExporterBuildError> {
+        let invalid = |message: String| ExporterBuildError::Invalid {
+            id: id.to_string(),
+            message,
+        };
+        let retries = metrics.request_counter(
+            crate::telemetry::metrics::names::EXPORTER_RETRIES,
+            "exporter",
+            id,
+        );
+        let (service, queue_cfg) = match cfg {
+            ExporterConfig::Otlp(c) => {
+                let client = otlp_grpc::GrpcExport::new(c).map_err(invalid)?;
+                (
+                    stack(client, &c.retry_on_failure, c.timeout.0, retries),
+                    &c.sending_queue,
+                )
+            }
+            ExporterConfig::OtlpHttp(c) => {
+                let client = otlp_http::HttpExport::new(c).map_err(invalid)?;
+                (
+                    stack(client, &c.retry_on_failure, c.timeout.0, retries),
+                    &c.sending_queue,
+                )
+            }
+            ExporterConfig::Debug(c) => (
+                BoxCloneService::new(debug::DebugExport::new(id, c.verbosity)),
+                &c.sending_queue,
+            ),
+        };
+        let stats = ExporterStats::new(metrics, id, queue_cfg.queue_size);
+        let (sender, receiver) = queue::bounded(id, queue_cfg.queue_size, stats);
+        Ok(Exporter {
+            id: id.to_string(),
+            sender,
+            receiver,
+            service,
+            consumers: queue_cfg.num_consumers,
+        })
+    }
+
+    /// The queue's sending side, for pipelines.
+    pub fn sender(&self) -> QueueSender {
+        self.sender.clone()
+    }
+
+    /// Starts the workers into `tasks`. The exporter's own sender is dropped: once every pipeline
+    /// holding a sender is gone, the workers drain the queue and stop.
+    pub fn start(self, tasks: &mut JoinSet<()>) -> RunningExporter {
+        self.receiver
+            .spawn_workers(self.consumers, self.service, tasks);
+        RunningExporter {
+            id: self.id,
+            receiver: self.receiver,
+        }
+    }
+}
+
+/// retry → timeout → client.
+fn stack<S>(
+    client: S,
+    retry: &config::RetryConfig,
+    timeout: Duration,
+    retries: prometheus_client::metrics::counter::Counter,
+) -> ExportService
+where
+    S: tower::Service<Arc<Batch>, Response = ExportOutcome, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let svc = ServiceBuilder::new()
+        .retry(retry::RetryPolicy::new(retry, retries))
+        .timeout(timeout)
+        .service(client);
+    BoxCloneService::new(svc)
+}
+
+/// Checks a configured header: a valid name and value (gRPC: lower-case ASCII metadata key).
+pub fn check_header(key: &str, value: &str, grpc: bool) -> Result<(), String> {
+    if grpc {
+        tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(
+            key.to_ascii_lowercase().as_bytes(),
+        )
+        .map_err(|_| format!("{key:?} is not a valid gRPC metadata key"))?;
+        tonic::metadata::MetadataValue::<tonic::metadata::Ascii>::try_from(value)
+            .map_err(|_| "the value is not valid ASCII metadata".to_string())?;
+    } else {
+        http::HeaderName::from_bytes(key.as_bytes())
+            .map_err(|_| format!("{key:?} is not a valid HTTP header name"))?;
+        http::HeaderValue::from_str(value)
+            .map_err(|_| "the value is not a valid HTTP header value".to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! `otlp` exporter: OTLP/gRPC (tonic). Sends the shared, once-encoded protobuf bytes with a
+//! pass-through codec, so fanning one batch out to several exporters encodes it once.
+
+use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
+use crate::config::units::ConfigDuration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `exporters: otlp[/name]:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpGrpcExporterConfig {
+    /// `http://host:port` (plaintext), `https://host:port` or bare `host:port` (TLS unless
+    /// `tls.insecure`).
+    pub endpoint: String,
+    /// gRPC metadata sent with every request, e.g. `signoz-ingestion-key`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `gzip` (default) or `none`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Deadline of one attempt. Default `5s`.
+    #[serde(default = "default_timeout")]
+    pub timeout: ConfigDuration,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: TlsClientConfig,
+    /// The exporter's queue.
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    /// Retries.
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+}
+
+fn default_timeout() -> ConfigDuration {
+    ConfigDuration::secs(5)
+}
+
+use super::classify::{self, ExportError};
+use super::ExportOutcome;
+use crate::codec::{rpc, Batch, WireFormat};
+use bytes::{BufMut, Bytes};
+use futures::future::BoxFuture;
+use http::uri::PathAndQuery;
+use processors::Signal;
+use prost::Message;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::{Ascii, MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tower::BoxError;
+
+/// The gRPC target of an `otlp` exporter: URI to connect to and whether to use TLS.
+pub fn target(cfg: &OtlpGrpcExporterConfig) -> Result<(http::Uri, bool), String> {
+    let raw = cfg.endpoint.trim();
+    if raw.is_empty() {
+        return Err("endpoint is empty".into());
+    }
+    let (uri_text, tls) = if let Some(rest) = raw.strip_prefix("http://") {
+        (format!("http://{rest}"), false)
+    } else if raw.starts_with("https://") {
+        (raw.to_string(), true)
+    } else if raw.contains("://") {
+        return Err(format!("{raw:?}: the scheme must be http:// or https://"));
+    } else {
+        let scheme = if cfg.tls.insecure { "http" } else { "https" };
+        (format!("{scheme}://{raw}"), !cfg.tls.insecure)
+    };
+    let uri: http::Uri = uri_text
+        .parse()
+        .map_err(|e| format!("{raw:?} is not a valid endpoint: {e}"))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("{raw:?} has no host"));
+    }
+    if uri.path() != "/" && !uri.path().is_empty() {
+        return Err(format!(
+            "{raw:?}: an otlp (gRPC) endpoint is host:port without a path"
+        ));
+    }
+    Ok((uri, tls))
+}
+
+/// The tower client of the `otlp` exporter.
+#[derive(Clone)]
+pub struct GrpcExport {
+    grpc: tonic::client::Grpc<Channel>,
+    metadata: Arc<MetadataMap>,
+}
+
+impl GrpcExport {
+    /// Builds a lazily-connecting channel. Must run inside a tokio runtime.
+    pub fn new(cfg: &OtlpGrpcExporterConfig) -> Result<Self, String> {
+        let (uri, tls) = target(cfg)?;
+        let mut endpoint = Endpoint::from(uri.clone())
+            .connect_timeout(cfg.timeout.0)
+            .tcp_nodelay(true)
+            .http2_adaptive_window(true);
+        if tls {
+            let mut tls_cfg = ClientTlsConfig::new().with_webpki_roots();
+            if let Some(host) = uri.host() {
+                tls_cfg = tls_cfg.domain_name(host.trim_matches(['[', ']']));
+            }
+            if let Some(ca) = &cfg.tls.ca_file {
+                let pem =
+                    std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+                tls_cfg = tls_cfg.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls_cfg)
+                .map_err(|e| format!("TLS setup: {e}"))?;
+        }
+        let channel = endpoint.connect_lazy();
+        let mut grpc = tonic::client::Grpc::new(channel)
+            .max_decoding_message_size(4 * 1024 * 1024)
+            .accept_compressed(CompressionEncoding::Gzip);
+        if cfg.compression == super::config::Compression::Gzip {
+            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+        }
+        let mut metadata = MetadataMap::new();
+        for (k, v) in &cfg.headers {
+            let key = MetadataKey::<Ascii>::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .map_err(|_| format!("headers: {k:?} is not a valid gRPC metadata key"))?;
+            let value = MetadataValue::<Ascii>::try_from(v.as_str())
+                .map_err(|_| format!("headers.{k}: invalid metadata value"))?;
+            metadata.insert(key, value);
+        }
+        Ok(GrpcExport {
+            grpc,
+            metadata: Arc::new(metadata),
+        })
+    }
+}
+
+fn export_path(signal: Signal) -> PathAndQuery {
+    PathAndQuery::from_static(match signal {
+        Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    })
+}
+
+impl tower::Service<Arc<Batch>> for GrpcExport {
+    type Response = ExportOutcome;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
+        let mut grpc = self.grpc.clone();
+        let metadata = self.metadata.clone();
+        Box::pin(async move {
+            grpc.ready()
+                .await
+                .map_err(|e| ExportError::retryable(format!("connect: {e}")))?;
+            let body = batch.encoded(WireFormat::Proto, false).clone();
+            let mut request = tonic::Request::new(body);
+            *request.metadata_mut() = (*metadata).clone();
+            match grpc
+                .unary(request, export_path(batch.signal()), PassThroughCodec)
+                .await
+            {
+                Ok(resp) => Ok(ExportOutcome {
+                    rejected: resp
+                        .into_inner()
+                        .partial_success
+                        .map(|p| p.rejected.max(0) as u64)
+                        .unwrap_or(0),
+                }),
+                Err(status) => Err(classify::grpc_status(&status).into()),
+            }
+        })
+    }
+}
+
+/// Sends already-encoded protobuf bytes; decodes the (signal-agnostic) export response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassThroughCodec;
+
+/// Encoder half of [`PassThroughCodec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BytesEncoder;
+
+/// Decoder half of [`PassThroughCodec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResponseDecoder;
+
+impl Codec for PassThroughCodec {
+    type Encode = Bytes;
+    type Decode = rpc::ExportResponse;
+    type Encoder = BytesEncoder;
+    type Decoder = ResponseDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ResponseDecoder
+    }
+}
+
+impl Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for ResponseDecoder {
+    type Item = rpc::ExportResponse;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        rpc::ExportResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("bad export response: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(endpoint: &str, insecure: bool) -> OtlpGrpcExporterConfig {
+        let mut c: OtlpGrpcExporterConfig =
+            serde_json::from_value(serde_json::json!({ "endpoint": endpoint })).expect("cfg");
+        c.tls.insecure = insecure;
+        c
+    }
+
+    #[test]
+    fn scheme_decides_tls_and_bare_host_port_is_tls_unless_insecure() {
+        assert!(!target(&cfg("http://collector:4317", false)).expect("ok").1);
+        assert!(
+            target(&cfg("https://ingest.signoz.example:443", false))
+                .expect("ok")
+                .1
+        );
+        assert!(target(&cfg("collector:4317", false)).expect("ok").1);
+        assert!(!target(&cfg("collector:4317", true)).expect("ok").1);
+        assert!(target(&cfg("ftp://x:1", false)).is_err());
+        assert!(target(&cfg("http://x:1/v1/traces", false)).is_err());
+        assert!(target(&cfg("", false)).is_err());
+    }
+}

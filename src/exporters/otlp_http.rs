@@ -1,0 +1,302 @@
+//! `otlphttp` exporter: OTLP/HTTP with protobuf or JSON bodies (reqwest + rustls).
+
+use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
+use crate::config::units::ConfigDuration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Body encoding of the `otlphttp` exporter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpEncoding {
+    /// `application/x-protobuf` (default).
+    #[default]
+    Proto,
+    /// `application/json` (OTLP JSON mapping).
+    Json,
+}
+
+/// `exporters: otlphttp[/name]:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpHttpExporterConfig {
+    /// Base URL; `/v1/traces`, `/v1/metrics`, `/v1/logs` are appended.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Full URL for traces, used as is (overrides `endpoint`).
+    #[serde(default)]
+    pub traces_endpoint: Option<String>,
+    /// Full URL for metrics, used as is.
+    #[serde(default)]
+    pub metrics_endpoint: Option<String>,
+    /// Full URL for logs, used as is.
+    #[serde(default)]
+    pub logs_endpoint: Option<String>,
+    /// `proto` (default) or `json`.
+    #[serde(default)]
+    pub encoding: HttpEncoding,
+    /// HTTP headers sent with every request, e.g. `Authorization: Basic ...`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `gzip` (default) or `none`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Deadline of one attempt. Default `30s`.
+    #[serde(default = "default_timeout")]
+    pub timeout: ConfigDuration,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: TlsClientConfig,
+    /// The exporter's queue.
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    /// Retries.
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+}
+
+fn default_timeout() -> ConfigDuration {
+    ConfigDuration::secs(30)
+}
+
+use super::classify::{self, ExportError};
+use super::ExportOutcome;
+use crate::codec::{json, rpc, Batch, WireFormat};
+use futures::future::BoxFuture;
+use processors::Signal;
+use prost::Message;
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::BoxError;
+
+/// Response bodies read on success, at most.
+const MAX_OK_BODY: usize = 4 * 1024 * 1024;
+/// Response bodies read on error, at most.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The URL for `signal`: the per-signal endpoint verbatim, or `endpoint` + `/v1/<signal>`.
+/// The error names the field to fix.
+pub fn signal_url(
+    cfg: &OtlpHttpExporterConfig,
+    signal: Signal,
+) -> Result<reqwest::Url, (&'static str, String)> {
+    let (field, specific) = match signal {
+        Signal::Traces => ("traces_endpoint", &cfg.traces_endpoint),
+        Signal::Metrics => ("metrics_endpoint", &cfg.metrics_endpoint),
+        Signal::Logs => ("logs_endpoint", &cfg.logs_endpoint),
+    };
+    let (field, text) = match (specific, &cfg.endpoint) {
+        (Some(url), _) => (field, url.trim().to_string()),
+        (None, Some(base)) => (
+            "endpoint",
+            format!(
+                "{}/v1/{}",
+                base.trim().trim_end_matches('/'),
+                signal.as_str()
+            ),
+        ),
+        (None, None) => {
+            return Err((
+                "endpoint",
+                format!("set `endpoint` (base URL) or `{field}` for the {signal} pipeline"),
+            ))
+        }
+    };
+    let url = reqwest::Url::parse(&text)
+        .map_err(|e| (field, format!("{text:?} is not a valid URL: {e}")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err((field, format!("{text:?}: the scheme must be http or https")));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err((field, format!("{text:?} has no host")));
+    }
+    Ok(url)
+}
+
+/// The tower client of the `otlphttp` exporter.
+#[derive(Clone)]
+pub struct HttpExport {
+    client: reqwest::Client,
+    urls: Arc<[Option<reqwest::Url>; 3]>,
+    headers: Arc<HeaderMap>,
+    format: WireFormat,
+    gzip: bool,
+}
+
+impl HttpExport {
+    /// Builds the client; URLs for every signal that has one.
+    pub fn new(cfg: &OtlpHttpExporterConfig) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .connect_timeout(cfg.timeout.0);
+        if let Some(ca) = &cfg.tls.ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
+        let urls = Signal::ALL.map(|s| signal_url(cfg, s).ok());
+        let mut headers = HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("headers: invalid name {k:?}"))?;
+            let mut value =
+                HeaderValue::from_str(v).map_err(|_| format!("headers.{k}: invalid value"))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let format = match cfg.encoding {
+            HttpEncoding::Proto => WireFormat::Proto,
+            HttpEncoding::Json => WireFormat::Json,
+        };
+        Ok(HttpExport {
+            client,
+            urls: Arc::new(urls),
+            headers: Arc::new(headers),
+            format,
+            gzip: cfg.compression == super::config::Compression::Gzip,
+        })
+    }
+}
+
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = cap.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= cap {
+            break;
+        }
+    }
+    out
+}
+
+fn rejected_in(body: &[u8], format: WireFormat, signal: Signal) -> u64 {
+    if body.is_empty() {
+        return 0;
+    }
+    let rejected = match format {
+        WireFormat::Proto => rpc::ExportResponse::decode(body)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map(|p| p.rejected),
+        WireFormat::Json => match signal {
+            Signal::Traces => json::decode_trace_response(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| p.rejected_spans),
+            Signal::Metrics => json::decode_metrics_response(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| p.rejected_data_points),
+            Signal::Logs => json::decode_logs_response(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| p.rejected_log_records),
+        },
+    };
+    rejected.unwrap_or(0).max(0) as u64
+}
+
+impl tower::Service<Arc<Batch>> for HttpExport {
+    type Response = ExportOutcome;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let signal = batch.signal();
+            let Some(url) = this.urls[signal as usize].clone() else {
+                return Err(
+                    ExportError::permanent(format!("no URL configured for {signal}")).into(),
+                );
+            };
+            let body = batch.encoded(this.format, this.gzip).clone();
+            let content_type = match this.format {
+                WireFormat::Proto => "application/x-protobuf",
+                WireFormat::Json => "application/json",
+            };
+            let mut req = this
+                .client
+                .post(url)
+                .headers((*this.headers).clone())
+                .header(CONTENT_TYPE, content_type);
+            if this.gzip {
+                req = req.header(CONTENT_ENCODING, "gzip");
+            }
+            let resp = req.body(body).send().await.map_err(|e| {
+                // Connection refused/reset, DNS, TLS handshake, timeouts: all worth retrying.
+                ExportError::retryable(format!("request failed: {}", error_chain(&e)))
+            })?;
+            let status = resp.status();
+            if status.is_success() {
+                let body = read_capped(resp, MAX_OK_BODY).await;
+                return Ok(ExportOutcome {
+                    rejected: rejected_in(&body, this.format, signal),
+                });
+            }
+            let retry_after = resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = read_capped(resp, MAX_ERROR_BODY).await;
+            let hint = String::from_utf8_lossy(&body[..body.len().min(200)]).replace('\n', " ");
+            Err(classify::http_status(status.as_u16(), retry_after.as_deref(), hint.trim()).into())
+        })
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(v: serde_json::Value) -> OtlpHttpExporterConfig {
+        serde_json::from_value(v).expect("cfg")
+    }
+
+    #[test]
+    fn base_endpoint_gets_the_signal_path_and_per_signal_urls_are_verbatim() {
+        let c = cfg(serde_json::json!({
+            "endpoint": "https://otlp.last9.example/",
+            "logs_endpoint": "https://logs.example/custom"
+        }));
+        assert_eq!(
+            signal_url(&c, Signal::Traces).expect("url").as_str(),
+            "https://otlp.last9.example/v1/traces"
+        );
+        assert_eq!(
+            signal_url(&c, Signal::Logs).expect("url").as_str(),
+            "https://logs.example/custom"
+        );
+        let none = cfg(serde_json::json!({}));
+        assert_eq!(
+            signal_url(&none, Signal::Metrics).unwrap_err().0,
+            "endpoint"
+        );
+        let bad = cfg(serde_json::json!({ "endpoint": "ftp://x" }));
+        assert!(signal_url(&bad, Signal::Metrics).is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! The retry layer of each exporter's tower stack (retry → timeout → client): exponential backoff
+//! with jitter, the backend's `Retry-After`/`RetryInfo` honoured, everything capped by
+//! `max_elapsed_time`. Only failures the classifier calls retryable (and timeouts) are retried.
+
+use super::classify::ExportError;
+use super::config::RetryConfig;
+use super::ExportOutcome;
+use crate::codec::Batch;
+use prometheus_client::metrics::counter::Counter;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tower::BoxError;
+
+/// Per-request retry state; cloned fresh for every request by `tower::retry`.
+#[derive(Clone)]
+pub struct RetryPolicy {
+    cfg: Arc<RetryConfig>,
+    started: Option<Instant>,
+    next_interval: Duration,
+    retries: Counter,
+}
+
+impl RetryPolicy {
+    /// A policy from config; `retries` counts every retry attempt.
+    pub fn new(cfg: &RetryConfig, retries: Counter) -> Self {
+        RetryPolicy {
+            cfg: Arc::new(cfg.clone()),
+            started: None,
+            next_interval: cfg.initial_interval.0,
+            retries,
+        }
+    }
+
+    /// Whether an error from the stack is worth retrying, and the backend's requested delay.
+    pub fn classify(err: &BoxError) -> (bool, Option<Duration>) {
+        if let Some(e) = err.downcast_ref::<ExportError>() {
+            return match e {
+                ExportError::Retryable { retry_after, .. } => (true, *retry_after),
+                ExportError::Permanent { .. } => (false, None),
+            };
+        }
+        // tower's timeout (`Elapsed`) and anything unexpected from the transport: retry.
+        (true, None)
+    }
+
+    fn jittered(&self, base: Duration) -> Duration {
+        let f = self.cfg.randomization_factor;
+        if f <= 0.0 {
+            return base;
+        }
+        let factor = rand::rng().random_range((1.0 - f)..=(1.0 + f));
+        base.mul_f64(factor.max(0.0))
+    }
+}
+
+impl tower::retry::Policy<Arc<Batch>, ExportOutcome, BoxError> for RetryPolicy {
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        _req: &mut Arc<Batch>,
+        result: &mut Result<ExportOutcome, BoxError>,
+    ) -> Option<Self::Future> {
+        let err = result.as_ref().err()?;
+        if !self.cfg.enabled {
+            return None;
+        }
+        let (retryable, after) = Self::classify(err);
+        if !retryable {
+            return None;
+        }
+        let now = Instant::now();
+        let started = *self.started.get_or_insert(now);
+        let delay = match after {
+            Some(d) => d,
+            None => {
+                let d = self.jittered(self.next_interval);
+                self.next_interval = self
+                    .next_interval
+                    .mul_f64(self.cfg.multiplier)
+                    .min(self.cfg.max_interval.0);
+                d
+            }
+        };
+        if now.duration_since(started) + delay > self.cfg.max_elapsed_time.0 {
+            return None;
+        }
+        self.retries.inc();
+        Some(tokio::time::sleep(delay))
+    }
+
+    fn clone_request(&mut self, req: &Arc<Batch>) -> Option<Arc<Batch>> {
+        Some(req.clone())
+    }
+}

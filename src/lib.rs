@@ -1,0 +1,17 @@
+//! codex-otel-gateway: an OpenTelemetry gateway between the OpenAI Codex CLI and observability
+//! backends.
+//!
+//! Flow: [`receivers`] decode OTLP (gRPC, HTTP protobuf/JSON) → [`pipeline`] runs the processor
+//! chain (crate `processors`) in place and fans the result out → [`exporters`] each own a bounded
+//! queue, workers and a tower stack (retry → timeout → client). [`config`] loads and validates the
+//! YAML; [`app`] runs the lifecycle; [`telemetry`] is the gateway's own logs and metrics.
+
+pub mod app;
+pub mod codec;
+pub mod config;
+pub mod exporters;
+pub mod pipeline;
+pub mod receivers;
+pub mod telemetry;
+
+pub use processors;

@@ -1,0 +1,3 @@
+//! Receivers: where telemetry enters. Only `otlp` (gRPC + HTTP) for now.
+
+pub mod otlp;

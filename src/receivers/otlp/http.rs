@@ -1,0 +1,255 @@
+//! OTLP/HTTP server (axum/hyper): `POST` on the per-signal paths, protobuf or JSON bodies,
+//! optional gzip inflated with a cap, the size limit applied after decompression. Replies use the
+//! request's encoding: an empty `Export*ServiceResponse` on success, a `google.rpc.Status` on error.
+
+use super::config::HttpServerConfig;
+use super::status::{RequestError, RETRY_AFTER};
+use super::{ReceiverError, Shared};
+use crate::codec::json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{
+    ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER as RETRY_AFTER_HEADER,
+};
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+    trace::v1::ExportTraceServiceRequest,
+};
+use processors::{Metadata, Signal};
+use prost::Message;
+use std::future::Future;
+use std::io::Read;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Body encodings the receiver speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/x-protobuf`.
+    Proto,
+    /// `application/json`.
+    Json,
+}
+
+struct HttpState {
+    shared: Arc<Shared>,
+    cfg: HttpServerConfig,
+    limit: usize,
+}
+
+/// Serves OTLP/HTTP on `listener` until `shutdown` resolves.
+pub async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    cfg: HttpServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ReceiverError> {
+    let id = shared.id.clone();
+    let state = Arc::new(HttpState {
+        shared,
+        limit: cfg.max_request_body_size.as_usize(),
+        cfg,
+    });
+    let app = axum::Router::new().fallback(handle).with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ReceiverError::Serve {
+            id,
+            message: e.to_string(),
+        })
+}
+
+async fn handle(State(st): State<Arc<HttpState>>, req: Request) -> Response {
+    let format = body_format(req.headers());
+    match receive(&st, req).await {
+        Ok(format) => ok_response(format),
+        Err(err) => {
+            st.shared.refuse(&err);
+            error_response(&err, format.ok().flatten())
+        }
+    }
+}
+
+fn body_format(headers: &HeaderMap) -> Result<Option<BodyFormat>, RequestError> {
+    let Some(ct) = headers.get(CONTENT_TYPE) else {
+        return Ok(None);
+    };
+    let ct = ct.to_str().unwrap_or("");
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Some(BodyFormat::Proto)),
+        "application/json" => Ok(Some(BodyFormat::Json)),
+        _ => Err(RequestError::UnsupportedMediaType(format!(
+            "unsupported content-type {ct:?}; use application/x-protobuf or application/json"
+        ))),
+    }
+}
+
+async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestError> {
+    let path = req.uri().path();
+    let signal = if path == st.cfg.traces_url_path {
+        Signal::Traces
+    } else if path == st.cfg.metrics_url_path {
+        Signal::Metrics
+    } else if path == st.cfg.logs_url_path {
+        Signal::Logs
+    } else {
+        return Err(RequestError::NotFound(path.to_string()));
+    };
+    if req.method() != Method::POST {
+        return Err(RequestError::MethodNotAllowed(req.method().to_string()));
+    }
+    let format = body_format(req.headers())?.ok_or_else(|| {
+        RequestError::UnsupportedMediaType(
+            "missing content-type; use application/x-protobuf or application/json".into(),
+        )
+    })?;
+    let gzip = match req
+        .headers()
+        .get(CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("identity") => false,
+        Some("gzip") | Some("x-gzip") => true,
+        Some(other) => {
+            return Err(RequestError::UnsupportedMediaType(format!(
+                "unsupported content-encoding {other:?}; use gzip or none"
+            )))
+        }
+    };
+    if !st.shared.routes.has(signal) {
+        return Err(crate::pipeline::IngestError::NotRouted(signal).into());
+    }
+    let limit = st.limit;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(RequestError::PayloadTooLarge { limit });
+    }
+    let metadata = Metadata::from_pairs(
+        req.headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v.to_string()))),
+    );
+    let raw = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                RequestError::PayloadTooLarge { limit }
+            } else {
+                RequestError::BadRequest(format!("could not read the body: {e}"))
+            }
+        })?
+        .to_bytes();
+    let body = if gzip { inflate(&raw, limit)? } else { raw };
+    let shared = &st.shared;
+    match (signal, format) {
+        (Signal::Traces, BodyFormat::Proto) => {
+            shared.ingest(decode_proto::<ExportTraceServiceRequest>(body)?, &metadata)
+        }
+        (Signal::Metrics, BodyFormat::Proto) => shared.ingest(
+            decode_proto::<ExportMetricsServiceRequest>(body)?,
+            &metadata,
+        ),
+        (Signal::Logs, BodyFormat::Proto) => {
+            shared.ingest(decode_proto::<ExportLogsServiceRequest>(body)?, &metadata)
+        }
+        (Signal::Traces, BodyFormat::Json) => {
+            shared.ingest(json::decode_traces(&body).map_err(bad_json)?, &metadata)
+        }
+        (Signal::Metrics, BodyFormat::Json) => {
+            shared.ingest(json::decode_metrics(&body).map_err(bad_json)?, &metadata)
+        }
+        (Signal::Logs, BodyFormat::Json) => {
+            shared.ingest(json::decode_logs(&body).map_err(bad_json)?, &metadata)
+        }
+    }?;
+    Ok(format)
+}
+
+fn bad_json(e: json::JsonError) -> RequestError {
+    RequestError::BadRequest(format!("invalid OTLP JSON: {e}"))
+}
+
+fn decode_proto<M: Message + Default>(body: Bytes) -> Result<M, RequestError> {
+    M::decode(body).map_err(|e| RequestError::BadRequest(format!("invalid OTLP protobuf: {e}")))
+}
+
+/// Inflates a gzip body, refusing to produce more than `limit` bytes.
+pub fn inflate(raw: &[u8], limit: usize) -> Result<Bytes, RequestError> {
+    let mut out = Vec::with_capacity((raw.len() * 4).min(limit));
+    let mut decoder = flate2::read::GzDecoder::new(raw).take(limit as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| RequestError::BadRequest(format!("invalid gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(RequestError::PayloadTooLarge { limit });
+    }
+    Ok(Bytes::from(out))
+}
+
+fn ok_response(format: BodyFormat) -> Response {
+    // Every Export*ServiceResponse without partial success encodes to nothing / `{}`.
+    let (ct, body) = match format {
+        BodyFormat::Proto => ("application/x-protobuf", Bytes::new()),
+        BodyFormat::Json => ("application/json", Bytes::from_static(b"{}")),
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, ct)
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn error_response(err: &RequestError, format: Option<BodyFormat>) -> Response {
+    let (ct, body) = match format {
+        Some(BodyFormat::Json) => ("application/json", err.json_body()),
+        Some(BodyFormat::Proto) => ("application/x-protobuf", err.rpc_status().encode_to_vec()),
+        None => ("text/plain; charset=utf-8", format!("{err}\n").into_bytes()),
+    };
+    let mut builder = Response::builder()
+        .status(err.http_status())
+        .header(CONTENT_TYPE, ct);
+    if matches!(err, RequestError::MethodNotAllowed(_)) {
+        builder = builder.header(ALLOW, "POST");
+    }
+    if err.retryable() {
+        builder = builder.header(RETRY_AFTER_HEADER, RETRY_AFTER.as_secs().to_string());
+    }
+    builder.body(Body::from(body)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inflate_caps_output_and_rejects_garbage() {
+        let data = vec![b'a'; 10_000];
+        let gz = crate::codec::gzip_bytes(&data);
+        assert_eq!(inflate(&gz, 10_000).expect("fits").len(), 10_000);
+        assert_eq!(
+            inflate(&gz, 9_999),
+            Err(RequestError::PayloadTooLarge { limit: 9_999 })
+        );
+        assert!(matches!(
+            inflate(b"not gzip", 100),
+            Err(RequestError::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,234 @@
+//! The `otlp` receiver: OTLP/gRPC ([`grpc`]) and OTLP/HTTP ([`http`]) servers feeding the
+//! pipelines of their receiver id. Both decode, then call [`crate::pipeline::ingest`] on the
+//! request task and answer once the data sits in the exporter queues.
+
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod status;
+
+use crate::codec::Payload;
+use crate::pipeline::{self, Routes};
+use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
+use config::OtlpReceiverConfig;
+use processors::{Metadata, OtlpRequest};
+use prometheus_client::metrics::counter::Counter;
+use status::RequestError;
+use std::future::Future;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// Parses a listen address: `ip:port`, `[v6]:port` or `localhost:port`.
+pub fn parse_listen_addr(endpoint: &str) -> Result<SocketAddr, String> {
+    let text = endpoint.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{text:?}: invalid port"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if text
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+    {
+        // A host name: resolve it now so a typo fails at validate time.
+        return text
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("{text:?}: cannot resolve the host"));
+    }
+    Err(format!(
+        "{text:?} is not host:port (e.g. 127.0.0.1:4317 or 0.0.0.0:4318)"
+    ))
+}
+
+/// Why a receiver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    /// The address could not be bound.
+    #[error("receivers.{id}: cannot listen on {addr}: {source}")]
+    Bind {
+        /// Receiver id.
+        id: String,
+        /// Address.
+        addr: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The endpoint is not an address.
+    #[error("receivers.{id}: {message}")]
+    Address {
+        /// Receiver id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A server stopped with an error.
+    #[error("receivers.{id}: server failed: {message}")]
+    Serve {
+        /// Receiver id.
+        id: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// What both protocol servers share: routes and counters.
+pub struct Shared {
+    /// Receiver id.
+    pub id: String,
+    /// Pipelines fed by this receiver.
+    pub routes: Routes,
+    accepted: SignalCounters,
+    refused: SignalCounters,
+    refused_requests: Counter,
+}
+
+impl Shared {
+    /// Runs a decoded request through the pipelines, counting accepted or refused items.
+    pub fn ingest<R: OtlpRequest + Into<Payload>>(
+        &self,
+        req: R,
+        md: &Metadata,
+    ) -> Result<(), RequestError> {
+        let items = req.item_count() as u64;
+        match pipeline::ingest(&self.routes, req, md) {
+            Ok(_) => {
+                self.accepted.add(R::SIGNAL, items);
+                Ok(())
+            }
+            Err(e) => {
+                self.refused.add(R::SIGNAL, items);
+                self.refused_requests.inc();
+                if e == pipeline::IngestError::Unavailable {
+                    crate::telemetry::warn_rate_limited(
+                        &self.id,
+                        "every exporter queue full: request refused (503)",
+                    );
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Counts a request refused before decoding.
+    pub fn refuse(&self, err: &RequestError) {
+        self.refused_requests.inc();
+        tracing::debug!(receiver = %self.id, error = %err, "request refused");
+    }
+}
+
+/// A receiver with its listeners bound, ready to serve.
+pub struct OtlpReceiver {
+    shared: Arc<Shared>,
+    grpc: Option<(TcpListener, config::GrpcServerConfig)>,
+    http: Option<(TcpListener, config::HttpServerConfig)>,
+}
+
+impl OtlpReceiver {
+    /// Binds the configured listeners.
+    pub async fn bind(
+        id: &str,
+        cfg: &OtlpReceiverConfig,
+        routes: Routes,
+        metrics: &SelfMetrics,
+    ) -> Result<Self, ReceiverError> {
+        async fn listen(id: &str, endpoint: &str) -> Result<TcpListener, ReceiverError> {
+            let addr = parse_listen_addr(endpoint).map_err(|message| ReceiverError::Address {
+                id: id.to_string(),
+                message,
+            })?;
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ReceiverError::Bind {
+                    id: id.to_string(),
+                    addr: addr.to_string(),
+                    source,
+                })
+        }
+        let grpc = match &cfg.protocols.grpc {
+            Some(g) => Some((listen(id, &g.endpoint).await?, g.clone())),
+            None => None,
+        };
+        let http = match &cfg.protocols.http {
+            Some(h) => Some((listen(id, &h.endpoint).await?, h.clone())),
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            id: id.to_string(),
+            routes,
+            accepted: SignalCounters::new(metrics, names::RECEIVER_ACCEPTED, "receiver", id),
+            refused: SignalCounters::new(metrics, names::RECEIVER_REFUSED, "receiver", id),
+            refused_requests: metrics.request_counter(
+                names::RECEIVER_REFUSED_REQUESTS,
+                "receiver",
+                id,
+            ),
+        });
+        Ok(OtlpReceiver { shared, grpc, http })
+    }
+
+    /// Human-readable endpoints for the start-up banner.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((l, _)) = &self.grpc {
+            if let Ok(a) = l.local_addr() {
+                out.push(format!("grpc {a}"));
+            }
+        }
+        if let Some((l, h)) = &self.http {
+            if let Ok(a) = l.local_addr() {
+                out.push(format!(
+                    "http http://{a} ({} {} {})",
+                    h.traces_url_path, h.metrics_url_path, h.logs_url_path
+                ));
+            }
+        }
+        out
+    }
+
+    /// Serves until `shutdown` resolves; each server is a task in `tasks`.
+    pub fn spawn<F>(self, tasks: &mut JoinSet<Result<(), ReceiverError>>, shutdown: F)
+    where
+        F: Future<Output = ()> + Clone + Send + 'static,
+    {
+        if let Some((listener, cfg)) = self.grpc {
+            tasks.spawn(grpc::serve(
+                self.shared.clone(),
+                listener,
+                cfg,
+                shutdown.clone(),
+            ));
+        }
+        if let Some((listener, cfg)) = self.http {
+            tasks.spawn(http::serve(self.shared.clone(), listener, cfg, shutdown));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_accept_ips_localhost_and_reject_garbage() {
+        assert_eq!(
+            parse_listen_addr("0.0.0.0:4317"),
+            Ok(SocketAddr::from(([0, 0, 0, 0], 4317)))
+        );
+        assert_eq!(
+            parse_listen_addr("localhost:4318"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 4318)))
+        );
+        assert!(parse_listen_addr("[::1]:4317").is_ok());
+        assert!(parse_listen_addr("4317").is_err());
+        assert!(parse_listen_addr("127.0.0.1:99999").is_err());
+        assert!(parse_listen_addr("not an address").is_err());
+    }
+}

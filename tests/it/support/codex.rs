@@ -1,0 +1,424 @@
+//! Runs one real `codex exec` session (the pinned `@openai/codex` npm package) offline: the model
+//! is a test-served endpoint (see [`super::mock_llm`]) and Codex's OpenTelemetry exporters point
+//! at URLs the test chooses.
+//!
+//! Install the CLI once with `npm ci --prefix tests/codex` (or set `CODEX_BIN`). Each
+//! [`CodexSession::run`] gets a fresh `CODEX_HOME` holding a generated `config.toml` (a `mock`
+//! model provider plus the `[otel]` table) and a fresh git work tree whose `origin` is
+//! `https://github.com/acme/payments-service.git`, and runs
+//! `codex exec --strict-config --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox
+//! PROMPT` with stdin closed, killing the whole process group after [`CodexSession::timeout`]
+//! ([`SESSION_TIMEOUT`], 180 s, by default).
+//!
+//! The session is kept hermetic: `[features] plugins = false` stops Codex's start-up sync of its
+//! plugin marketplace (a `git ls-remote https://github.com/openai/plugins.git`, the only
+//! non-loopback traffic a session otherwise attempts), and `OTEL_*`, `CODEX_*`, `OPENAI_*`,
+//! `RUST_LOG` and proxy variables are not passed on. Codex also `POST`s
+//! `/v1/analytics/codex/turn-costs` to the model provider, which [`super::mock_llm`] answers `{}`.
+//! A session against the mock model takes about 0.5–1.5 s; note that an OTLP endpoint that
+//! accepts connections but never answers holds Codex's exit for about 30 s (exporter time-outs),
+//! while a refused connection costs nothing.
+//!
+//! The `[otel]` shapes Codex 0.169.0 accepts (checked with `--strict-config`):
+//!
+//! ```toml
+//! [otel.exporter.otlp-http]          # also trace_exporter / metrics_exporter
+//! endpoint = "http://127.0.0.1:4318/v1/logs"
+//! protocol = "binary"                # or "json"
+//!
+//! [otel.exporter.otlp-grpc]          # also trace_exporter / metrics_exporter
+//! endpoint = "http://127.0.0.1:4317" # no `protocol` key: strict config rejects it
+//! ```
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long one session may run before its process group is killed.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The environment variable the generated `mock` provider reads its API key from.
+pub const API_KEY_ENV: &str = "CODEX_GATEWAY_TEST_API_KEY";
+
+/// The `origin` remote of the session's git work tree (Codex reports it in telemetry).
+pub const WORK_DIR_REMOTE: &str = "https://github.com/acme/payments-service.git";
+
+/// The model the generated config asks for.
+pub const MODEL: &str = "gpt-5.1-codex";
+
+/// The Codex CLI: `$CODEX_BIN` if set, else `tests/codex/node_modules/.bin/codex`.
+///
+/// # Panics
+/// If the binary does not exist.
+pub fn codex_bin() -> PathBuf {
+    let bin = match std::env::var_os("CODEX_BIN") {
+        // Absolute, since the session runs in its own work dir.
+        Some(path) if !path.is_empty() => {
+            std::path::absolute(&path).unwrap_or_else(|_| path.into())
+        }
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/codex/node_modules/.bin/codex"),
+    };
+    assert!(
+        bin.exists(),
+        "Codex CLI not installed: run `npm ci --prefix tests/codex` (looked for {})",
+        bin.display()
+    );
+    bin
+}
+
+/// How Codex exports its telemetry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtelProtocol {
+    /// OTLP/HTTP with protobuf bodies (`protocol = "binary"`).
+    HttpBinary,
+    /// OTLP/HTTP with JSON bodies (`protocol = "json"`).
+    HttpJson,
+    /// OTLP/gRPC (`otlp-grpc`).
+    Grpc,
+}
+
+impl OtelProtocol {
+    /// The three per-signal endpoints (logs, traces, metrics) for an OTLP server at `base`
+    /// (`http://127.0.0.1:PORT`): `/v1/<signal>` appended for HTTP, `base` itself for gRPC.
+    pub fn endpoints(self, base: &str) -> [String; 3] {
+        let base = base.trim_end_matches('/');
+        match self {
+            Self::Grpc => [base.to_owned(), base.to_owned(), base.to_owned()],
+            Self::HttpBinary | Self::HttpJson => {
+                ["logs", "traces", "metrics"].map(|signal| format!("{base}/v1/{signal}"))
+            }
+        }
+    }
+}
+
+/// One `codex exec` session to run.
+#[derive(Clone, Debug)]
+pub struct CodexSession {
+    /// The prompt given to `codex exec`.
+    pub prompt: String,
+    /// The model provider's base URL, e.g. [`super::mock_llm::MockLlm::base_url`].
+    pub model_base_url: String,
+    /// The exporters' protocol.
+    pub protocol: OtelProtocol,
+    /// Logs exporter endpoint (`…/v1/logs` for HTTP, `http://127.0.0.1:PORT` for gRPC).
+    pub logs_url: String,
+    /// Trace exporter endpoint.
+    pub traces_url: String,
+    /// Metrics exporter endpoint.
+    pub metrics_url: String,
+    /// `otel.log_user_prompt`.
+    pub log_user_prompt: bool,
+    /// `otel.environment`.
+    pub environment: String,
+    /// Extra lines placed in the `[otel]` table (before its sub-tables), e.g. `log_sse_deltas = true`.
+    pub extra_otel_toml: String,
+    /// Extra environment variables for Codex (applied last, so they can override the defaults).
+    pub extra_env: Vec<(String, String)>,
+    /// How long the session may run before it is killed ([`SESSION_TIMEOUT`] by default).
+    pub timeout: Duration,
+}
+
+impl CodexSession {
+    /// A session running `prompt` against the model at `model_base_url`, exporting with
+    /// `protocol` to the OTLP server at `otlp_base` (`http://127.0.0.1:PORT`, see
+    /// [`OtelProtocol::endpoints`]); `log_user_prompt` on, environment `prod`.
+    pub fn new(
+        prompt: &str,
+        model_base_url: &str,
+        protocol: OtelProtocol,
+        otlp_base: &str,
+    ) -> Self {
+        let [logs_url, traces_url, metrics_url] = protocol.endpoints(otlp_base);
+        Self {
+            prompt: prompt.to_owned(),
+            model_base_url: model_base_url.to_owned(),
+            protocol,
+            logs_url,
+            traces_url,
+            metrics_url,
+            log_user_prompt: true,
+            environment: "prod".to_owned(),
+            extra_otel_toml: String::new(),
+            extra_env: Vec::new(),
+            timeout: SESSION_TIMEOUT,
+        }
+    }
+
+    /// The generated `[otel]` table (with its exporter sub-tables).
+    pub fn otel_toml(&self) -> String {
+        let mut out = String::from("[otel]\n");
+        writeln!(out, "environment = {}", toml_str(&self.environment)).unwrap();
+        writeln!(out, "log_user_prompt = {}", self.log_user_prompt).unwrap();
+        if !self.extra_otel_toml.trim().is_empty() {
+            writeln!(out, "{}", self.extra_otel_toml.trim_end()).unwrap();
+        }
+        for (table, url) in [
+            ("exporter", &self.logs_url),
+            ("trace_exporter", &self.traces_url),
+            ("metrics_exporter", &self.metrics_url),
+        ] {
+            match self.protocol {
+                OtelProtocol::HttpBinary | OtelProtocol::HttpJson => {
+                    let protocol = if self.protocol == OtelProtocol::HttpJson {
+                        "json"
+                    } else {
+                        "binary"
+                    };
+                    write!(
+                        out,
+                        "\n[otel.{table}.otlp-http]\nendpoint = {}\nprotocol = \"{protocol}\"\n",
+                        toml_str(url)
+                    )
+                    .unwrap();
+                }
+                OtelProtocol::Grpc => {
+                    write!(
+                        out,
+                        "\n[otel.{table}.otlp-grpc]\nendpoint = {}\n",
+                        toml_str(url)
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        out
+    }
+
+    /// The whole `config.toml`, with `otel_block` (an `[otel]` table and its sub-tables) last.
+    pub fn config_toml(&self, otel_block: &str) -> String {
+        format!(
+            "model = {model}\nmodel_provider = \"mock\"\n\n\
+             [model_providers.mock]\nname = \"mock\"\nbase_url = {base}\n\
+             wire_api = \"responses\"\nenv_key = \"{API_KEY_ENV}\"\n\n\
+             [features]\nplugins = false\n\n{otel}\n",
+            model = toml_str(MODEL),
+            base = toml_str(&self.model_base_url),
+            otel = otel_block.trim_end(),
+        )
+    }
+
+    /// Runs the session with the generated `[otel]` table ([`Self::otel_toml`]).
+    pub async fn run(&self) -> CodexRun {
+        self.run_with_otel_toml(&self.otel_toml()).await
+    }
+
+    /// Runs the session with `otel_block` (e.g. the block the gateway prints) as the config's
+    /// `[otel]` part instead of the generated one; `protocol`, the URLs, `log_user_prompt`,
+    /// `environment` and `extra_otel_toml` are then unused.
+    pub async fn run_with_otel_toml(&self, otel_block: &str) -> CodexRun {
+        let bin = codex_bin();
+        let config = self.config_toml(otel_block);
+        let session = self.clone();
+        match tokio::task::spawn_blocking(move || session.run_blocking(&bin, config)).await {
+            Ok(run) => run,
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    }
+
+    fn run_blocking(&self, bin: &Path, config_toml: String) -> CodexRun {
+        let codex_home = codex_home_dir();
+        std::fs::write(codex_home.path().join("config.toml"), &config_toml)
+            .expect("write config.toml");
+        let work_dir = git_work_dir();
+
+        let mut command = Command::new(bin);
+        command
+            .args([
+                "exec",
+                "--strict-config",
+                "--skip-git-repo-check",
+                "--dangerously-bypass-approvals-and-sandbox",
+            ])
+            .arg(&self.prompt)
+            .current_dir(work_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // Keep the session hermetic: nothing from the caller's environment may redirect Codex's
+        // telemetry, model traffic or config.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            let upper = key.to_ascii_uppercase();
+            if upper.starts_with("OTEL_")
+                || upper.starts_with("CODEX_")
+                || upper.starts_with("OPENAI_")
+                || matches!(
+                    upper.as_str(),
+                    "RUST_LOG" | "HTTP_PROXY" | "HTTPS_PROXY" | "ALL_PROXY"
+                )
+            {
+                command.env_remove(key.as_ref());
+            }
+        }
+        command
+            .env("CODEX_HOME", codex_home.path())
+            .env(API_KEY_ENV, "sk-test-dummy")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)));
+
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("failed to start {}: {err}", bin.display()));
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+
+        let mut timed_out = false;
+        let exit_status = loop {
+            if let Some(status) = child.try_wait().expect("wait for codex") {
+                break status;
+            }
+            if started.elapsed() >= self.timeout {
+                timed_out = true;
+                kill_process_group(child.id());
+                let _ = child.kill();
+                break child.wait().expect("wait for killed codex");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = started.elapsed();
+        // A leftover grandchild could keep a pipe open: read what arrives within a few seconds.
+        let read = |rx: mpsc::Receiver<Vec<u8>>| {
+            String::from_utf8_lossy(&rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default())
+                .into_owned()
+        };
+        CodexRun {
+            exit_status,
+            timed_out,
+            elapsed,
+            stdout: read(stdout),
+            stderr: read(stderr),
+            config_toml,
+            codex_home,
+            work_dir,
+        }
+    }
+}
+
+/// The outcome of one session. The folders live as long as this value.
+#[derive(Debug)]
+pub struct CodexRun {
+    /// Codex's exit status.
+    pub exit_status: ExitStatus,
+    /// Whether the session was killed after [`CodexSession::timeout`].
+    pub timed_out: bool,
+    /// Wall time from start to exit.
+    pub elapsed: Duration,
+    /// Codex's standard output (the final assistant message).
+    pub stdout: String,
+    /// Codex's standard error (the session transcript).
+    pub stderr: String,
+    /// The `config.toml` the session ran with.
+    pub config_toml: String,
+    /// The session's `CODEX_HOME` (config, rollouts, Codex's own log).
+    pub codex_home: TempDir,
+    /// The session's git work tree.
+    pub work_dir: TempDir,
+}
+
+impl CodexRun {
+    /// Whether Codex exited with status 0.
+    pub fn success(&self) -> bool {
+        self.exit_status.success() && !self.timed_out
+    }
+
+    /// Panics with the transcript unless Codex exited with status 0.
+    #[track_caller]
+    pub fn assert_success(&self) {
+        assert!(
+            self.success(),
+            "codex exec failed ({}, timed out: {}, {:?})\n--- config.toml ---\n{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.exit_status,
+            self.timed_out,
+            self.elapsed,
+            self.config_toml,
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+/// A basic TOML string (JSON's escapes are valid TOML).
+fn toml_str(value: &str) -> String {
+    serde_json::to_string(value).expect("string serializes")
+}
+
+/// A fresh `CODEX_HOME`. Kept out of the system temp dir when possible: Codex refuses to set up
+/// its helper-binary PATH aliases under `/tmp` and warns about it on every run.
+fn codex_home_dir() -> TempDir {
+    let builder = || {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("codex-home-");
+        builder
+    };
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(target_tmp)
+        .ok()
+        .and_then(|()| builder().tempdir_in(target_tmp).ok())
+        .unwrap_or_else(|| builder().tempdir().expect("create CODEX_HOME"))
+}
+
+/// A fresh git work tree with one commit and `origin` = [`WORK_DIR_REMOTE`].
+fn git_work_dir() -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("codex-work-")
+        .tempdir()
+        .expect("create work dir");
+    std::fs::write(dir.path().join("README.md"), "demo\n").expect("write README.md");
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "user.email=dev@acme.test",
+                "-c",
+                "user.name=dev",
+            ])
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run git");
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["remote", "add", "origin", WORK_DIR_REMOTE]);
+    git(&["add", "README.md"]);
+    git(&["commit", "-qm", "init"]);
+    dir
+}
+
+/// Reads `pipe` to its end on a thread; the receiver gets everything read.
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// SIGKILLs the process group `pgid` (the session runs in its own group: the npm wrapper, the
+/// native binary and the shells it spawns).
+fn kill_process_group(pgid: u32) {
+    let _ = Command::new("sh")
+        .args(["-c", "kill -s KILL -- \"-$1\"", "sh", &pgid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
