@@ -3,6 +3,9 @@
 
 use super::config::GrpcServerConfig;
 use super::{ReceiverError, Shared};
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -131,6 +134,9 @@ pub async fn serve(
     }
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut server = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            too_large_is_resource_exhausted,
+        ))
         .max_concurrent_streams(cfg.max_concurrent_streams)
         .http2_max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams))
         .http2_max_pending_accept_reset_streams(Some(cfg.max_concurrent_streams as usize));
@@ -142,4 +148,40 @@ pub async fn serve(
             id,
             message: e.to_string(),
         })
+}
+
+/// tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE, which the OTLP
+/// retry table calls retryable: a client would resend the same oversized message forever. The
+/// OTLP answer for "too large" is RESOURCE_EXHAUSTED without RetryInfo (not retryable). The status
+/// travels in the headers (trailers-only reply) or in the trailers, so both are rewritten.
+fn too_large_is_resource_exhausted<B>(
+    resp: http::Response<B>,
+) -> http::Response<http_body_util::combinators::MapFrame<B, fn(Frame<Bytes>) -> Frame<Bytes>>>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    let (mut parts, body) = resp.into_parts();
+    fix_status(&mut parts.headers);
+    let map: fn(Frame<Bytes>) -> Frame<Bytes> = |frame| match frame.into_trailers() {
+        Ok(mut trailers) => {
+            fix_status(&mut trailers);
+            Frame::trailers(trailers)
+        }
+        Err(frame) => frame,
+    };
+    http::Response::from_parts(parts, body.map_frame(map))
+}
+
+fn fix_status(headers: &mut http::HeaderMap) {
+    let out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11");
+    let too_large = headers.get("grpc-message").is_some_and(|v| {
+        // grpc-message is percent-encoded.
+        let m = String::from_utf8_lossy(v.as_bytes()).replace("%20", " ");
+        m.contains("too large")
+    });
+    if out_of_range && too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
 }

@@ -183,7 +183,7 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
 }
 
 fn bad_json(e: json::JsonError) -> RequestError {
-    RequestError::BadRequest(format!("invalid OTLP JSON: {e}"))
+    RequestError::BadRequest(e.to_string())
 }
 
 fn decode_proto<M: Message + Default>(body: Bytes) -> Result<M, RequestError> {

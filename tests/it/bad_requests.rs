@@ -1,0 +1,259 @@
+//! Bad input gets the right OTLP status and nothing else breaks: after every refusal the gateway
+//! keeps serving and delivering.
+
+use crate::support::backends::FakeBackend;
+use crate::support::fixtures;
+use crate::support::gateway::{self, free_port, grpc_export_logs, grpc_export_traces, Gateway};
+use crate::{start_fan_out, FanOut};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use prost::Message;
+use std::time::Duration;
+
+const PB: &str = "application/x-protobuf";
+
+fn logs_fixture() -> Vec<u8> {
+    fixtures::fixture("tool-secrets-protobuf", "004_logs.pb").body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_http_request_gets_its_status_and_the_gateway_keeps_serving() {
+    let mut setup = start_fan_out(FanOut {
+        http_extra: "        max_request_body_size: 64KiB",
+        ..FanOut::default()
+    })
+    .await;
+    let base = setup.http_base();
+    let logs = format!("{base}/v1/logs");
+    let good = logs_fixture();
+    assert!(good.len() < 64 * 1024);
+    let big = vec![b'x'; 100 * 1024];
+    let bomb = gateway::gzip(&vec![0u8; 50 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024, "the bomb is small on the wire");
+
+    let client = reqwest::Client::new();
+    let get = client.get(&logs).send().await.expect("GET");
+    assert_eq!(get.status().as_u16(), 405);
+    assert_eq!(
+        get.headers().get("allow").map(|v| v.to_str().unwrap_or("")),
+        Some("POST")
+    );
+
+    let cases: Vec<(&str, String, &str, Option<&str>, Vec<u8>, u16)> = vec![
+        ("unknown path", format!("{base}/v1/profiles"), PB, None, good.clone(), 404),
+        ("unsupported content type", logs.clone(), "text/plain", None, good.clone(), 415),
+        ("unsupported encoding", logs.clone(), PB, Some("br"), good.clone(), 415),
+        ("undecodable protobuf", logs.clone(), PB, None, b"\xff\xff\xff\xff not protobuf".to_vec(), 400),
+        ("truncated protobuf", logs.clone(), PB, None, good[..good.len() / 2].to_vec(), 400),
+        ("malformed JSON", logs.clone(), "application/json", None, b"{\"resourceLogs\": [".to_vec(), 400),
+        ("base64 trace id in JSON", logs.clone(), "application/json", None,
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"AAECAwQFBgcICQoLDA0ODw=="}]}]}]}"#.to_vec(), 400),
+        ("body over the limit", logs.clone(), PB, None, big, 413),
+        ("gzip bomb over the limit after inflating", logs.clone(), PB, Some("gzip"), bomb, 413),
+        ("not gzip", logs.clone(), PB, Some("gzip"), b"plain".to_vec(), 400),
+    ];
+    for (what, url, ct, enc, body, want) in cases {
+        let (status, headers, reply) = gateway::post(&url, ct, enc, body).await;
+        assert_eq!(status, want, "{what}: {}", String::from_utf8_lossy(&reply));
+        if want == 400 && ct == PB {
+            // The error body is a google.rpc.Status in the request's encoding.
+            let st = google_status(&reply);
+            assert_eq!(st.0, 3, "{what}: INVALID_ARGUMENT code");
+            assert!(!st.1.is_empty(), "{what}: a message");
+            assert_eq!(
+                headers
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap_or("")),
+                Some(PB)
+            );
+        }
+        if ct == "application/json" {
+            let v: serde_json::Value = serde_json::from_slice(&reply).expect("JSON error body");
+            assert!(
+                v["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{what}: {v}"
+            );
+        }
+    }
+    // Still serving: a good request goes through to both backends.
+    let (status, _, _) = gateway::post(&logs, PB, None, good.clone()).await;
+    assert_eq!(status, 200);
+    let n = fixtures::count_log_records(&[
+        ExportLogsServiceRequest::decode(good.as_slice()).expect("decode")
+    ]);
+    setup
+        .grpc_backend
+        .expect_log_records(n, Duration::from_secs(20))
+        .await;
+    setup
+        .http_backend
+        .expect_log_records(n, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        setup.grpc_backend.log_record_count(),
+        n,
+        "refused requests delivered nothing"
+    );
+
+    // The refusals are counted.
+    // GET + the ten bad POSTs.
+    wait_for_metrics(
+        setup.admin_port,
+        &["gateway_receiver_refused_requests_total{receiver=\"otlp\"} 11".to_string()],
+    )
+    .await;
+    assert!(setup.gateway.stop().await.success());
+}
+
+fn google_status(body: &[u8]) -> (i32, String) {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Status {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+    }
+    let s = Status::decode(body).expect("google.rpc.Status body");
+    (s.code, s.message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_refuses_oversized_messages_and_unrouted_signals_with_their_codes() {
+    let backend = FakeBackend::http().await;
+    let (grpc_port, admin_port) = (free_port(), free_port());
+    // Logs only: traces have no pipeline on this receiver.
+    let yaml = format!(
+        "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{grpc_port}\", max_recv_msg_size: 8KiB }} }} }} }}\n\
+         exporters: {{ otlphttp: {{ endpoint: \"{}\" }} }}\n\
+         service: {{ telemetry: {{ metrics: {{ address: \"127.0.0.1:{admin_port}\" }} }}, pipelines: {{ logs: {{ receivers: [otlp], exporters: [otlphttp] }} }} }}\n",
+        backend.endpoint()
+    );
+    let mut gw = Gateway::start(&yaml, &[grpc_port]).await;
+    let endpoint = format!("http://127.0.0.1:{grpc_port}");
+    let logs = ExportLogsServiceRequest::decode(logs_fixture().as_slice()).expect("decode");
+    assert!(logs.encoded_len() > 8 * 1024);
+    let err = grpc_export_logs(&endpoint, logs.clone())
+        .await
+        .expect_err("too large");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    let traces =
+        fixtures::decode_traces(&fixtures::fixture("tool-secrets-protobuf", "002_traces.pb"));
+    let err = grpc_export_traces(&endpoint, traces)
+        .await
+        .expect_err("no traces pipeline");
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
+    // A small request still goes through.
+    let mut small = logs;
+    small.resource_logs[0].scope_logs[0].log_records.truncate(2);
+    grpc_export_logs(&endpoint, small)
+        .await
+        .expect("small request accepted");
+    backend.expect_log_records(2, Duration::from_secs(20)).await;
+    assert!(gw.stop().await.success());
+}
+
+/// A backend that accepts connections and never answers.
+async fn hung_backend() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    (format!("http://{addr}"), task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_for_that_exporter_only_and_503_when_every_queue_refuses() {
+    let (hung, _task) = hung_backend().await;
+    let good = FakeBackend::grpc().await;
+    let (http_port, admin_port) = (free_port(), free_port());
+    let yaml = format!(
+        r#"receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http_port}" }} }} }}
+exporters:
+  otlphttp/hung:
+    endpoint: {hung}
+    timeout: 60s
+    retry_on_failure: {{ enabled: false }}
+    sending_queue: {{ queue_size: 1, num_consumers: 1 }}
+  otlp/good:
+    endpoint: {good}
+service:
+  shutdown_timeout: 1s
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin_port}" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [otlphttp/hung] }}
+    traces: {{ receivers: [otlp], exporters: [otlphttp/hung, otlp/good] }}
+"#,
+        good = good.endpoint()
+    );
+    let mut gw = Gateway::start(&yaml, &[http_port, admin_port]).await;
+    let logs_url = format!("http://127.0.0.1:{http_port}/v1/logs");
+    let body = logs_fixture();
+    // 1st: taken by the only worker, which hangs; 2nd: fills the queue; 3rd: refused.
+    let (s1, _, _) = gateway::post(&logs_url, PB, None, body.clone()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s2, _, _) = gateway::post(&logs_url, PB, None, body.clone()).await;
+    let (s3, headers, _) = gateway::post(&logs_url, PB, None, body.clone()).await;
+    assert_eq!((s1, s2, s3), (200, 200, 503));
+    assert_eq!(
+        headers.get("retry-after").map(|v| v.to_str().unwrap_or("")),
+        Some("1")
+    );
+
+    // Traces go to both: the hung exporter's full queue drops its copy, the healthy one delivers.
+    let traces = fixtures::fixture("tool-secrets-protobuf", "002_traces.pb");
+    let (status, _, _) =
+        gateway::post_fixture(&format!("http://127.0.0.1:{http_port}"), &traces).await;
+    assert_eq!(status, 200, "accepted: one exporter took it");
+    let spans = fixtures::count_spans(&[fixtures::decode_traces(&traces)]);
+    good.expect_spans(spans, Duration::from_secs(20)).await;
+
+    let records = fixtures::count_log_records(&[
+        ExportLogsServiceRequest::decode(body.as_slice()).expect("logs")
+    ]);
+    let lines = [
+        format!("gateway_exporter_enqueue_failed_log_records_total{{exporter=\"otlphttp/hung\"}} {records}"),
+        format!("gateway_exporter_enqueue_failed_spans_total{{exporter=\"otlphttp/hung\"}} {spans}"),
+        format!("gateway_exporter_sent_spans_total{{exporter=\"otlp/good\"}} {spans}"),
+        format!("gateway_receiver_refused_log_records_total{{receiver=\"otlp\"}} {records}"),
+    ];
+    wait_for_metrics(admin_port, &lines).await;
+    // Shutdown with a hung backend: the deadline holds, leftovers are counted, exit 0.
+    let started = std::time::Instant::now();
+    let status = gw.stop().await;
+    assert!(status.success(), "{}", gw.output_report());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        gw.stderr().contains("shutdown deadline passed"),
+        "{}",
+        gw.stderr()
+    );
+}
+
+/// Polls `/metrics` until every line is present (counters update right after delivery).
+pub async fn wait_for_metrics(admin_port: u16, lines: &[String]) {
+    let url = format!("http://127.0.0.1:{admin_port}/metrics");
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = reqwest::get(&url)
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text");
+        if lines.iter().all(|l| text.contains(l.as_str())) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("missing {lines:?} in /metrics:\n{text}");
+}
