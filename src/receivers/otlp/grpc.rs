@@ -150,19 +150,20 @@ pub async fn serve(
         })
 }
 
+type FrameMap = fn(Frame<Bytes>) -> Frame<Bytes>;
+type StatusFixed<B> = http_body_util::combinators::MapFrame<B, FrameMap>;
+
 /// tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE, which the OTLP
 /// retry table calls retryable: a client would resend the same oversized message forever. The
 /// OTLP answer for "too large" is RESOURCE_EXHAUSTED without RetryInfo (not retryable). The status
 /// travels in the headers (trailers-only reply) or in the trailers, so both are rewritten.
-fn too_large_is_resource_exhausted<B>(
-    resp: http::Response<B>,
-) -> http::Response<http_body_util::combinators::MapFrame<B, fn(Frame<Bytes>) -> Frame<Bytes>>>
+fn too_large_is_resource_exhausted<B>(resp: http::Response<B>) -> http::Response<StatusFixed<B>>
 where
     B: http_body::Body<Data = Bytes>,
 {
     let (mut parts, body) = resp.into_parts();
     fix_status(&mut parts.headers);
-    let map: fn(Frame<Bytes>) -> Frame<Bytes> = |frame| match frame.into_trailers() {
+    let map: FrameMap = |frame| match frame.into_trailers() {
         Ok(mut trailers) => {
             fix_status(&mut trailers);
             Frame::trailers(trailers)
