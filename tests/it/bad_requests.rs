@@ -38,7 +38,8 @@ async fn each_bad_http_request_gets_its_status_and_the_gateway_keeps_serving() {
         Some("POST")
     );
 
-    let cases: Vec<(&str, String, &str, Option<&str>, Vec<u8>, u16)> = vec![
+    // (what, url, content type, content encoding, body, expected status)
+    let cases: Vec<BadCase> = vec![
         ("unknown path", format!("{base}/v1/profiles"), PB, None, good.clone(), 404),
         ("unsupported content type", logs.clone(), "text/plain", None, good.clone(), 415),
         ("unsupported encoding", logs.clone(), PB, Some("br"), good.clone(), 415),
@@ -103,6 +104,9 @@ async fn each_bad_http_request_gets_its_status_and_the_gateway_keeps_serving() {
     .await;
     assert!(setup.gateway.stop().await.success());
 }
+
+/// What is wrong, URL, content type, content encoding, body, expected status.
+type BadCase<'a> = (&'a str, String, &'a str, Option<&'a str>, Vec<u8>, u16);
 
 fn google_status(body: &[u8]) -> (i32, String) {
     #[derive(Clone, PartialEq, prost::Message)]
