@@ -10,7 +10,13 @@
 //! implementing [`Processor`] that cannot fail.
 
 pub mod attributes;
+pub mod codex;
 mod context;
+pub mod delta_to_cumulative;
+pub mod filter;
+pub mod metric_names;
+pub mod redaction;
+pub mod team;
 mod request;
 mod value;
 

@@ -1,0 +1,2 @@
+//! Placeholder: written by the redaction work.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder: written by the transform work.
+fn main() {}

@@ -1,0 +1,1 @@
+//! `codex` processor (being written).

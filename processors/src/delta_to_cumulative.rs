@@ -1,0 +1,1 @@
+//! `delta_to_cumulative` processor (being written).

@@ -1,0 +1,1 @@
+//! `metric_names` processor (being written).

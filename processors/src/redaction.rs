@@ -1,0 +1,1 @@
+//! `redaction` processor (being written).

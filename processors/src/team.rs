@@ -1,0 +1,1 @@
+//! `team` processor (being written).
