@@ -15,8 +15,8 @@ WORKDIR /src
 
 # Everything the workspace manifest needs to load and the release binary needs to compile:
 # the root package (src/, config/default.yaml is embedded with include_str!), the `processors`
-# member, and benches/pipeline.rs (the [[bench]] target must exist for Cargo.toml to parse).
-# tests/ is not needed by `cargo build`.
+# member (with its benches/), and benches/ (every [[bench]] target must exist for the manifests
+# to parse). tests/ is not needed by `cargo build`.
 COPY Cargo.toml Cargo.lock ./
 COPY processors ./processors
 COPY benches ./benches
