@@ -16,8 +16,8 @@ pub mod delta_to_cumulative;
 pub mod filter;
 pub mod metric_names;
 pub mod redaction;
-pub mod team;
 mod request;
+pub mod team;
 mod value;
 
 pub use context::{Metadata, ProcessContext};
