@@ -102,6 +102,26 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), RunError> {
         r.spawn(&mut receiver_tasks, stopped.clone());
     }
     banner.extend(graph.summary.iter().map(|line| format!("  {line}")));
+    // Batch flushers: send timed-out batches; at the end, everything left.
+    let (flush_tx, flush_rx) = watch::channel(false);
+    let mut flusher_tasks = JoinSet::new();
+    for p in graph.batching {
+        let mut stop = flush_rx.clone();
+        flusher_tasks.spawn(async move {
+            let tick = p
+                .batcher
+                .as_ref()
+                .map(|b| b.tick())
+                .unwrap_or(Duration::from_millis(50));
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => p.flush_batches(false),
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+            p.flush_batches(true);
+        });
+    }
     let mut admin_task = None;
     if let Some(listener) = admin_listener {
         if let Ok(a) = listener.local_addr() {
@@ -141,7 +161,12 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), RunError> {
         while receiver_tasks.join_next().await.is_some() {}
     }
 
-    // Stage 2: every pipeline (and so every queue sender) is gone; drain the queues.
+    // Stage 2: batch stages hand over what they hold; then every pipeline (and so every queue
+    // sender) is gone.
+    let _ = flush_tx.send(true);
+    while flusher_tasks.join_next().await.is_some() {}
+
+    // Stage 3: drain the queues.
     let deadline = cfg.service.shutdown_timeout.0;
     tracing::info!(?deadline, "draining exporter queues");
     let drained = async { while exporter_tasks.join_next().await.is_some() {} };

@@ -196,3 +196,257 @@ impl OtlpRequest for ExportLogsServiceRequest {
             .collect()
     }
 }
+
+/// Merging and splitting requests, for batching. Merging appends into equal resources and
+/// scopes; splitting cuts a request into pieces of at most `max` items (metric data points are
+/// split inside a metric when needed), each piece keeping its resource and scope.
+pub trait Batchable: OtlpRequest {
+    /// Moves every item of `other` into `self`, joining equal resources and scopes.
+    fn absorb(&mut self, other: Self);
+    /// Splits into requests of at most `max` items each (`max` = 0: no split).
+    fn split(self, max: usize) -> Vec<Self>;
+}
+
+macro_rules! batchable {
+    ($req:ty, $res:ident, $scopes:ident, $items:ident) => {
+        impl Batchable for $req {
+            fn absorb(&mut self, other: Self) {
+                for r in other.$res {
+                    let found = self
+                        .$res
+                        .iter_mut()
+                        .find(|e| e.resource == r.resource && e.schema_url == r.schema_url);
+                    let Some(existing) = found else {
+                        self.$res.push(r);
+                        continue;
+                    };
+                    for s in r.$scopes {
+                        match existing
+                            .$scopes
+                            .iter_mut()
+                            .find(|e| e.scope == s.scope && e.schema_url == s.schema_url)
+                        {
+                            Some(es) => es.$items.extend(s.$items),
+                            None => existing.$scopes.push(s),
+                        }
+                    }
+                }
+            }
+
+            fn split(self, max: usize) -> Vec<Self> {
+                if max == 0 || self.item_count() <= max {
+                    return vec![self];
+                }
+                let mut out = Vec::new();
+                let mut current = Self::default();
+                let mut room = max;
+                for mut r in self.$res {
+                    let scopes = std::mem::take(&mut r.$scopes);
+                    for mut s in scopes {
+                        let mut items = std::mem::take(&mut s.$items);
+                        while !items.is_empty() {
+                            let take = room.min(items.len());
+                            let rest = items.split_off(take);
+                            let mut piece = s.clone();
+                            piece.$items = items;
+                            let mut rp = r.clone();
+                            rp.$scopes = vec![piece];
+                            current.absorb(Self { $res: vec![rp] });
+                            items = rest;
+                            room -= take;
+                            if room == 0 {
+                                out.push(std::mem::take(&mut current));
+                                room = max;
+                            }
+                        }
+                    }
+                }
+                if current.item_count() > 0 {
+                    out.push(current);
+                }
+                out
+            }
+        }
+    };
+}
+
+batchable!(
+    ExportTraceServiceRequest,
+    resource_spans,
+    scope_spans,
+    spans
+);
+batchable!(
+    ExportLogsServiceRequest,
+    resource_logs,
+    scope_logs,
+    log_records
+);
+
+impl Batchable for ExportMetricsServiceRequest {
+    fn absorb(&mut self, other: Self) {
+        for r in other.resource_metrics {
+            let found = self
+                .resource_metrics
+                .iter_mut()
+                .find(|e| e.resource == r.resource && e.schema_url == r.schema_url);
+            let Some(existing) = found else {
+                self.resource_metrics.push(r);
+                continue;
+            };
+            for s in r.scope_metrics {
+                match existing
+                    .scope_metrics
+                    .iter_mut()
+                    .find(|e| e.scope == s.scope && e.schema_url == s.schema_url)
+                {
+                    Some(es) => es.metrics.extend(s.metrics),
+                    None => existing.scope_metrics.push(s),
+                }
+            }
+        }
+    }
+
+    fn split(self, max: usize) -> Vec<Self> {
+        if max == 0 || self.item_count() <= max {
+            return vec![self];
+        }
+        let mut out = Vec::new();
+        let mut current = Self::default();
+        let mut room = max;
+        for mut r in self.resource_metrics {
+            let scopes = std::mem::take(&mut r.scope_metrics);
+            for mut s in scopes {
+                let metrics = std::mem::take(&mut s.metrics);
+                for m in metrics {
+                    let mut m = Some(m);
+                    while let Some(metric) = m.take() {
+                        let (piece, rest) = split_metric(metric, room);
+                        room -= metric_point_count(&piece);
+                        let mut sp = s.clone();
+                        sp.metrics = vec![piece];
+                        let mut rp = r.clone();
+                        rp.scope_metrics = vec![sp];
+                        current.absorb(Self {
+                            resource_metrics: vec![rp],
+                        });
+                        if room == 0 {
+                            out.push(std::mem::take(&mut current));
+                            room = max;
+                        }
+                        m = rest;
+                    }
+                }
+            }
+        }
+        if current.item_count() > 0 {
+            out.push(current);
+        }
+        out
+    }
+}
+
+/// Cuts `m` after `n` data points: (first part, rest if any).
+fn split_metric(mut m: Metric, n: usize) -> (Metric, Option<Metric>) {
+    if metric_point_count(&m) <= n {
+        return (m, None);
+    }
+    let mut rest = Metric {
+        data: None,
+        ..m.clone()
+    };
+    macro_rules! cut {
+        ($variant:ident, $d:expr) => {{
+            let tail = $d.data_points.split_off(n);
+            let mut other = $d.clone();
+            other.data_points = tail;
+            rest.data = Some(Data::$variant(other));
+        }};
+    }
+    match &mut m.data {
+        Some(Data::Gauge(d)) => cut!(Gauge, d),
+        Some(Data::Sum(d)) => cut!(Sum, d),
+        Some(Data::Histogram(d)) => cut!(Histogram, d),
+        Some(Data::ExponentialHistogram(d)) => cut!(ExponentialHistogram, d),
+        Some(Data::Summary(d)) => cut!(Summary, d),
+        None => return (m, None),
+    }
+    (m, Some(rest))
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use prost::Message;
+
+    fn fixture<T: Message + Default>(path: &str) -> T {
+        let body = std::fs::read(format!(
+            "{}/../tests/fixtures/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture");
+        T::decode(body.as_slice()).expect("decode")
+    }
+
+    #[test]
+    fn split_then_merge_keeps_every_item_and_respects_the_maximum() {
+        let traces: ExportTraceServiceRequest = fixture("tool-secrets-protobuf/001_traces.pb");
+        let n = traces.item_count();
+        let parts = traces.clone().split(100);
+        assert_eq!(parts.len(), n.div_ceil(100));
+        assert!(parts.iter().all(|p| p.item_count() <= 100));
+        let mut merged = ExportTraceServiceRequest::default();
+        for p in parts {
+            merged.absorb(p);
+        }
+        assert_eq!(merged.item_count(), n);
+        assert_eq!(
+            merged.resource_spans.len(),
+            traces.resource_spans.len(),
+            "equal resources joined"
+        );
+        let mut a: Vec<_> = traces
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.span_id.clone())
+            .collect();
+        let mut b: Vec<_> = merged
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.span_id.clone())
+            .collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn metrics_split_inside_a_metric_and_merge_back() {
+        let metrics: ExportMetricsServiceRequest =
+            fixture("failing-tool-loop-protobuf/004_metrics.pb");
+        let n = metrics.item_count();
+        let parts = metrics.clone().split(3);
+        assert!(parts
+            .iter()
+            .all(|p| p.item_count() <= 3 && p.item_count() > 0));
+        assert_eq!(parts.iter().map(OtlpRequest::item_count).sum::<usize>(), n);
+        let mut merged = ExportMetricsServiceRequest::default();
+        for p in parts {
+            merged.absorb(p);
+        }
+        assert_eq!(merged.item_count(), n);
+    }
+
+    #[test]
+    fn logs_from_two_requests_merge_under_one_resource() {
+        let logs: ExportLogsServiceRequest = fixture("tool-secrets-protobuf/004_logs.pb");
+        let mut a = logs.clone();
+        a.absorb(logs.clone());
+        assert_eq!(a.item_count(), 2 * logs.item_count());
+        assert_eq!(a.resource_logs.len(), logs.resource_logs.len());
+    }
+}

@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
 };
-use processors::{OtlpRequest, Signal};
+use processors::{Batchable, OtlpRequest, Signal};
 use prost::Message;
 use std::io::Write;
 use std::sync::OnceLock;
@@ -68,6 +68,26 @@ impl Payload {
             Payload::Traces(r) => r.service_names(),
             Payload::Metrics(r) => r.service_names(),
             Payload::Logs(r) => r.service_names(),
+        }
+    }
+
+    /// Moves the items of `other` (same signal) into `self`; a different signal is ignored
+    /// (a pipeline has one signal, so this does not happen).
+    pub fn absorb(&mut self, other: Payload) {
+        match (self, other) {
+            (Payload::Traces(a), Payload::Traces(b)) => a.absorb(b),
+            (Payload::Metrics(a), Payload::Metrics(b)) => a.absorb(b),
+            (Payload::Logs(a), Payload::Logs(b)) => a.absorb(b),
+            _ => {}
+        }
+    }
+
+    /// Splits into payloads of at most `max` items (0: no split).
+    pub fn split(self, max: usize) -> Vec<Payload> {
+        match self {
+            Payload::Traces(r) => r.split(max).into_iter().map(Payload::from).collect(),
+            Payload::Metrics(r) => r.split(max).into_iter().map(Payload::from).collect(),
+            Payload::Logs(r) => r.split(max).into_iter().map(Payload::from).collect(),
         }
     }
 

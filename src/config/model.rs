@@ -6,6 +6,7 @@ use super::{join, Diagnostic};
 use crate::exporters::debug::DebugExporterConfig;
 use crate::exporters::otlp_grpc::OtlpGrpcExporterConfig;
 use crate::exporters::otlp_http::OtlpHttpExporterConfig;
+use crate::pipeline::batch::BatchConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use processors::attributes::AttributesConfig;
 use processors::Signal;
@@ -41,6 +42,8 @@ pub enum ProcessorConfig {
     Attributes(AttributesConfig),
     /// `resource`: resource-level attribute actions.
     Resource(AttributesConfig),
+    /// `batch`: merges requests before the exporters (always the last processor).
+    Batch(BatchConfig),
 }
 
 /// An exporter's config, by type.
@@ -57,7 +60,7 @@ pub enum ExporterConfig {
 /// Receiver types this build knows.
 pub const RECEIVER_TYPES: &[&str] = &["otlp"];
 /// Processor types this build knows.
-pub const PROCESSOR_TYPES: &[&str] = &["attributes", "resource"];
+pub const PROCESSOR_TYPES: &[&str] = &["attributes", "resource", "batch"];
 /// Exporter types this build knows.
 pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
 
@@ -222,6 +225,7 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
         |kind, path, v, errs| match kind {
             "attributes" => decode(path, v, errs).map(ProcessorConfig::Attributes),
             "resource" => decode(path, v, errs).map(ProcessorConfig::Resource),
+            "batch" => decode(path, v, errs).map(ProcessorConfig::Batch),
             _ => None,
         },
     );

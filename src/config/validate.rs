@@ -99,6 +99,18 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                     .map(|r: &ExporterConfig| r.supports(signal))
             }),
         ];
+        if let Some(pos) = p
+            .processors
+            .iter()
+            .position(|id| matches!(cfg.processors.get(id), Some(ProcessorConfig::Batch(_))))
+        {
+            if pos + 1 != p.processors.len() {
+                out.push(Diagnostic::error(
+                    format!("{}[{pos}]", join(&path, "processors")),
+                    "batch must be the last processor of a pipeline",
+                ));
+            }
+        }
         for (kind, list, lookup) in lists {
             let mut seen = BTreeSet::new();
             for (i, id) in list.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! The only wiring code: turns a validated [`GatewayConfig`] into exporters (with their queues),
 //! pipelines (processor chains + queue senders) and, per receiver, the routes it feeds.
 
+use super::batch::{BatchConfig, Batcher};
 use super::{Pipeline, Routes, Stage};
 use crate::config::model::{
     component_type, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
@@ -12,11 +13,30 @@ use processors::{BuildError, Processor, Signal};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A built processor: an in-place stage, or the pipeline's batch stage.
+pub enum BuiltProcessor {
+    /// Runs in place on each request.
+    Stage(Arc<dyn Processor>),
+    /// Batches before the exporters.
+    Batch(BatchConfig),
+}
+
 /// Builds one processor from its config.
-pub fn build_processor(cfg: &ProcessorConfig) -> Result<Arc<dyn Processor>, Vec<BuildError>> {
+pub fn build_processor(cfg: &ProcessorConfig) -> Result<BuiltProcessor, Vec<BuildError>> {
+    let stage = |p: Arc<dyn Processor>| BuiltProcessor::Stage(p);
     Ok(match cfg {
-        ProcessorConfig::Attributes(c) => Arc::new(c.build(Level::Record)?),
-        ProcessorConfig::Resource(c) => Arc::new(c.build(Level::Resource)?),
+        ProcessorConfig::Attributes(c) => stage(Arc::new(c.build(Level::Record)?)),
+        ProcessorConfig::Resource(c) => stage(Arc::new(c.build(Level::Resource)?)),
+        ProcessorConfig::Batch(c) => {
+            let problems = c.problems();
+            if !problems.is_empty() {
+                return Err(problems
+                    .into_iter()
+                    .map(|(f, m)| BuildError::field(f, m))
+                    .collect());
+            }
+            BuiltProcessor::Batch(c.clone())
+        }
     })
 }
 
@@ -62,6 +82,8 @@ pub struct Graph {
     pub exporters: Vec<Exporter>,
     /// One line per pipeline for the start-up banner.
     pub summary: Vec<String>,
+    /// Pipelines with a batch stage: each needs a flusher task.
+    pub batching: Vec<Arc<Pipeline>>,
 }
 
 /// Builds every used component. Must run inside a tokio runtime (clients connect lazily).
@@ -69,6 +91,7 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
     let mut exporters: BTreeMap<&str, Exporter> = BTreeMap::new();
     let mut receivers: BTreeMap<&str, Routes> = BTreeMap::new();
     let mut summary = Vec::new();
+    let mut batching = Vec::new();
     for (pid, pcfg) in &cfg.service.pipelines {
         let pipeline_err = |message: String| GraphError::Pipeline {
             pipeline: pid.clone(),
@@ -77,6 +100,7 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
         let signal = Signal::parse(component_type(pid))
             .ok_or_else(|| pipeline_err("unknown signal".into()))?;
         let mut stages = Vec::new();
+        let mut batcher = None;
         for id in &pcfg.processors {
             let pc = cfg
                 .processors
@@ -90,11 +114,19 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
                     .collect::<Vec<_>>()
                     .join("; "),
             })?;
-            stages.push(Stage {
-                id: id.clone(),
-                processor,
-                dropped: SignalCounters::new(metrics, names::PROCESSOR_DROPPED, "processor", id),
-            });
+            match processor {
+                BuiltProcessor::Stage(processor) => stages.push(Stage {
+                    id: id.clone(),
+                    processor,
+                    dropped: SignalCounters::new(
+                        metrics,
+                        names::PROCESSOR_DROPPED,
+                        "processor",
+                        id,
+                    ),
+                }),
+                BuiltProcessor::Batch(c) => batcher = Some(Batcher::new(&c)),
+            }
         }
         let mut senders = Vec::new();
         for id in &pcfg.exporters {
@@ -114,7 +146,11 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
             signal,
             stages,
             exporters: senders,
+            batcher,
         });
+        if pipeline.batcher.is_some() {
+            batching.push(pipeline.clone());
+        }
         for id in &pcfg.receivers {
             if !cfg.receivers.contains_key(id) {
                 return Err(pipeline_err(format!("receiver {id:?} is not defined")));
@@ -142,5 +178,6 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
         receivers,
         exporters: exporters.into_values().collect(),
         summary,
+        batching,
     })
 }

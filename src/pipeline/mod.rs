@@ -3,6 +3,7 @@
 //! `Arc` and offers it to every exporter queue of the pipeline ([`fanout`]) without waiting.
 //! The wiring from config lives in [`builder`] only.
 
+pub mod batch;
 pub mod builder;
 pub mod fanout;
 
@@ -32,6 +33,32 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     /// The queues of its exporters.
     pub exporters: Vec<QueueSender>,
+    /// The `batch` stage, if the pipeline has one (always last).
+    pub batcher: Option<batch::Batcher>,
+}
+
+impl Pipeline {
+    /// Offers batches to every exporter queue; true if any queue took any batch.
+    pub fn send(&self, payloads: Vec<Payload>) -> bool {
+        let mut taken = false;
+        for p in payloads {
+            let batch = Arc::new(Batch::new(p));
+            taken |= fanout::fan_out(&self.exporters, &batch) > 0;
+        }
+        taken
+    }
+
+    /// Sends whatever the batch stage holds past its timeout (`all`: everything, at shutdown).
+    pub fn flush_batches(&self, all: bool) {
+        if let Some(b) = &self.batcher {
+            let ready = if all {
+                b.take_all()
+            } else {
+                b.take_due(std::time::Instant::now())
+            };
+            self.send(ready);
+        }
+    }
 }
 
 /// The pipelines one receiver feeds, by signal.
@@ -112,6 +139,12 @@ where
     if req.item_count() == 0 {
         return (false, false);
     }
-    let batch = Arc::new(Batch::new(req.into()));
-    (true, fanout::fan_out(&p.exporters, &batch) > 0)
+    match &p.batcher {
+        // Held by the batch stage: accepted; what its flush cannot queue is counted there.
+        Some(b) => {
+            p.send(b.add(req.into()));
+            (true, true)
+        }
+        None => (true, p.send(vec![req.into()])),
+    }
 }

@@ -82,6 +82,8 @@ const BROKEN: &[(&str, &str, &str)] = &[
     ("missing env var", "receivers: { otlp: { protocols: { http: } } }\nexporters: { otlphttp: { endpoint: \"http://x:1\", headers: { Authorization: \"Basic ${env:CODEX_GW_TEST_UNSET_TOKEN}\" } } }\nservice: { pipelines: { logs: { receivers: [otlp], exporters: [otlphttp] } } }", "error: exporters.otlphttp.headers.Authorization: environment variable CODEX_GW_TEST_UNSET_TOKEN is not set"),
     ("yaml syntax", "receivers:\n  otlp: [unclosed\n", "error: line "),
     ("empty file", "", "error: <root>: the config is empty"),
+    ("batch not last", "receivers: { otlp: { protocols: { http: } } }\nprocessors: { batch: {}, attributes: { actions: [ { key: a, value: b, action: upsert } ] } }\nexporters: { debug: {} }\nservice: { pipelines: { logs: { receivers: [otlp], processors: [batch, attributes], exporters: [debug] } } }", "error: service.pipelines.logs.processors[0]: batch must be the last processor"),
+    ("bad batch size", "receivers: { otlp: { protocols: { http: } } }\nprocessors: { batch: { send_batch_size: 100, send_batch_max_size: 10 } }\nexporters: { debug: {} }\nservice: { pipelines: { logs: { receivers: [otlp], processors: [batch], exporters: [debug] } } }", "error: processors.batch.send_batch_max_size"),
     ("disabled queue", "receivers: { otlp: { protocols: { http: } } }\nexporters: { otlp: { endpoint: \"http://x:1\", sending_queue: { enabled: false } } }\nservice: { pipelines: { logs: { receivers: [otlp], exporters: [otlp] } } }", "error: exporters.otlp.sending_queue.enabled"),
 ];
 

@@ -300,3 +300,82 @@ async fn sigterm_delivers_what_was_acknowledged_and_exits_zero() {
     }
     let _ = Signal::ALL;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_processor_merges_requests_and_flushes_what_it_holds_at_shutdown() {
+    // A size that is never reached and a long timeout: only the shutdown flush can send.
+    let mut setup = start_fan_out(FanOut {
+        processors: &["batch"],
+        processors_yaml: "  batch:\n    send_batch_size: 100000\n    send_batch_max_size: 200000\n    timeout: 60s",
+        ..FanOut::default()
+    })
+    .await;
+    let sent = fixtures::protobuf_fixtures();
+    for f in &sent {
+        let (status, _, _) = gateway::post_fixture(&setup.http_base(), f).await;
+        assert_eq!(status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        setup.http_backend.request_count(),
+        0,
+        "held by the batch stage"
+    );
+    assert!(
+        setup.gateway.stop().await.success(),
+        "{}",
+        setup.gateway.output_report()
+    );
+    for backend in [&setup.grpc_backend, &setup.http_backend] {
+        assert_same_spans(
+            backend.name().as_str(),
+            &traces_of(&sent),
+            &backend.received_traces(),
+        );
+        assert_same_log_records(
+            backend.name().as_str(),
+            &logs_of(&sent),
+            &backend.received_logs(),
+        );
+        assert_same_data_points(
+            backend.name().as_str(),
+            &metrics_of(&sent),
+            &backend.received_metrics(),
+        );
+        // One merged request per signal instead of one per fixture body.
+        assert_eq!(backend.request_count(), 3, "{}", backend.describe());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_processor_sends_on_timeout_and_splits_at_the_maximum() {
+    let mut setup = start_fan_out(FanOut {
+        processors: &["batch"],
+        processors_yaml:
+            "  batch:\n    send_batch_size: 100\n    send_batch_max_size: 100\n    timeout: 100ms",
+        ..FanOut::default()
+    })
+    .await;
+    let traces = fixtures::fixture("tool-secrets-protobuf", "001_traces.pb");
+    let spans = count_spans(&[fixtures::decode_traces(&traces)]);
+    let (status, _, _) = gateway::post_fixture(&setup.http_base(), &traces).await;
+    assert_eq!(status, 200);
+    setup.http_backend.expect_spans(spans, WAIT).await;
+    let per_request: Vec<usize> = setup
+        .http_backend
+        .received_traces()
+        .iter()
+        .map(|r| count_spans(std::slice::from_ref(r)))
+        .collect();
+    assert!(per_request.iter().all(|n| *n <= 100), "{per_request:?}");
+    assert_eq!(per_request.len(), spans.div_ceil(100), "{per_request:?}");
+    // A small request alone is sent when its timeout passes.
+    let logs = fixtures::fixture("tool-secrets-protobuf", "004_logs.pb");
+    let (status, _, _) = gateway::post_fixture(&setup.http_base(), &logs).await;
+    assert_eq!(status, 200);
+    setup
+        .http_backend
+        .expect_log_records(count_log_records(&[fixtures::decode_logs(&logs)]), WAIT)
+        .await;
+    assert!(setup.gateway.stop().await.success());
+}
