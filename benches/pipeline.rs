@@ -222,8 +222,17 @@ fn traces_json(c: &mut Criterion) {
             (false, req)
         }
     };
-    let encodes = !json::encode_traces(&req).is_empty();
-    if !encodes {
+    let encoded = json::encode_traces(&req);
+    let encodes = !encoded.is_empty();
+    if encodes {
+        let round_trip = json::decode_traces(&encoded).map(|r| r.item_count());
+        eprintln!(
+            "traces_json: fixture {} bytes, encode_traces writes {} bytes, re-decoded spans: {:?}",
+            body.len(),
+            encoded.len(),
+            round_trip
+        );
+    } else {
         eprintln!(
             "note: skipping traces_json/encode: codec::json::encode_traces returned no bytes"
         );
