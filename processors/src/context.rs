@@ -90,6 +90,12 @@ impl<'a> ProcessContext<'a> {
         &self.counts
     }
 
+    /// Returns the audit counters recorded so far and clears them; the pipeline calls this after
+    /// each processor to attribute them to it.
+    pub fn take_counts(&mut self) -> Vec<(&'static str, String, u64)> {
+        std::mem::take(&mut self.counts)
+    }
+
     /// Returns the drop count so far and resets it; the pipeline calls this after each
     /// processor to attribute drops to it.
     pub fn take_dropped(&mut self) -> u64 {

@@ -9,6 +9,11 @@ use crate::exporters::otlp_http::OtlpHttpExporterConfig;
 use crate::pipeline::batch::BatchConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use processors::attributes::AttributesConfig;
+use processors::codex::CodexConfig;
+use processors::delta_to_cumulative::DeltaToCumulativeConfig;
+use processors::filter::FilterConfig;
+use processors::metric_names::MetricNamesConfig;
+use processors::team::TeamConfig;
 use processors::Signal;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -44,6 +49,16 @@ pub enum ProcessorConfig {
     Resource(AttributesConfig),
     /// `batch`: merges requests before the exporters (always the last processor).
     Batch(BatchConfig),
+    /// `team`: tags every signal with team/project from rules.
+    Team(TeamConfig),
+    /// `codex`: fixes what Codex 0.169.0 sends (timestamps, duplicate keys, number strings).
+    Codex(CodexConfig),
+    /// `filter`: drops items and attributes.
+    Filter(FilterConfig),
+    /// `metric_names`: renames metrics to underscore or Prometheus form.
+    MetricNames(MetricNamesConfig),
+    /// `delta_to_cumulative`: turns delta sums and histograms into cumulative ones (stateful).
+    DeltaToCumulative(DeltaToCumulativeConfig),
 }
 
 /// An exporter's config, by type.
@@ -60,7 +75,16 @@ pub enum ExporterConfig {
 /// Receiver types this build knows.
 pub const RECEIVER_TYPES: &[&str] = &["otlp"];
 /// Processor types this build knows.
-pub const PROCESSOR_TYPES: &[&str] = &["attributes", "resource", "batch"];
+pub const PROCESSOR_TYPES: &[&str] = &[
+    "attributes",
+    "resource",
+    "batch",
+    "team",
+    "codex",
+    "filter",
+    "metric_names",
+    "delta_to_cumulative",
+];
 /// Exporter types this build knows.
 pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
 
@@ -73,8 +97,13 @@ impl ReceiverConfig {
 
 impl ProcessorConfig {
     /// Whether the processor can run in a pipeline of `signal`.
-    pub fn supports(&self, _signal: Signal) -> bool {
-        true
+    pub fn supports(&self, signal: Signal) -> bool {
+        match self {
+            ProcessorConfig::MetricNames(_) | ProcessorConfig::DeltaToCumulative(_) => {
+                signal == Signal::Metrics
+            }
+            _ => true,
+        }
     }
 }
 
@@ -226,6 +255,11 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             "attributes" => decode(path, v, errs).map(ProcessorConfig::Attributes),
             "resource" => decode(path, v, errs).map(ProcessorConfig::Resource),
             "batch" => decode(path, v, errs).map(ProcessorConfig::Batch),
+            "team" => decode(path, v, errs).map(ProcessorConfig::Team),
+            "codex" => decode(path, v, errs).map(ProcessorConfig::Codex),
+            "filter" => decode(path, v, errs).map(ProcessorConfig::Filter),
+            "metric_names" => decode(path, v, errs).map(ProcessorConfig::MetricNames),
+            "delta_to_cumulative" => decode(path, v, errs).map(ProcessorConfig::DeltaToCumulative),
             _ => None,
         },
     );

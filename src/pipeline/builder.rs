@@ -27,6 +27,11 @@ pub fn build_processor(cfg: &ProcessorConfig) -> Result<BuiltProcessor, Vec<Buil
     Ok(match cfg {
         ProcessorConfig::Attributes(c) => stage(Arc::new(c.build(Level::Record)?)),
         ProcessorConfig::Resource(c) => stage(Arc::new(c.build(Level::Resource)?)),
+        ProcessorConfig::Team(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::Codex(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::Filter(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::MetricNames(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::DeltaToCumulative(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::Batch(c) => {
             let problems = c.problems();
             if !problems.is_empty() {
@@ -124,6 +129,7 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
                         "processor",
                         id,
                     ),
+                    metrics: metrics.clone(),
                 }),
                 BuiltProcessor::Batch(c) => batcher = Some(Batcher::new(&c)),
             }

@@ -9,7 +9,7 @@ pub mod fanout;
 
 use crate::codec::{Batch, Payload};
 use crate::exporters::queue::QueueSender;
-use crate::telemetry::metrics::SignalCounters;
+use crate::telemetry::metrics::{SelfMetrics, SignalCounters};
 use processors::{Metadata, OtlpRequest, ProcessContext, Processor, Signal};
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ pub struct Stage {
     pub processor: Arc<dyn Processor>,
     /// Items it dropped.
     pub dropped: SignalCounters,
+    /// Where its audit counts go.
+    pub metrics: SelfMetrics,
 }
 
 /// A built pipeline: processors in order, then the exporters' queues.
@@ -134,6 +136,9 @@ where
     for stage in &p.stages {
         req.process_with(stage.processor.as_ref(), &mut cx);
         stage.dropped.add(R::SIGNAL, cx.take_dropped());
+        for (event, rule, n) in cx.take_counts() {
+            stage.metrics.processor_event(&stage.id, event, &rule, n);
+        }
     }
     req.prune();
     if req.item_count() == 0 {

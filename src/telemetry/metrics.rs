@@ -33,6 +33,9 @@ pub mod names {
     pub const EXPORTER_QUEUE_CAPACITY: &str = "gateway_exporter_queue_capacity";
     /// Retry attempts of an exporter (requests).
     pub const EXPORTER_RETRIES: &str = "gateway_exporter_retries";
+    /// Audit events of a processor: `{processor, event, rule}` (e.g. redactions per rule). Rule
+    /// labels come from config (rule names, detector names), never from request content.
+    pub const PROCESSOR_EVENTS: &str = "gateway_processor_events";
     /// Requests a receiver refused, whatever the signal (bad input, overload).
     pub const RECEIVER_REFUSED_REQUESTS: &str = "gateway_receiver_refused_requests";
 }
@@ -47,6 +50,7 @@ pub struct SelfMetrics {
 
 struct Inner {
     registry: Mutex<Registry>,
+    events: Family<Labels, Counter>,
     counters: Vec<(String, Family<Labels, Counter>)>,
     gauges: Vec<(&'static str, Family<Labels, Gauge>)>,
 }
@@ -113,6 +117,12 @@ impl SelfMetrics {
             registry.register(*name, *help, family.clone());
             counters.push((name.to_string(), family));
         }
+        let events = Family::<Labels, Counter>::default();
+        registry.register(
+            names::PROCESSOR_EVENTS,
+            "Audit events of a processor (redactions per rule, tags, fixes, attribute drops)",
+            events.clone(),
+        );
         let mut gauges = Vec::new();
         for (name, help) in GAUGES {
             let family = Family::<Labels, Gauge>::default();
@@ -122,6 +132,7 @@ impl SelfMetrics {
         SelfMetrics {
             inner: Arc::new(Inner {
                 registry: Mutex::new(registry),
+                events,
                 counters,
                 gauges,
             }),
@@ -148,6 +159,16 @@ impl SelfMetrics {
             .find(|(n, _)| n == name)
             .map(|(_, f)| f.get_or_create(&vec![(kind, id.to_string())]).clone())
             .unwrap_or_default()
+    }
+
+    /// Adds `n` to `gateway_processor_events_total{processor, event, rule}`.
+    pub fn processor_event(&self, processor: &str, event: &str, rule: &str, n: u64) {
+        let labels = vec![
+            ("processor", processor.to_string()),
+            ("event", event.to_string()),
+            ("rule", rule.to_string()),
+        ];
+        self.inner.events.get_or_create(&labels).inc_by(n);
     }
 
     /// The gauge `name{<kind>="<id>"}`.

@@ -6,6 +6,7 @@ mod bad_requests;
 mod codex_cli;
 mod config_validate;
 mod fixture_replay;
+mod processors_e2e;
 
 use support::backends::FakeBackend;
 use support::gateway::{free_port, Gateway};
