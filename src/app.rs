@@ -174,12 +174,17 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), RunError> {
         exporter_tasks.abort_all();
         while exporter_tasks.join_next().await.is_some() {}
         for e in &running {
-            let n = e.count_leftovers().await;
-            if n > 0 {
-                tracing::warn!(exporter = %e.id, items = n, "shutdown deadline passed: items dropped");
+            let (dropped, kept) = e.count_leftovers().await;
+            if dropped > 0 {
+                tracing::warn!(exporter = %e.id, items = dropped, "shutdown deadline passed: items dropped");
+            }
+            if kept > 0 {
+                tracing::info!(exporter = %e.id, items = kept, "shutdown deadline passed: unsent items stay in the persistent queue");
             }
         }
     }
+    // Persistent queues commit their last deletes.
+    let _ = tokio::task::spawn_blocking(move || running.into_iter().for_each(|e| e.finish())).await;
     if let Some(t) = admin_task {
         let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
     }

@@ -1,2 +1,544 @@
-//! Placeholder: written by the transform work.
-fn main() {}
+//! Cost of the transform processors (`codex`, `team`, `attributes`, `metric_names`, `filter`,
+//! `delta_to_cumulative`) on real Codex CLI 0.169.0 payloads, and of the five stateless ones
+//! chained, next to what the gateway pays anyway for the same payload: prost decode + encode.
+//!
+//! Payloads (`tests/fixtures`): `tool-secrets-protobuf/001_traces.pb` (≈512 spans),
+//! `tool-secrets-protobuf/004_logs.pb` and `failing-tool-loop-protobuf/004_metrics.pb`.
+//! Throughput is in items: spans, log records or metric data points of the payload as it arrives.
+//!
+//! What is timed:
+//! - `<processor>/<signal>`: one processor call on a fresh decoded clone of the payload
+//!   (`iter_batched`; the clone is made, and the result dropped, outside the measurement).
+//!   `team` runs at `level: resource` with a header rule (no header in the empty metadata, so it
+//!   is tried and misses), a `service.name` resource rule (matches) and a default; `attributes`
+//!   runs at record level with one upsert and one delete-by-pattern (`^code\.`, three keys per
+//!   span); `filter` is `filter/codex-lean` from `config/examples/codex-lean.yaml`;
+//!   `metric_names` is `mode: prometheus`.
+//! - `delta_to_cumulative/metrics_first_seen`: a new processor per iteration (built in the batch
+//!   setup), so every stream of the payload is new: key computation, map inserts, temporality
+//!   rewrite. `delta_to_cumulative/metrics_steady`: one processor for the whole run, each
+//!   iteration's payload shifted in time past the previous one, so every point is an in-order
+//!   delta of a known stream (the accumulate path; nothing is dropped — checked before and after).
+//! - `stateless_chain/traces`: codex → team → attributes → metric_names → filter(codex-lean) plus
+//!   `OtlpRequest::prune`, on a fresh clone (clone and drop not timed);
+//!   `stateless_chain_no_filter/traces`: the same without `filter`, so the spans the filter drops
+//!   do not make the chain look cheaper; `decode_encode/traces`: the baseline, `decode` of the
+//!   payload bytes + `encode_to_vec`, no processors. Both sides run under `iter_batched` with
+//!   `SmallInput`: dropping the results (the processed request; the decoded request and the
+//!   encoded bytes) is not timed on either side.
+//!
+//! Before the criterion groups run (under `cargo bench` only), a quick manual loop
+//! (`std::time::Instant`, median of 200 iterations each, same exclusions) prints the
+//! chain / decode+encode ratios on stderr, so the number is there without reading criterion's
+//! output. Target: the five stateless processors together cost ≤ 20% of decode + encode of the
+//! same payload.
+//!
+//! Run: `cargo bench -p processors --bench transform` (append `-- --noplot`, or a filter such as
+//! `-- stateless_chain`).
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+    trace::v1::ExportTraceServiceRequest,
+};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use processors::attributes::{AttributesConfig, Level};
+use processors::codex::{CodexConfig, CodexProcessor};
+use processors::delta_to_cumulative::{DeltaToCumulativeConfig, DeltaToCumulativeProcessor};
+use processors::filter::{FilterConfig, FilterProcessor};
+use processors::metric_names::{MetricNamesConfig, MetricNamesProcessor};
+use processors::team::{TeamConfig, TeamProcessor};
+use processors::{Metadata, OtlpRequest, ProcessContext, Processor};
+use prost::Message;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const TRACES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/tool-secrets-protobuf/001_traces.pb"
+);
+const LOGS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/tool-secrets-protobuf/004_logs.pb"
+);
+const METRICS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/failing-tool-loop-protobuf/004_metrics.pb"
+);
+
+/// Iterations of each side of the manual ratio loop.
+const MANUAL_ITERS: usize = 200;
+
+// ------------------------------------------------------------------------------------------------
+// Fixtures and processors
+// ------------------------------------------------------------------------------------------------
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn decode<T: Message + Default>(path: &str, bytes: &[u8]) -> T {
+    T::decode(bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A processor config from JSON (the same shape as the YAML config).
+fn config<C: DeserializeOwned>(value: serde_json::Value) -> C {
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("config: {e}"))
+}
+
+fn built<P, E: std::fmt::Debug>(r: Result<P, E>) -> P {
+    r.unwrap_or_else(|e| panic!("build: {e:?}"))
+}
+
+fn codex() -> CodexProcessor {
+    built(config::<CodexConfig>(json!({})).build())
+}
+
+fn team() -> TeamProcessor {
+    built(
+        config::<TeamConfig>(json!({
+            "level": "resource",
+            "rules": [
+                {
+                    "name": "header",
+                    "match": { "metadata": { "key": "x-codex-team", "regex": "^(?P<team>[a-z0-9-]+)$" } },
+                    "set": { "team": "${team}" }
+                },
+                {
+                    "name": "exec",
+                    "match": { "resource_attribute": { "key": "service.name", "value": "codex_exec" } },
+                    "set": { "team": "payments", "project": "checkout" }
+                }
+            ],
+            "default": { "team": "unknown" }
+        }))
+        .build(),
+    )
+}
+
+fn attributes() -> processors::attributes::AttributesProcessor {
+    built(
+        config::<AttributesConfig>(json!({
+            "actions": [
+                { "key": "deployment.environment", "value": "prod", "action": "upsert" },
+                { "pattern": "^code\\.", "action": "delete" }
+            ]
+        }))
+        .build(Level::Record),
+    )
+}
+
+fn metric_names() -> MetricNamesProcessor {
+    built(config::<MetricNamesConfig>(json!({ "mode": "prometheus" })).build())
+}
+
+/// `filter/codex-lean` of `config/examples/codex-lean.yaml`, in JSON.
+fn filter_codex_lean() -> FilterProcessor {
+    built(
+        config::<FilterConfig>(json!({
+            "traces": {
+                "span": [
+                    { "name_regex": "^fs\\." },
+                    { "name_regex": "^(append_items|persist_rollout_items|send_raw_response_items|record_conversation_items|record_context_updates_and_set_reference_context_item|session\\.flush_rollout)$" },
+                    { "name": "receiving" },
+                    { "name_regex": "^(realtime_conversation\\.|flush_assistant_text_segments)" },
+                    { "name_regex": "^(step_context|capability_roots|world_state|agents_md|instructions|turn_context|environments|exec_server|mcp|built_tools|run_turn|regular_task|app_server|session_init)\\." },
+                    { "name_regex": "(plugin|skill|hook)" },
+                    { "name_regex": "^(add|append)_" },
+                    { "name_regex": "^(built_tools|build_tool_router|finalize_tool_router|build_model_visible_specs|merge_into_namespaces|hosted_model_tool_specs|extension_tool_executors|prepare_tool_recommendations|build_tool_call|capture_binding_with_metadata)$" },
+                    { "name_regex": "^(auth|get_model_info|get_default_model|list_models|load|load_with_cli_overrides|shell_snapshot)$" },
+                    { "name_regex": "^(build_prompt|emit_turn_start_lifecycle|consume_startup_prewarm_for_regular_turn|set_previous_turn_settings|track_turn_resolved_config_analytics|turn_diff_display_roots|merge_connector_selection|run_pre_sampling_compact|build_extension_turn_input_items)$" },
+                    { "name_regex": "^(guardian_scoring_observation|tool_dispatch\\.parallel_lock|unified_exec\\.collect_output)$" }
+                ]
+            },
+            "drop_attributes": {
+                "keys": ["busy_ns", "idle_ns"],
+                "patterns": ["^code\\.", "^thread\\."]
+            }
+        }))
+        .build(),
+    )
+}
+
+fn delta_to_cumulative() -> DeltaToCumulativeProcessor {
+    built(config::<DeltaToCumulativeConfig>(json!({})).build())
+}
+
+/// The five stateless processors in pipeline order, optionally without the filter.
+fn stateless_chain(with_filter: bool) -> Vec<Box<dyn Processor>> {
+    let mut chain: Vec<Box<dyn Processor>> = vec![
+        Box::new(codex()),
+        Box::new(team()),
+        Box::new(attributes()),
+        Box::new(metric_names()),
+    ];
+    if with_filter {
+        chain.push(Box::new(filter_codex_lean()));
+    }
+    chain
+}
+
+/// Runs the chain over `req` and prunes, as the pipeline does. Returns the items dropped.
+fn run_chain<R: OtlpRequest>(chain: &[Box<dyn Processor>], req: &mut R, md: &Metadata) -> u64 {
+    let mut cx = ProcessContext::new(md);
+    for p in chain {
+        req.process_with(p.as_ref(), &mut cx);
+    }
+    req.prune();
+    cx.dropped()
+}
+
+// ------------------------------------------------------------------------------------------------
+// delta_to_cumulative time shifting
+// ------------------------------------------------------------------------------------------------
+
+/// Calls `f(start_time_unix_nano, time_unix_nano)` on every data point of every metric.
+fn for_each_point_time(
+    req: &mut ExportMetricsServiceRequest,
+    mut f: impl FnMut(&mut u64, &mut u64),
+) {
+    for m in req
+        .resource_metrics
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_metrics)
+        .flat_map(|s| &mut s.metrics)
+    {
+        match &mut m.data {
+            Some(Data::Gauge(g)) => g
+                .data_points
+                .iter_mut()
+                .for_each(|p| f(&mut p.start_time_unix_nano, &mut p.time_unix_nano)),
+            Some(Data::Sum(s)) => s
+                .data_points
+                .iter_mut()
+                .for_each(|p| f(&mut p.start_time_unix_nano, &mut p.time_unix_nano)),
+            Some(Data::Histogram(h)) => h
+                .data_points
+                .iter_mut()
+                .for_each(|p| f(&mut p.start_time_unix_nano, &mut p.time_unix_nano)),
+            Some(Data::ExponentialHistogram(h)) => h
+                .data_points
+                .iter_mut()
+                .for_each(|p| f(&mut p.start_time_unix_nano, &mut p.time_unix_nano)),
+            Some(Data::Summary(s)) => s
+                .data_points
+                .iter_mut()
+                .for_each(|p| f(&mut p.start_time_unix_nano, &mut p.time_unix_nano)),
+            None => {}
+        }
+    }
+}
+
+/// A shift that moves every point of `req` past the end of every point of the unshifted `req`:
+/// (latest time − earliest time) + 1 ns.
+fn time_period(req: &ExportMetricsServiceRequest) -> u64 {
+    let mut req = req.clone();
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    for_each_point_time(&mut req, |start, time| {
+        for t in [*start, *time] {
+            if t != 0 {
+                lo = lo.min(t);
+                hi = hi.max(t);
+            }
+        }
+    });
+    assert!(lo <= hi, "metrics fixture without timestamps");
+    hi - lo + 1
+}
+
+/// A clone of `req` with every non-zero timestamp moved forward by `by`.
+fn shifted(req: &ExportMetricsServiceRequest, by: u64) -> ExportMetricsServiceRequest {
+    let mut req = req.clone();
+    for_each_point_time(&mut req, |start, time| {
+        if *start != 0 {
+            *start += by;
+        }
+        if *time != 0 {
+            *time += by;
+        }
+    });
+    req
+}
+
+// ------------------------------------------------------------------------------------------------
+// Manual ratio (printed once, outside criterion's measurement)
+// ------------------------------------------------------------------------------------------------
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Median time of decode + encode of `bytes` (drops not timed).
+fn manual_decode_encode(bytes: &[u8]) -> Duration {
+    let mut times = Vec::with_capacity(MANUAL_ITERS);
+    for _ in 0..MANUAL_ITERS + MANUAL_ITERS / 10 {
+        let t = Instant::now();
+        let req = ExportTraceServiceRequest::decode(black_box(bytes)).expect("decode");
+        let out = req.encode_to_vec();
+        times.push(t.elapsed());
+        black_box((req, out));
+    }
+    times.drain(..MANUAL_ITERS / 10); // warm-up
+    median(times)
+}
+
+/// Median time of the chain over a fresh clone of `req` (clone and drop not timed).
+fn manual_chain(
+    chain: &[Box<dyn Processor>],
+    req: &ExportTraceServiceRequest,
+    md: &Metadata,
+) -> Duration {
+    let mut times = Vec::with_capacity(MANUAL_ITERS);
+    for _ in 0..MANUAL_ITERS + MANUAL_ITERS / 10 {
+        let mut r = req.clone();
+        let t = Instant::now();
+        black_box(run_chain(chain, black_box(&mut r), md));
+        times.push(t.elapsed());
+        black_box(r);
+    }
+    times.drain(..MANUAL_ITERS / 10); // warm-up
+    median(times)
+}
+
+fn print_manual_ratio(bytes: &[u8], req: &ExportTraceServiceRequest) {
+    let md = Metadata::default();
+    let full = stateless_chain(true);
+    let no_filter = stateless_chain(false);
+
+    // What the chain does to the payload, for the report.
+    let mut after = req.clone();
+    let dropped = run_chain(&full, &mut after, &md);
+    let mut after_nf = req.clone();
+    run_chain(&no_filter, &mut after_nf, &md);
+    eprintln!(
+        "transform: traces payload {} B, {} spans; after chain {} spans ({dropped} dropped), {} B; \
+         after chain without filter {} spans, {} B",
+        bytes.len(),
+        req.item_count(),
+        after.item_count(),
+        after.encoded_len(),
+        after_nf.item_count(),
+        after_nf.encoded_len(),
+    );
+
+    let base = manual_decode_encode(bytes);
+    let chain = manual_chain(&full, req, &md);
+    let chain_nf = manual_chain(&no_filter, req, &md);
+    let pct = |d: Duration| 100.0 * d.as_secs_f64() / base.as_secs_f64();
+    eprintln!(
+        "transform: manual median of {MANUAL_ITERS}: decode_encode/traces {base:?}, \
+         stateless_chain/traces {chain:?} ({:.1}% of decode+encode), \
+         stateless_chain_no_filter/traces {chain_nf:?} ({:.1}% of decode+encode); target <= 20%",
+        pct(chain),
+        pct(chain_nf),
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Benchmarks
+// ------------------------------------------------------------------------------------------------
+
+/// Times `process(&processor, &mut clone)` on a fresh clone per iteration.
+fn bench_one<R: Clone, P>(
+    c: &mut Criterion,
+    group: &str,
+    id: &str,
+    items: usize,
+    processor: &P,
+    req: &R,
+    process: impl Fn(&P, &mut R, &mut ProcessContext<'_>),
+) {
+    let md = Metadata::default();
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(items as u64));
+    g.bench_function(id, |b| {
+        b.iter_batched(
+            || req.clone(),
+            |mut r| {
+                let mut cx = ProcessContext::new(&md);
+                process(processor, black_box(&mut r), &mut cx);
+                (r, cx.dropped())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let trace_bytes = read(TRACES);
+    let log_bytes = read(LOGS);
+    let metric_bytes = read(METRICS);
+    let traces: ExportTraceServiceRequest = decode(TRACES, &trace_bytes);
+    let logs: ExportLogsServiceRequest = decode(LOGS, &log_bytes);
+    let metrics: ExportMetricsServiceRequest = decode(METRICS, &metric_bytes);
+    let (n_spans, n_logs, n_points) =
+        (traces.item_count(), logs.item_count(), metrics.item_count());
+
+    // Only under `cargo bench` (criterion gets `--bench`): not in `cargo test --benches`, where
+    // criterion runs each benchmark once, often in a debug build.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list") {
+        print_manual_ratio(&trace_bytes, &traces);
+    }
+
+    // 1. Each processor alone, on the payload it matters for.
+    let p = codex();
+    bench_one(c, "codex", "logs", n_logs, &p, &logs, |p, r, cx| {
+        p.process_logs(r, cx)
+    });
+    bench_one(c, "codex", "traces", n_spans, &p, &traces, |p, r, cx| {
+        p.process_traces(r, cx)
+    });
+    let p = team();
+    bench_one(c, "team", "traces", n_spans, &p, &traces, |p, r, cx| {
+        p.process_traces(r, cx)
+    });
+    let p = filter_codex_lean();
+    bench_one(
+        c,
+        "filter_codex_lean",
+        "traces",
+        n_spans,
+        &p,
+        &traces,
+        |p, r, cx| p.process_traces(r, cx),
+    );
+    let p = attributes();
+    bench_one(
+        c,
+        "attributes",
+        "traces",
+        n_spans,
+        &p,
+        &traces,
+        |p, r, cx| p.process_traces(r, cx),
+    );
+    let p = metric_names();
+    bench_one(
+        c,
+        "metric_names",
+        "metrics",
+        n_points,
+        &p,
+        &metrics,
+        |p, r, cx| p.process_metrics(r, cx),
+    );
+
+    // delta_to_cumulative: first-seen streams (a new processor per iteration) and steady state
+    // (one processor, each payload shifted past the previous one: in-order deltas).
+    let period = time_period(&metrics);
+    {
+        let p = delta_to_cumulative();
+        let md = Metadata::default();
+        for k in 0..3 {
+            let mut r = shifted(&metrics, k * period);
+            let mut cx = ProcessContext::new(&md);
+            p.process_metrics(&mut r, &mut cx);
+            assert_eq!(
+                cx.dropped(),
+                0,
+                "delta_to_cumulative dropped points at shift {k}"
+            );
+        }
+        eprintln!(
+            "transform: metrics payload {} B, {n_points} points, {} delta_to_cumulative streams",
+            metric_bytes.len(),
+            p.stream_count()
+        );
+    }
+    let md = Metadata::default();
+    let mut g = c.benchmark_group("delta_to_cumulative");
+    g.throughput(Throughput::Elements(n_points as u64));
+    g.bench_function("metrics_first_seen", |b| {
+        b.iter_batched(
+            || (delta_to_cumulative(), metrics.clone()),
+            |(p, mut r)| {
+                let mut cx = ProcessContext::new(&md);
+                p.process_metrics(black_box(&mut r), &mut cx);
+                (p, r, cx.dropped())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let steady = delta_to_cumulative();
+    let mut shift = 0u64;
+    g.bench_function("metrics_steady", |b| {
+        b.iter_batched(
+            || {
+                shift += period;
+                shifted(&metrics, shift)
+            },
+            |mut r| {
+                let mut cx = ProcessContext::new(&md);
+                steady.process_metrics(black_box(&mut r), &mut cx);
+                (r, cx.dropped())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    {
+        // Still the accumulate path after the whole run.
+        let mut r = shifted(&metrics, shift + period);
+        let mut cx = ProcessContext::new(&md);
+        steady.process_metrics(&mut r, &mut cx);
+        assert_eq!(
+            cx.dropped(),
+            0,
+            "delta_to_cumulative steady state dropped points"
+        );
+    }
+
+    // 2. The stateless chain against decode + encode of the same payload.
+    for (group, with_filter) in [
+        ("stateless_chain", true),
+        ("stateless_chain_no_filter", false),
+    ] {
+        let chain = stateless_chain(with_filter);
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Elements(n_spans as u64));
+        g.bench_function("traces", |b| {
+            b.iter_batched(
+                || traces.clone(),
+                |mut r| {
+                    let dropped = run_chain(&chain, black_box(&mut r), &md);
+                    (r, dropped)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.finish();
+    }
+    let mut g = c.benchmark_group("decode_encode");
+    g.throughput(Throughput::Elements(n_spans as u64));
+    g.bench_function("traces", |b| {
+        b.iter_batched(
+            || trace_bytes.as_slice(),
+            |bytes| {
+                let req = ExportTraceServiceRequest::decode(black_box(bytes)).expect("decode");
+                let out = req.encode_to_vec();
+                (req, out)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn criterion() -> Criterion {
+    Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = transform;
+    config = criterion();
+    targets = benches
+}
+criterion_main!(transform);

@@ -91,6 +91,24 @@ impl Payload {
         }
     }
 
+    /// Length of the protobuf encoding, computed without encoding.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Payload::Traces(r) => r.encoded_len(),
+            Payload::Metrics(r) => r.encoded_len(),
+            Payload::Logs(r) => r.encoded_len(),
+        }
+    }
+
+    /// Decodes the protobuf encoding of a request of `signal`.
+    pub fn decode_proto(signal: Signal, bytes: Bytes) -> Result<Payload, prost::DecodeError> {
+        Ok(match signal {
+            Signal::Traces => ExportTraceServiceRequest::decode(bytes)?.into(),
+            Signal::Metrics => ExportMetricsServiceRequest::decode(bytes)?.into(),
+            Signal::Logs => ExportLogsServiceRequest::decode(bytes)?.into(),
+        })
+    }
+
     /// Protobuf encoding.
     pub fn encode_proto(&self) -> Vec<u8> {
         match self {
@@ -127,6 +145,7 @@ pub struct Batch {
     payload: Payload,
     items: usize,
     encoded: [OnceLock<Bytes>; 4],
+    size: OnceLock<u64>,
 }
 
 impl Batch {
@@ -137,7 +156,24 @@ impl Batch {
             payload,
             items,
             encoded: Default::default(),
+            size: OnceLock::new(),
         }
+    }
+
+    /// A batch read back from a persistent queue: its protobuf bytes are already known.
+    pub fn with_proto(payload: Payload, proto: Bytes) -> Self {
+        let batch = Batch::new(payload);
+        let _ = batch.size.set(proto.len() as u64);
+        let _ = batch.encoded[0].set(proto);
+        batch
+    }
+
+    /// Size in bytes of the protobuf encoding (what queue byte bounds count).
+    pub fn size_bytes(&self) -> u64 {
+        *self.size.get_or_init(|| match self.encoded[0].get() {
+            Some(b) => b.len() as u64,
+            None => self.payload.encoded_len() as u64,
+        })
     }
 
     /// The content.

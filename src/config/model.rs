@@ -13,6 +13,7 @@ use processors::codex::CodexConfig;
 use processors::delta_to_cumulative::DeltaToCumulativeConfig;
 use processors::filter::FilterConfig;
 use processors::metric_names::MetricNamesConfig;
+use processors::redaction::RedactionConfig;
 use processors::team::TeamConfig;
 use processors::Signal;
 use serde::de::DeserializeOwned;
@@ -55,6 +56,8 @@ pub enum ProcessorConfig {
     Codex(CodexConfig),
     /// `filter`: drops items and attributes.
     Filter(FilterConfig),
+    /// `redaction`: removes prompts and secrets (`preset: codex`).
+    Redaction(RedactionConfig),
     /// `metric_names`: renames metrics to underscore or Prometheus form.
     MetricNames(MetricNamesConfig),
     /// `delta_to_cumulative`: turns delta sums and histograms into cumulative ones (stateful).
@@ -82,6 +85,7 @@ pub const PROCESSOR_TYPES: &[&str] = &[
     "team",
     "codex",
     "filter",
+    "redaction",
     "metric_names",
     "delta_to_cumulative",
 ];
@@ -258,6 +262,7 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             "team" => decode(path, v, errs).map(ProcessorConfig::Team),
             "codex" => decode(path, v, errs).map(ProcessorConfig::Codex),
             "filter" => decode(path, v, errs).map(ProcessorConfig::Filter),
+            "redaction" => decode(path, v, errs).map(ProcessorConfig::Redaction),
             "metric_names" => decode(path, v, errs).map(ProcessorConfig::MetricNames),
             "delta_to_cumulative" => decode(path, v, errs).map(ProcessorConfig::DeltaToCumulative),
             _ => None,

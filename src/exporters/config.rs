@@ -1,7 +1,7 @@
 //! Config pieces shared by the network exporters: compression, TLS, the sending queue and
 //! retries, with the Collector's names and defaults.
 
-use crate::config::units::{self, ConfigDuration};
+use crate::config::units::{self, ByteSize, ConfigDuration};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -29,8 +29,30 @@ pub struct TlsClientConfig {
     pub ca_file: Option<PathBuf>,
 }
 
+/// What happens when an exporter's queue is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFull {
+    /// Drop the request for this exporter only, and count it (default).
+    #[default]
+    Drop,
+    /// Refuse the client's request (HTTP 503 + Retry-After, gRPC UNAVAILABLE + RetryInfo) so it
+    /// retries; nothing is enqueued anywhere, so no exporter ever receives a duplicate.
+    Reject,
+}
+
+/// `sending_queue: storage:`: makes the queue persistent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory holding one queue file per exporter (`<exporter id>.redb`). Requests are
+    /// acknowledged only after they are durably written there; what is unsent at shutdown or
+    /// after a crash is sent after the restart.
+    pub directory: PathBuf,
+}
+
 /// `sending_queue:`: the exporter's own bounded queue. A full queue drops (and counts) the request
-/// for this exporter only.
+/// for this exporter only, or refuses the client (`on_full: reject`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
@@ -40,9 +62,18 @@ pub struct QueueConfig {
     /// Worker tasks sending from this queue concurrently. Default 4.
     #[serde(default = "default_consumers", deserialize_with = "units::uint")]
     pub num_consumers: usize,
-    /// Requests the queue holds. Default 1000.
+    /// Requests the exporter holds, waiting or being sent. Default 1000.
     #[serde(default = "default_queue_size", deserialize_with = "units::uint")]
     pub queue_size: usize,
+    /// Encoded bytes the exporter holds, waiting or being sent. Default `64MiB`.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: ByteSize,
+    /// `drop` (default) or `reject`.
+    #[serde(default)]
+    pub on_full: OnFull,
+    /// Persist the queue on disk (see [`StorageConfig`]). Default: in memory.
+    #[serde(default)]
+    pub storage: Option<StorageConfig>,
 }
 
 impl Default for QueueConfig {
@@ -51,6 +82,9 @@ impl Default for QueueConfig {
             enabled: true,
             num_consumers: default_consumers(),
             queue_size: default_queue_size(),
+            max_bytes: default_max_bytes(),
+            on_full: OnFull::Drop,
+            storage: None,
         }
     }
 }
@@ -100,6 +134,9 @@ fn default_consumers() -> usize {
 }
 fn default_queue_size() -> usize {
     1000
+}
+fn default_max_bytes() -> ByteSize {
+    ByteSize::mib(64)
 }
 fn default_initial() -> ConfigDuration {
     ConfigDuration::secs(5)

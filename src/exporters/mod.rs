@@ -7,6 +7,7 @@ pub mod config;
 pub mod debug;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod persistent;
 pub mod queue;
 pub mod retry;
 
@@ -33,6 +34,14 @@ pub type ExportService = BoxCloneService<Arc<Batch>, ExportOutcome, BoxError>;
 /// Why an exporter could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ExporterBuildError {
+    /// The persistent queue could not be opened.
+    #[error("exporters.{id}: {source}")]
+    Storage {
+        /// Exporter id.
+        id: String,
+        /// What failed.
+        source: persistent::StoreError,
+    },
     /// A config value the client cannot use (validate normally catches these first).
     #[error("exporters.{id}: {message}")]
     Invalid {
@@ -50,6 +59,7 @@ pub struct Exporter {
     receiver: QueueReceiver,
     service: ExportService,
     consumers: usize,
+    store: Option<persistent::Store>,
 }
 
 /// A running exporter's handle for the shutdown stage.
@@ -57,12 +67,22 @@ pub struct RunningExporter {
     /// Exporter id.
     pub id: String,
     receiver: QueueReceiver,
+    store: Option<persistent::Store>,
 }
 
 impl RunningExporter {
-    /// Counts what is left after the drain deadline as dropped; returns the item count.
-    pub async fn count_leftovers(&self) -> u64 {
+    /// After the drain deadline: what is left is counted as dropped (memory queue) or stays on
+    /// disk (persistent queue). Returns (dropped, kept) items.
+    pub async fn count_leftovers(&self) -> (u64, u64) {
         self.receiver.count_leftovers().await
+    }
+
+    /// Lets a persistent queue commit its last deletes (blocking; call once workers are gone).
+    pub fn finish(self) {
+        drop(self.receiver);
+        if let Some(store) = self.store {
+            store.join();
+        }
     }
 }
 
@@ -103,13 +123,35 @@ impl Exporter {
             ),
         };
         let stats = ExporterStats::new(metrics, id, queue_cfg.queue_size);
-        let (sender, receiver) = queue::bounded(id, queue_cfg.queue_size, stats);
+        let (mut sender, mut receiver) = queue::bounded(
+            id,
+            queue_cfg.queue_size,
+            queue_cfg.max_bytes.0,
+            queue_cfg.on_full,
+            stats,
+        );
+        let store = match &queue_cfg.storage {
+            Some(storage) => {
+                let store =
+                    persistent::open(&storage.directory, &sender.feed()).map_err(|source| {
+                        ExporterBuildError::Storage {
+                            id: id.to_string(),
+                            source,
+                        }
+                    })?;
+                sender = sender.with_store(store.handle());
+                receiver = receiver.with_store(store.handle());
+                Some(store)
+            }
+            None => None,
+        };
         Ok(Exporter {
             id: id.to_string(),
             sender,
             receiver,
             service,
             consumers: queue_cfg.num_consumers,
+            store,
         })
     }
 
@@ -126,6 +168,7 @@ impl Exporter {
         RunningExporter {
             id: self.id,
             receiver: self.receiver,
+            store: self.store,
         }
     }
 }

@@ -1,12 +1,17 @@
-//! Each exporter's own bounded queue and its worker tasks. The ingest path only ever calls
-//! [`QueueSender::try_send`], which never waits: a full queue is a counted drop for this exporter
-//! alone. Workers pull batches and push them through the exporter's tower stack.
+//! Each exporter's own bounded queue and its worker tasks. The ingest path only ever reserves
+//! room ([`QueueSender::try_reserve`]) and hands the batch over, never waiting for a backend: a
+//! full queue is a counted drop for this exporter alone (`on_full: drop`) or a refusal of the
+//! whole request before anything is enqueued anywhere (`on_full: reject`). Bounds are requests
+//! and encoded bytes. A persistent queue ([`super::persistent`]) writes each batch durably
+//! before the client is answered; workers delete what they delivered.
 
+use super::config::OnFull;
+use super::persistent::{Durable, StoreHandle};
 use super::{ExportOutcome, ExportService};
 use crate::codec::Batch;
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
 use prometheus_client::metrics::gauge::Gauge;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Mutex};
@@ -22,9 +27,14 @@ pub struct ExporterStats {
     pub failed: SignalCounters,
     /// Items dropped because the queue was full.
     pub enqueue_failed: SignalCounters,
-    /// Items still queued or in flight at the shutdown deadline.
+    /// Items still queued or in flight at the shutdown deadline (memory queue).
     pub shutdown_dropped: SignalCounters,
+    /// Items reloaded from the persistent queue at start.
+    pub recovered: SignalCounters,
+    /// Unreadable records skipped in the persistent queue.
+    pub corrupt: prometheus_client::metrics::counter::Counter,
     queue_size: Gauge,
+    queue_bytes: Gauge,
     in_flight: Arc<[AtomicU64; 3]>,
 }
 
@@ -39,38 +49,223 @@ impl ExporterStats {
             failed: c(names::EXPORTER_SEND_FAILED),
             enqueue_failed: c(names::EXPORTER_ENQUEUE_FAILED),
             shutdown_dropped: c(names::EXPORTER_SHUTDOWN_DROPPED),
+            recovered: c(names::EXPORTER_QUEUE_RECOVERED),
+            corrupt: m.request_counter(names::EXPORTER_QUEUE_CORRUPT, "exporter", id),
             queue_size: m.gauge(names::EXPORTER_QUEUE_SIZE, "exporter", id),
+            queue_bytes: m.gauge(names::EXPORTER_QUEUE_BYTES, "exporter", id),
             in_flight: Arc::new(Default::default()),
         }
+    }
+}
+
+/// Room in a queue: requests and encoded bytes, shared by senders and workers.
+pub struct Capacity {
+    max_requests: usize,
+    max_bytes: u64,
+    requests: AtomicUsize,
+    bytes: AtomicU64,
+}
+
+impl Capacity {
+    /// A queue of at most `max_requests` requests and `max_bytes` bytes.
+    pub fn new(max_requests: usize, max_bytes: u64) -> Self {
+        Capacity {
+            max_requests: max_requests.max(1),
+            max_bytes,
+            requests: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes room for one request of `bytes`. An empty queue takes any one request, so a request
+    /// larger than `max_bytes` is not refused forever.
+    pub fn try_acquire(&self, bytes: u64) -> bool {
+        let max_r = self.max_requests;
+        if self
+            .requests
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                (r < max_r).then_some(r + 1)
+            })
+            .is_err()
+        {
+            return false;
+        }
+        let max_b = self.max_bytes;
+        let took = self
+            .bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                (b == 0 || b.saturating_add(bytes) <= max_b).then_some(b.saturating_add(bytes))
+            })
+            .is_ok();
+        if !took {
+            self.requests.fetch_sub(1, Ordering::SeqCst);
+        }
+        took
+    }
+
+    /// Takes room regardless of the bounds (batches recovered from disk at start).
+    pub fn force_acquire(&self, bytes: u64) {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.bytes.fetch_add(bytes, Ordering::SeqCst);
+    }
+
+    /// Gives room back.
+    pub fn release(&self, bytes: u64) {
+        self.requests.fetch_sub(1, Ordering::SeqCst);
+        self.bytes.fetch_sub(bytes, Ordering::SeqCst);
+    }
+
+    /// Bytes queued now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::SeqCst)
+    }
+
+    /// Requests queued now.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// One queued batch.
+pub struct Entry {
+    /// The batch.
+    pub batch: Arc<Batch>,
+    /// Bytes counted against the queue.
+    pub bytes: u64,
+    /// Its key in the persistent queue, if any.
+    pub key: Option<u64>,
+}
+
+/// What the queue shares between its senders, its workers and its store.
+#[derive(Clone)]
+pub struct QueueCore {
+    /// Exporter id.
+    pub id: Arc<str>,
+    /// Room.
+    pub cap: Arc<Capacity>,
+    /// Metrics.
+    pub stats: ExporterStats,
+}
+
+/// The way into the workers' channel. Only the sending side holds one, so the channel closes
+/// (and the workers drain and stop) once every pipeline is gone.
+#[derive(Clone)]
+pub struct Feed {
+    /// The queue.
+    pub core: QueueCore,
+    tx: mpsc::UnboundedSender<Entry>,
+}
+
+impl Feed {
+    /// Hands an admitted entry to the workers.
+    pub fn push(&self, entry: Entry) {
+        let stats = &self.core.stats;
+        stats.queue_size.inc();
+        stats
+            .queue_bytes
+            .inc_by(i64::try_from(entry.bytes).unwrap_or(i64::MAX));
+        if let Err(mpsc::error::SendError(e)) = self.tx.send(entry) {
+            // Workers are gone (shutdown): give the room back; the caller counts the loss.
+            self.core.release(&e);
+        }
+    }
+}
+
+impl QueueCore {
+    /// Gives an entry's room back.
+    pub fn release(&self, e: &Entry) {
+        self.cap.release(e.bytes);
+        self.stats.queue_size.dec();
+        self.stats
+            .queue_bytes
+            .dec_by(i64::try_from(e.bytes).unwrap_or(i64::MAX));
     }
 }
 
 /// The sending side of an exporter's queue, held by every pipeline that lists the exporter.
 #[derive(Clone)]
 pub struct QueueSender {
-    id: Arc<str>,
-    tx: mpsc::Sender<Arc<Batch>>,
-    stats: ExporterStats,
+    core: QueueCore,
+    feed: Feed,
+    on_full: OnFull,
+    store: Option<StoreHandle>,
+}
+
+/// Room reserved in one queue; released on drop unless the batch was sent.
+pub struct Reservation<'a> {
+    queue: &'a QueueSender,
+    bytes: u64,
+    sent: bool,
+}
+
+impl Reservation<'_> {
+    /// Hands the batch over. A persistent queue returns the durability acknowledgement the
+    /// client's answer must wait for.
+    pub fn send(mut self, batch: Arc<Batch>) -> Option<Durable> {
+        self.sent = true;
+        let feed = &self.queue.feed;
+        match &self.queue.store {
+            Some(store) => Some(store.append(feed.clone(), batch, self.bytes)),
+            None => {
+                feed.push(Entry {
+                    batch,
+                    bytes: self.bytes,
+                    key: None,
+                });
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.queue.core.cap.release(self.bytes);
+        }
+    }
 }
 
 impl QueueSender {
     /// The exporter id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.core.id
     }
 
-    /// Offers a batch without waiting. `false` (and a counted drop) when the queue is full or
-    /// closed.
+    /// What the exporter does when full.
+    pub fn on_full(&self) -> OnFull {
+        self.on_full
+    }
+
+    /// Reserves room for `bytes` without waiting; `None` when full.
+    pub fn try_reserve(&self, bytes: u64) -> Option<Reservation<'_>> {
+        // `then`, not `then_some`: a Reservation built for a failed acquire would give back, on
+        // drop, room it never took.
+        self.core.cap.try_acquire(bytes).then(|| Reservation {
+            queue: self,
+            bytes,
+            sent: false,
+        })
+    }
+
+    /// Counts a batch this exporter had no room for.
+    pub fn count_full(&self, batch: &Batch) {
+        self.core
+            .stats
+            .enqueue_failed
+            .add(batch.signal(), batch.items() as u64);
+        crate::telemetry::warn_rate_limited(&self.core.id, "sending queue full: batch dropped");
+    }
+
+    /// Offers a batch without waiting: reserve and send. `false` (and a counted drop) when full.
     pub fn try_send(&self, batch: Arc<Batch>) -> bool {
-        let (signal, items) = (batch.signal(), batch.items() as u64);
-        match self.tx.try_send(batch) {
-            Ok(()) => {
-                self.stats.queue_size.inc();
+        match self.try_reserve(batch.size_bytes()) {
+            Some(r) => {
+                r.send(batch);
                 true
             }
-            Err(_) => {
-                self.stats.enqueue_failed.add(signal, items);
-                crate::telemetry::warn_rate_limited(&self.id, "sending queue full: batch dropped");
+            None => {
+                self.count_full(&batch);
                 false
             }
         }
@@ -79,71 +274,121 @@ impl QueueSender {
 
 /// The receiving side: consumed by the workers.
 pub struct QueueReceiver {
-    id: Arc<str>,
-    rx: Arc<Mutex<mpsc::Receiver<Arc<Batch>>>>,
-    stats: ExporterStats,
+    core: QueueCore,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>,
+    store: Option<StoreHandle>,
 }
 
-/// A bounded queue of `capacity` requests.
-pub fn bounded(id: &str, capacity: usize, stats: ExporterStats) -> (QueueSender, QueueReceiver) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    let id: Arc<str> = Arc::from(id);
+/// A queue bounded by `max_requests` and `max_bytes`.
+pub fn bounded(
+    id: &str,
+    max_requests: usize,
+    max_bytes: u64,
+    on_full: OnFull,
+    stats: ExporterStats,
+) -> (QueueSender, QueueReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let core = QueueCore {
+        id: Arc::from(id),
+        cap: Arc::new(Capacity::new(max_requests, max_bytes)),
+        stats,
+    };
     (
         QueueSender {
-            id: id.clone(),
-            tx,
-            stats: stats.clone(),
+            core: core.clone(),
+            feed: Feed {
+                core: core.clone(),
+                tx,
+            },
+            on_full,
+            store: None,
         },
         QueueReceiver {
-            id,
+            core,
             rx: Arc::new(Mutex::new(rx)),
-            stats,
+            store: None,
         },
     )
 }
 
+impl QueueSender {
+    /// The way into the workers' channel (for a persistent store's reload and writer).
+    pub fn feed(&self) -> Feed {
+        self.feed.clone()
+    }
+
+    /// Makes this sender write through `store`.
+    pub fn with_store(mut self, store: StoreHandle) -> Self {
+        self.store = Some(store);
+        self
+    }
+}
+
 impl QueueReceiver {
+    /// Makes the workers delete delivered batches from `store`.
+    pub fn with_store(mut self, store: StoreHandle) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Whether the queue is persistent.
+    pub fn is_persistent(&self) -> bool {
+        self.store.is_some()
+    }
+
     /// Starts `consumers` workers sending through `service` into `tasks`.
     pub fn spawn_workers(&self, consumers: usize, service: ExportService, tasks: &mut JoinSet<()>) {
         for _ in 0..consumers.max(1) {
-            let rx = self.rx.clone();
-            let stats = self.stats.clone();
-            let id = self.id.clone();
-            let svc = service.clone();
-            tasks.spawn(worker(id, rx, svc, stats));
+            tasks.spawn(worker(
+                self.core.clone(),
+                self.rx.clone(),
+                service.clone(),
+                self.store.clone(),
+            ));
         }
     }
 
-    /// After the shutdown deadline: counts what is still queued or in flight as dropped.
-    pub async fn count_leftovers(&self) -> u64 {
-        let mut dropped = 0;
+    /// After the shutdown deadline: counts what is still queued or in flight as dropped (memory
+    /// queue) or kept on disk (persistent queue). Returns (dropped, kept) items.
+    pub async fn count_leftovers(&self) -> (u64, u64) {
+        let mut left = 0;
+        let stats = &self.core.stats;
         let mut rx = self.rx.lock().await;
-        while let Ok(batch) = rx.try_recv() {
-            self.stats.queue_size.dec();
-            self.stats
-                .shutdown_dropped
-                .add(batch.signal(), batch.items() as u64);
-            dropped += batch.items() as u64;
+        while let Ok(entry) = rx.try_recv() {
+            self.core.release(&entry);
+            if self.store.is_none() {
+                stats
+                    .shutdown_dropped
+                    .add(entry.batch.signal(), entry.batch.items() as u64);
+            }
+            left += entry.batch.items() as u64;
         }
         for signal in processors::Signal::ALL {
-            let n = self.stats.in_flight[signal as usize].swap(0, Ordering::SeqCst);
-            self.stats.shutdown_dropped.add(signal, n);
-            dropped += n;
+            let n = stats.in_flight[signal as usize].swap(0, Ordering::SeqCst);
+            if self.store.is_none() {
+                stats.shutdown_dropped.add(signal, n);
+            }
+            left += n;
         }
-        dropped
+        if self.store.is_some() {
+            (0, left)
+        } else {
+            (left, 0)
+        }
     }
 }
 
 async fn worker(
-    id: Arc<str>,
-    rx: Arc<Mutex<mpsc::Receiver<Arc<Batch>>>>,
+    core: QueueCore,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>,
     mut svc: ExportService,
-    stats: ExporterStats,
+    store: Option<StoreHandle>,
 ) {
+    let stats = &core.stats;
     loop {
         let next = { rx.lock().await.recv().await };
-        let Some(batch) = next else { break };
-        stats.queue_size.dec();
+        let Some(entry) = next else { break };
+        let batch = entry.batch.clone();
         let (signal, items) = (batch.signal(), batch.items() as u64);
         let slot = &stats.in_flight[signal as usize];
         slot.fetch_add(items, Ordering::SeqCst);
@@ -153,19 +398,26 @@ async fn worker(
             Err(e) => Err(e),
         };
         slot.fetch_sub(items, Ordering::SeqCst);
+        core.release(&entry);
+        if let (Some(store), Some(key)) = (&store, entry.key) {
+            store.delete(key);
+        }
         match result {
             Ok(ExportOutcome { rejected }) => {
                 let rejected = rejected.min(items);
                 stats.sent.add(signal, items - rejected);
                 stats.failed.add(signal, rejected);
                 if rejected > 0 {
-                    crate::telemetry::warn_rate_limited(&id, "backend rejected part of a batch");
+                    crate::telemetry::warn_rate_limited(
+                        &core.id,
+                        "backend rejected part of a batch",
+                    );
                 }
-                tracing::debug!(exporter = %id, %signal, items, elapsed = ?started.elapsed(), "exported");
+                tracing::debug!(exporter = %core.id, %signal, items, elapsed = ?started.elapsed(), "exported");
             }
             Err(err) => {
                 stats.failed.add(signal, items);
-                tracing::warn!(exporter = %id, %signal, items, error = %err, "export failed; batch dropped");
+                tracing::warn!(exporter = %core.id, %signal, items, error = %err, "export failed; batch dropped");
             }
         }
     }
@@ -173,3 +425,23 @@ async fn worker(
 
 /// How long a worker may still take after the shutdown deadline before it is aborted.
 pub const ABORT_GRACE: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_bounds_requests_and_bytes_and_admits_one_oversized_request_when_empty() {
+        let c = Capacity::new(2, 100);
+        assert!(c.try_acquire(500), "empty: any one request");
+        assert!(!c.try_acquire(1), "over the byte bound");
+        c.release(500);
+        assert!(c.try_acquire(60));
+        assert!(!c.try_acquire(60), "60 + 60 > 100");
+        assert!(c.try_acquire(40));
+        assert!(!c.try_acquire(0), "two requests is the request bound");
+        c.release(60);
+        c.release(40);
+        assert_eq!((c.requests(), c.bytes()), (0, 0));
+    }
+}

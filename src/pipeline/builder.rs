@@ -30,6 +30,16 @@ pub fn build_processor(cfg: &ProcessorConfig) -> Result<BuiltProcessor, Vec<Buil
         ProcessorConfig::Team(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::Codex(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::Filter(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::Redaction(c) => {
+            let p = c.build()?;
+            if p.uses_ephemeral_key() {
+                tracing::warn!(
+                    "redaction: hash_key not set: hashes use a random per-process key and are \
+                     joinable only within one gateway run (set hash_key: ${{env:REDACTION_HASH_KEY}})"
+                );
+            }
+            stage(Arc::new(p))
+        }
         ProcessorConfig::MetricNames(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::DeltaToCumulative(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::Batch(c) => {

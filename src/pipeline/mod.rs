@@ -40,14 +40,18 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Offers batches to every exporter queue; true if any queue took any batch.
-    pub fn send(&self, payloads: Vec<Payload>) -> bool {
-        let mut taken = false;
+    /// Offers batches from the batch stage to every exporter queue. The client was answered
+    /// when the batch stage took the data, so refusals here are counted drops.
+    pub fn send(&self, payloads: Vec<Payload>) {
         for p in payloads {
             let batch = Arc::new(Batch::new(p));
-            taken |= fanout::fan_out(&self.exporters, &batch) > 0;
+            let f = fanout::fan_out(&self.exporters, &batch);
+            if f.rejected {
+                for q in &self.exporters {
+                    q.count_full(&batch);
+                }
+            }
         }
-        taken
     }
 
     /// Sends whatever the batch stage holds past its timeout (`all`: everything, at shutdown).
@@ -92,15 +96,39 @@ pub enum IngestError {
     /// No pipeline of this signal uses the receiver.
     #[error("no {0} pipeline uses this receiver")]
     NotRouted(Signal),
-    /// Every exporter queue refused the data: the client should retry later.
-    #[error("every exporter queue is full; retry later")]
+    /// Every exporter queue refused the data, or one that rejects when full had no room: the
+    /// client should retry later.
+    #[error("exporter queues are full; retry later")]
     Unavailable,
+    /// A persistent queue could not store the data (e.g. disk full): retry later.
+    #[error("the persistent queue could not store the data; retry later")]
+    Storage,
+}
+
+/// Durability acknowledgements a request's answer waits for (persistent queues only).
+#[derive(Default)]
+pub struct Pending {
+    durable: Vec<fanout::Durable>,
+}
+
+impl Pending {
+    /// Waits until every persistent queue has stored the data.
+    pub async fn settle(self) -> Result<(), IngestError> {
+        for d in self.durable {
+            match d.await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(IngestError::Storage),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs `req` through every pipeline of its signal and offers the results to the exporters.
-/// Returns the number of items received. A request is accepted when at least one exporter queue
-/// took it (or processors removed everything on purpose).
-pub fn ingest<R>(routes: &Routes, mut req: R, metadata: &Metadata) -> Result<usize, IngestError>
+/// A request is accepted when at least one exporter queue took it (or processors removed
+/// everything on purpose) and no `on_full: reject` queue refused it; the answer then waits for
+/// [`Pending::settle`] (persistent queues).
+pub fn ingest<R>(routes: &Routes, mut req: R, metadata: &Metadata) -> Result<Pending, IngestError>
 where
     R: OtlpRequest + Into<Payload>,
 {
@@ -108,27 +136,38 @@ where
     let Some((last, firsts)) = pipelines.split_last() else {
         return Err(IngestError::NotRouted(R::SIGNAL));
     };
-    let items = req.item_count();
-    let mut to_send = false;
-    let mut accepted = false;
+    let mut total = Outcome::default();
     for p in firsts {
-        let copy = req.clone();
-        let (sent, taken) = run_one(p, copy, metadata);
-        to_send |= sent;
-        accepted |= taken;
+        total.add(run_one(p, req.clone(), metadata));
     }
     // The last pipeline takes the request itself: no copy when there is one pipeline.
-    let (sent, taken) = run_one(last, std::mem::take(&mut req), metadata);
-    to_send |= sent;
-    accepted |= taken;
-    if to_send && !accepted {
+    total.add(run_one(last, std::mem::take(&mut req), metadata));
+    if total.rejected || (total.to_send && !total.accepted) {
         return Err(IngestError::Unavailable);
     }
-    Ok(items)
+    Ok(Pending {
+        durable: total.durable,
+    })
 }
 
-/// Returns (had something to send, at least one queue took it).
-fn run_one<R>(p: &Pipeline, mut req: R, metadata: &Metadata) -> (bool, bool)
+#[derive(Default)]
+struct Outcome {
+    to_send: bool,
+    accepted: bool,
+    rejected: bool,
+    durable: Vec<fanout::Durable>,
+}
+
+impl Outcome {
+    fn add(&mut self, o: Outcome) {
+        self.to_send |= o.to_send;
+        self.accepted |= o.accepted;
+        self.rejected |= o.rejected;
+        self.durable.extend(o.durable);
+    }
+}
+
+fn run_one<R>(p: &Pipeline, mut req: R, metadata: &Metadata) -> Outcome
 where
     R: OtlpRequest + Into<Payload>,
 {
@@ -142,14 +181,26 @@ where
     }
     req.prune();
     if req.item_count() == 0 {
-        return (false, false);
+        return Outcome::default();
     }
     match &p.batcher {
         // Held by the batch stage: accepted; what its flush cannot queue is counted there.
         Some(b) => {
             p.send(b.add(req.into()));
-            (true, true)
+            Outcome {
+                to_send: true,
+                accepted: true,
+                ..Outcome::default()
+            }
         }
-        None => (true, p.send(vec![req.into()])),
+        None => {
+            let f = fanout::fan_out(&p.exporters, &Arc::new(Batch::new(req.into())));
+            Outcome {
+                to_send: true,
+                accepted: f.accepted > 0,
+                rejected: f.rejected,
+                durable: f.durable,
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Metric name stems; the item name of the signal (`spans`, `metric_points`, `log_records`) is
@@ -25,10 +26,16 @@ pub mod names {
     pub const EXPORTER_SEND_FAILED: &str = "gateway_exporter_send_failed";
     /// Items dropped because the exporter's queue was full.
     pub const EXPORTER_ENQUEUE_FAILED: &str = "gateway_exporter_enqueue_failed";
+    /// Items reloaded from a persistent queue at start.
+    pub const EXPORTER_QUEUE_RECOVERED: &str = "gateway_exporter_queue_recovered";
     /// Items still queued when the shutdown deadline passed.
     pub const EXPORTER_SHUTDOWN_DROPPED: &str = "gateway_exporter_shutdown_dropped";
     /// Requests in an exporter's queue.
     pub const EXPORTER_QUEUE_SIZE: &str = "gateway_exporter_queue_size";
+    /// Encoded bytes in an exporter's queue.
+    pub const EXPORTER_QUEUE_BYTES: &str = "gateway_exporter_queue_bytes";
+    /// Unreadable records skipped in a persistent queue.
+    pub const EXPORTER_QUEUE_CORRUPT: &str = "gateway_exporter_queue_corrupt_records";
     /// Capacity of an exporter's queue, in requests.
     pub const EXPORTER_QUEUE_CAPACITY: &str = "gateway_exporter_queue_capacity";
     /// Retry attempts of an exporter (requests).
@@ -51,8 +58,8 @@ pub struct SelfMetrics {
 struct Inner {
     registry: Mutex<Registry>,
     events: Family<Labels, Counter>,
-    counters: Vec<(String, Family<Labels, Counter>)>,
-    gauges: Vec<(&'static str, Family<Labels, Gauge>)>,
+    counters: Mutex<HashMap<String, Family<Labels, Counter>>>,
+    gauges: Mutex<HashMap<String, Family<Labels, Gauge>>>,
 }
 
 impl Default for SelfMetrics {
@@ -61,104 +68,99 @@ impl Default for SelfMetrics {
     }
 }
 
-const COUNTERS: &[(&str, &str)] = &[
-    (names::RECEIVER_ACCEPTED, "Items accepted by a receiver"),
-    (names::RECEIVER_REFUSED, "Items refused by a receiver"),
-    (names::PROCESSOR_DROPPED, "Items dropped by a processor"),
-    (names::EXPORTER_SENT, "Items delivered by an exporter"),
-    (
-        names::EXPORTER_SEND_FAILED,
-        "Items an exporter failed to deliver",
-    ),
-    (
-        names::EXPORTER_ENQUEUE_FAILED,
-        "Items dropped because the exporter queue was full",
-    ),
-    (
-        names::EXPORTER_SHUTDOWN_DROPPED,
-        "Items still queued at the shutdown deadline",
-    ),
-];
+/// Help text of every metric stem (shown in `/metrics`).
+fn help(stem: &str) -> &'static str {
+    match stem {
+        names::RECEIVER_ACCEPTED => "Items accepted by a receiver",
+        names::RECEIVER_REFUSED => "Items refused by a receiver",
+        names::RECEIVER_REFUSED_REQUESTS => "Requests refused by a receiver",
+        names::PROCESSOR_DROPPED => "Items dropped by a processor",
+        names::EXPORTER_SENT => "Items delivered by an exporter",
+        names::EXPORTER_SEND_FAILED => "Items an exporter failed to deliver",
+        names::EXPORTER_ENQUEUE_FAILED => "Items dropped because the exporter queue was full",
+        names::EXPORTER_SHUTDOWN_DROPPED => "Items still queued at the shutdown deadline",
+        names::EXPORTER_QUEUE_RECOVERED => "Items reloaded from the persistent queue at start",
+        names::EXPORTER_QUEUE_CORRUPT => "Unreadable records skipped in the persistent queue",
+        names::EXPORTER_RETRIES => "Retry attempts of an exporter",
+        names::EXPORTER_QUEUE_SIZE => "Requests the exporter holds (waiting or being sent)",
+        names::EXPORTER_QUEUE_BYTES => "Encoded bytes the exporter holds (waiting or being sent)",
+        names::EXPORTER_QUEUE_CAPACITY => "Capacity of the exporter queue in requests",
+        _ => "codex-otel-gateway self-metric",
+    }
+}
 
-const REQUEST_COUNTERS: &[(&str, &str)] = &[
-    (names::EXPORTER_RETRIES, "Retry attempts of an exporter"),
-    (
-        names::RECEIVER_REFUSED_REQUESTS,
-        "Requests refused by a receiver",
-    ),
-];
-
-const GAUGES: &[(&str, &str)] = &[
-    (
-        names::EXPORTER_QUEUE_SIZE,
-        "Requests waiting in the exporter queue",
-    ),
-    (
-        names::EXPORTER_QUEUE_CAPACITY,
-        "Capacity of the exporter queue in requests",
-    ),
+/// Per-signal counter stems, registered for every signal at start so `/metrics` shows zeros.
+const SIGNAL_COUNTERS: &[&str] = &[
+    names::RECEIVER_ACCEPTED,
+    names::RECEIVER_REFUSED,
+    names::PROCESSOR_DROPPED,
+    names::EXPORTER_SENT,
+    names::EXPORTER_SEND_FAILED,
+    names::EXPORTER_ENQUEUE_FAILED,
+    names::EXPORTER_SHUTDOWN_DROPPED,
+    names::EXPORTER_QUEUE_RECOVERED,
 ];
 
 impl SelfMetrics {
-    /// A registry with every family registered.
+    /// A registry; families are registered on first use (names from [`names`]).
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let mut counters = Vec::new();
-        for (stem, help) in COUNTERS {
-            for signal in Signal::ALL {
-                let name = format!("{stem}_{}", signal.item_name());
-                let family = Family::<Labels, Counter>::default();
-                registry.register(name.clone(), *help, family.clone());
-                counters.push((name, family));
-            }
-        }
-        for (name, help) in REQUEST_COUNTERS {
-            let family = Family::<Labels, Counter>::default();
-            registry.register(*name, *help, family.clone());
-            counters.push((name.to_string(), family));
-        }
         let events = Family::<Labels, Counter>::default();
         registry.register(
             names::PROCESSOR_EVENTS,
             "Audit events of a processor (redactions per rule, tags, fixes, attribute drops)",
             events.clone(),
         );
-        let mut gauges = Vec::new();
-        for (name, help) in GAUGES {
-            let family = Family::<Labels, Gauge>::default();
-            registry.register(*name, *help, family.clone());
-            gauges.push((*name, family));
-        }
-        SelfMetrics {
+        let m = SelfMetrics {
             inner: Arc::new(Inner {
                 registry: Mutex::new(registry),
                 events,
-                counters,
-                gauges,
+                counters: Mutex::new(HashMap::new()),
+                gauges: Mutex::new(HashMap::new()),
             }),
+        };
+        for stem in SIGNAL_COUNTERS {
+            for signal in Signal::ALL {
+                m.counter_family(&format!("{stem}_{}", signal.item_name()), stem);
+            }
         }
+        m
+    }
+
+    fn counter_family(&self, name: &str, stem: &str) -> Family<Labels, Counter> {
+        let mut counters = self
+            .inner
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = counters.get(name) {
+            return f.clone();
+        }
+        let family = Family::<Labels, Counter>::default();
+        let mut registry = self
+            .inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        registry.register(name.to_string(), help(stem), family.clone());
+        counters.insert(name.to_string(), family.clone());
+        family
     }
 
     /// The counter `<stem>_<items of signal>{<kind>="<id>"}`, e.g.
     /// `counter(RECEIVER_ACCEPTED, Signal::Traces, "receiver", "otlp")`.
     pub fn counter(&self, stem: &str, signal: Signal, kind: &'static str, id: &str) -> Counter {
         let name = format!("{stem}_{}", signal.item_name());
-        self.inner
-            .counters
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, f)| f.get_or_create(&vec![(kind, id.to_string())]).clone())
-            .unwrap_or_default()
+        self.counter_family(&name, stem)
+            .get_or_create(&vec![(kind, id.to_string())])
+            .clone()
     }
 
     /// The counter `name{<kind>="<id>"}` for counts that are not per signal (requests, retries).
     pub fn request_counter(&self, name: &str, kind: &'static str, id: &str) -> Counter {
-        self.inner
-            .counters
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, f)| f.get_or_create(&vec![(kind, id.to_string())]).clone())
-            .unwrap_or_default()
+        self.counter_family(name, name)
+            .get_or_create(&vec![(kind, id.to_string())])
+            .clone()
     }
 
     /// Adds `n` to `gateway_processor_events_total{processor, event, rule}`.
@@ -173,20 +175,34 @@ impl SelfMetrics {
 
     /// The gauge `name{<kind>="<id>"}`.
     pub fn gauge(&self, name: &str, kind: &'static str, id: &str) -> Gauge {
-        self.inner
-            .gauges
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, f)| f.get_or_create(&vec![(kind, id.to_string())]).clone())
-            .unwrap_or_default()
+        let mut gauges = self.inner.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        let family = match gauges.get(name) {
+            Some(f) => f.clone(),
+            None => {
+                let family = Family::<Labels, Gauge>::default();
+                let mut registry = self
+                    .inner
+                    .registry
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                registry.register(name.to_string(), help(name), family.clone());
+                gauges.insert(name.to_string(), family.clone());
+                family
+            }
+        };
+        let gauge = family.get_or_create(&vec![(kind, id.to_string())]).clone();
+        gauge
     }
 
     /// Prometheus text exposition of every metric.
     pub fn encode_text(&self) -> String {
         let mut out = String::new();
-        if let Ok(registry) = self.inner.registry.lock() {
-            let _ = encode(&mut out, &registry);
-        }
+        let registry = self
+            .inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let _ = encode(&mut out, &registry);
         out
     }
 }

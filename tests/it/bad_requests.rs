@@ -183,7 +183,7 @@ exporters:
     endpoint: {hung}
     timeout: 60s
     retry_on_failure: {{ enabled: false }}
-    sending_queue: {{ queue_size: 1, num_consumers: 1 }}
+    sending_queue: {{ queue_size: 2, num_consumers: 1 }}
   otlp/good:
     endpoint: {good}
 service:

@@ -5,8 +5,10 @@ mod support;
 mod bad_requests;
 mod codex_cli;
 mod config_validate;
+mod delivery;
 mod fixture_replay;
 mod processors_e2e;
+mod redaction_e2e;
 
 use support::backends::FakeBackend;
 use support::gateway::{free_port, Gateway};

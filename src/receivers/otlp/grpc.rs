@@ -53,13 +53,14 @@ fn metadata_of<T>(req: &Request<T>) -> Metadata {
 }
 
 impl GrpcIngest {
-    fn export<R>(&self, request: Request<R>) -> Result<(), Status>
+    async fn export<R>(&self, request: Request<R>) -> Result<(), Status>
     where
         R: processors::OtlpRequest + Into<crate::codec::Payload>,
     {
         let md = metadata_of(&request);
         self.shared
             .ingest(request.into_inner(), &md)
+            .await
             .map_err(|e| e.to_grpc())
     }
 }
@@ -70,7 +71,7 @@ impl TraceService for GrpcIngest {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        GrpcIngest::export(self, request)?;
+        GrpcIngest::export(self, request).await?;
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -81,7 +82,7 @@ impl MetricsService for GrpcIngest {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        GrpcIngest::export(self, request)?;
+        GrpcIngest::export(self, request).await?;
         Ok(Response::new(ExportMetricsServiceResponse::default()))
     }
 }
@@ -92,7 +93,7 @@ impl LogsService for GrpcIngest {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        GrpcIngest::export(self, request)?;
+        GrpcIngest::export(self, request).await?;
         Ok(Response::new(ExportLogsServiceResponse::default()))
     }
 }

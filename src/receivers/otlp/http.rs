@@ -160,23 +160,33 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
     let shared = &st.shared;
     match (signal, format) {
         (Signal::Traces, BodyFormat::Proto) => {
-            shared.ingest(decode_proto::<ExportTraceServiceRequest>(body)?, &metadata)
+            shared
+                .ingest(decode_proto::<ExportTraceServiceRequest>(body)?, &metadata)
+                .await
         }
-        (Signal::Metrics, BodyFormat::Proto) => shared.ingest(
-            decode_proto::<ExportMetricsServiceRequest>(body)?,
-            &metadata,
-        ),
+        (Signal::Metrics, BodyFormat::Proto) => {
+            let req = decode_proto::<ExportMetricsServiceRequest>(body)?;
+            shared.ingest(req, &metadata).await
+        }
         (Signal::Logs, BodyFormat::Proto) => {
-            shared.ingest(decode_proto::<ExportLogsServiceRequest>(body)?, &metadata)
+            shared
+                .ingest(decode_proto::<ExportLogsServiceRequest>(body)?, &metadata)
+                .await
         }
         (Signal::Traces, BodyFormat::Json) => {
-            shared.ingest(json::decode_traces(&body).map_err(bad_json)?, &metadata)
+            shared
+                .ingest(json::decode_traces(&body).map_err(bad_json)?, &metadata)
+                .await
         }
         (Signal::Metrics, BodyFormat::Json) => {
-            shared.ingest(json::decode_metrics(&body).map_err(bad_json)?, &metadata)
+            shared
+                .ingest(json::decode_metrics(&body).map_err(bad_json)?, &metadata)
+                .await
         }
         (Signal::Logs, BodyFormat::Json) => {
-            shared.ingest(json::decode_logs(&body).map_err(bad_json)?, &metadata)
+            shared
+                .ingest(json::decode_logs(&body).map_err(bad_json)?, &metadata)
+                .await
         }
     }?;
     Ok(format)

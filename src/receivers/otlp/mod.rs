@@ -91,15 +91,20 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Runs a decoded request through the pipelines, counting accepted or refused items.
-    pub fn ingest<R: OtlpRequest + Into<Payload>>(
+    /// Runs a decoded request through the pipelines, waits for persistent queues to store it,
+    /// and counts accepted or refused items.
+    pub async fn ingest<R: OtlpRequest + Into<Payload>>(
         &self,
         req: R,
         md: &Metadata,
     ) -> Result<(), RequestError> {
         let items = req.item_count() as u64;
-        match pipeline::ingest(&self.routes, req, md) {
-            Ok(_) => {
+        let result = match pipeline::ingest(&self.routes, req, md) {
+            Ok(pending) => pending.settle().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
                 self.accepted.add(R::SIGNAL, items);
                 Ok(())
             }

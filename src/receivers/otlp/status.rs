@@ -46,7 +46,9 @@ impl RequestError {
             RequestError::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             RequestError::BadRequest(_) => S::BAD_REQUEST,
             RequestError::Ingest(IngestError::NotRouted(_)) => S::NOT_FOUND,
-            RequestError::Ingest(IngestError::Unavailable) => S::SERVICE_UNAVAILABLE,
+            RequestError::Ingest(IngestError::Unavailable | IngestError::Storage) => {
+                S::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -62,13 +64,16 @@ impl RequestError {
             }
             RequestError::PayloadTooLarge { .. } => C::ResourceExhausted,
             RequestError::BadRequest(_) => C::InvalidArgument,
-            RequestError::Ingest(IngestError::Unavailable) => C::Unavailable,
+            RequestError::Ingest(IngestError::Unavailable | IngestError::Storage) => C::Unavailable,
         }
     }
 
     /// Whether the client should retry (and gets a retry hint).
     pub fn retryable(&self) -> bool {
-        matches!(self, RequestError::Ingest(IngestError::Unavailable))
+        matches!(
+            self,
+            RequestError::Ingest(IngestError::Unavailable | IngestError::Storage)
+        )
     }
 
     /// The `google.rpc.Status` describing this error (with `RetryInfo` when retryable).

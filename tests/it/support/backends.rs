@@ -8,21 +8,31 @@
 //!
 //! Every request is recorded ([`FakeBackend::requests`]) — rejected ones too, with
 //! `accepted: false` — and every accepted export request is kept decoded
-//! ([`FakeBackend::received_traces`], ...). [`FakeBackend::set_status`] and
-//! [`FakeBackend::fail_next`] script failures. Dropping the backend stops its server: the
-//! listening socket closes at once and open connections are shut down gracefully.
+//! ([`FakeBackend::received_traces`], ...), and every request carries the [`Instant`] (and wall
+//! time) it arrived, so tests can measure the gaps between attempts.
+//!
+//! Scripting, in the order a request sees it: [`FakeBackend::set_hang`] holds requests without
+//! answering while set; [`FakeBackend::set_delay`] answers late (a slow backend);
+//! [`FakeBackend::fail_next`] / [`FakeBackend::fail_next_with`] fail the next requests (optionally
+//! with headers such as `Retry-After`), then [`FakeBackend::set_status`] fails every request, then
+//! [`FakeBackend::set_failure_rate`] fails a seeded random share of them.
+//!
+//! [`FakeBackend::http_on`] / [`FakeBackend::grpc_on`] start on a given port, so a test can
+//! bring up a backend that was "down" on the port the gateway already targets. Dropping the
+//! backend stops its server: the listening socket closes at once and open connections are shut
+//! down gracefully.
 
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use codex_otel_gateway::codec::json;
+use codex_otel_gateway::codec::{json, rpc};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -42,7 +52,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio::sync::oneshot;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
 
@@ -85,6 +97,15 @@ pub struct RecordedRequest {
     /// Whether the backend answered success and kept the data. `false` for scripted failures
     /// and for requests it could not decode.
     pub accepted: bool,
+    /// The HTTP status answered (gRPC: the HTTP status the scripted failure was given as; 200
+    /// when accepted).
+    pub status: u16,
+    /// Spans, data points or log records in the request when it was accepted, else 0.
+    pub items: usize,
+    /// When the request reached the backend (before any hang or delay).
+    pub received_at: Instant,
+    /// The same moment as wall-clock time (to compare with HTTP dates).
+    pub received_wall: SystemTime,
 }
 
 impl RecordedRequest {
@@ -102,7 +123,34 @@ impl RecordedRequest {
     }
 }
 
-#[derive(Default)]
+/// A scripted failure: HTTP status and extra response headers (gRPC: see
+/// [`FakeBackend::fail_next_with`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Failure {
+    fn plain(status: u16) -> Failure {
+        Failure {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Seed of the failure-rate RNG unless [`FakeBackend::set_seed`] changes it.
+pub const DEFAULT_SEED: u64 = 0x5eed_f00d;
+
 struct Store {
     traces: Vec<ExportTraceServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
@@ -110,25 +158,105 @@ struct Store {
     requests: Vec<RecordedRequest>,
     /// Scripted status answered to every request while set.
     status: Option<u16>,
-    /// Scripted statuses answered to the next requests, one each, before `status`.
-    fail_next: VecDeque<u16>,
+    /// Scripted failures answered to the next requests, one each, before `status`.
+    fail_next: VecDeque<Failure>,
+    /// After `fail_next` and `status`: fail with this probability and status.
+    failure_rate: Option<(f64, u16)>,
+    rng: StdRng,
+    /// How long every request waits before it is answered.
+    delay: Duration,
+    /// Requests currently held by `set_hang`.
+    held: usize,
+    /// Requests ever held by `set_hang`.
+    held_total: usize,
 }
 
-impl Store {
-    /// The scripted failure status for the request being handled, if any.
-    fn scripted_failure(&mut self) -> Option<u16> {
-        self.fail_next
-            .pop_front()
-            .or(self.status)
-            .filter(|s| !(200..300).contains(s))
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            traces: Vec::new(),
+            metrics: Vec::new(),
+            logs: Vec::new(),
+            requests: Vec::new(),
+            status: None,
+            fail_next: VecDeque::new(),
+            failure_rate: None,
+            rng: StdRng::seed_from_u64(DEFAULT_SEED),
+            delay: Duration::ZERO,
+            held: 0,
+            held_total: 0,
+        }
     }
 }
 
-type Shared = Arc<Mutex<Store>>;
+impl Store {
+    /// The scripted failure for the request being handled, if any.
+    fn scripted_failure(&mut self) -> Option<Failure> {
+        let failure = match self.fail_next.pop_front() {
+            Some(f) => Some(f),
+            None => match self.status {
+                Some(s) => Some(Failure::plain(s)),
+                None => match self.failure_rate {
+                    Some((rate, status)) if self.rng.random::<f64>() < rate => {
+                        Some(Failure::plain(status))
+                    }
+                    _ => None,
+                },
+            },
+        };
+        failure.filter(|f| !(200..300).contains(&f.status))
+    }
+}
 
-fn lock(store: &Shared) -> MutexGuard<'_, Store> {
+/// What every handler shares: the store and the hang switch.
+#[derive(Clone)]
+struct Shared {
+    store: Arc<Mutex<Store>>,
+    hang: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            store: Arc::default(),
+            hang: Arc::new(watch::channel(false).0),
+        }
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Store> {
     // A panicking handler must not hide what was recorded: ignore poisoning.
-    store.lock().unwrap_or_else(|e| e.into_inner())
+    shared.store.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts a request as held while it lives.
+struct HeldGuard<'a>(&'a Shared);
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.0).held -= 1;
+    }
+}
+
+/// What a request does on arrival, before anything is decided: note the time, wait while the
+/// backend hangs, then wait out the delay. Returns the arrival time.
+async fn arrive(shared: &Shared) -> (Instant, SystemTime) {
+    let arrived = (Instant::now(), SystemTime::now());
+    let mut hang = shared.hang.subscribe();
+    if *hang.borrow_and_update() {
+        {
+            let mut store = lock(shared);
+            store.held += 1;
+            store.held_total += 1;
+        }
+        let _guard = HeldGuard(shared);
+        let _ = hang.wait_for(|h| !*h).await;
+    }
+    let delay = lock(shared).delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    arrived
 }
 
 /// The gRPC code a gRPC fake backend answers for a scripted HTTP status, chosen so that OTLP's
@@ -163,7 +291,13 @@ impl FakeBackend {
     /// Starts an OTLP/gRPC backend (traces, metrics and logs services; gzip accepted and
     /// offered; messages up to [`MAX_MESSAGE_SIZE`]).
     pub async fn grpc() -> FakeBackend {
-        let listener = bind().await;
+        FakeBackend::grpc_on(0).await
+    }
+
+    /// [`FakeBackend::grpc`] on `127.0.0.1:port` (0: a port the OS picks). Retries the bind for
+    /// a few seconds while the port is still taken.
+    pub async fn grpc_on(port: u16) -> FakeBackend {
+        let listener = bind(port).await;
         let addr = listener
             .local_addr()
             .expect("fake grpc backend: local_addr");
@@ -215,7 +349,13 @@ impl FakeBackend {
     /// request's encoding; 404 for a path naming no signal, 405 for another method than POST,
     /// 415 for an unknown content type or encoding, 400 for a body it cannot decode.
     pub async fn http() -> FakeBackend {
-        let listener = bind().await;
+        FakeBackend::http_on(0).await
+    }
+
+    /// [`FakeBackend::http`] on `127.0.0.1:port` (0: a port the OS picks). Retries the bind for
+    /// a few seconds while the port is still taken.
+    pub async fn http_on(port: u16) -> FakeBackend {
+        let listener = bind(port).await;
         let addr = listener
             .local_addr()
             .expect("fake http backend: local_addr");
@@ -257,6 +397,10 @@ impl FakeBackend {
         self.addr
     }
 
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// `http://127.0.0.1:PORT` (no path).
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
@@ -280,6 +424,19 @@ impl FakeBackend {
     /// The accepted logs export requests, in arrival order.
     pub fn received_logs(&self) -> Vec<ExportLogsServiceRequest> {
         lock(&self.store).logs.clone()
+    }
+
+    /// The accepted trace export requests from the `from`-th on (for incremental polling of a
+    /// backend holding a lot).
+    pub fn received_traces_from(&self, from: usize) -> Vec<ExportTraceServiceRequest> {
+        let store = lock(&self.store);
+        store.traces.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// The accepted logs export requests from the `from`-th on.
+    pub fn received_logs_from(&self, from: usize) -> Vec<ExportLogsServiceRequest> {
+        let store = lock(&self.store);
+        store.logs.get(from..).unwrap_or_default().to_vec()
     }
 
     /// Every request that reached the backend, accepted or not, in arrival order.
@@ -335,9 +492,84 @@ impl FakeBackend {
     ///
     /// [`set_status`]: FakeBackend::set_status
     pub fn fail_next(&self, count: usize, status: u16) {
+        self.fail_next_with(count, status, Vec::new());
+    }
+
+    /// [`fail_next`] with extra response headers, e.g. `429` with `("retry-after", "3")` or an
+    /// HTTP-date (`httpdate::fmt_http_date(..)`).
+    ///
+    /// gRPC backends turn a `Retry-After` header (seconds or HTTP-date, measured when the answer
+    /// is made) into a `google.rpc.RetryInfo` detail, and then answer `429` as
+    /// `RESOURCE_EXHAUSTED` (the OTLP way to say "retry later"); other statuses keep the code
+    /// of [`grpc_code_for_http`]. Other headers become response metadata when they are valid
+    /// ASCII metadata.
+    ///
+    /// [`fail_next`]: FakeBackend::fail_next
+    pub fn fail_next_with(&self, count: usize, status: u16, headers: Vec<(String, String)>) {
+        let failure = Failure { status, headers };
         lock(&self.store)
             .fail_next
-            .extend(std::iter::repeat_n(status, count));
+            .extend(std::iter::repeat_n(failure, count));
+    }
+
+    /// After `fail_next` and `set_status`: fail each request with `status` with probability
+    /// `rate` (0 turns it off), drawn from a seeded RNG (see [`set_seed`]) so runs repeat.
+    ///
+    /// [`set_seed`]: FakeBackend::set_seed
+    pub fn set_failure_rate(&self, rate: f64, status: u16) {
+        lock(&self.store).failure_rate = (rate > 0.0).then_some((rate, status));
+    }
+
+    /// Re-seeds the failure-rate RNG (default [`DEFAULT_SEED`]).
+    pub fn set_seed(&self, seed: u64) {
+        lock(&self.store).rng = StdRng::seed_from_u64(seed);
+    }
+
+    /// While `true`, requests are taken in and held unanswered (recorded when released); `false`
+    /// releases the held ones, which then go on normally.
+    pub fn set_hang(&self, hang: bool) {
+        self.store.hang.send_replace(hang);
+    }
+
+    /// Requests currently held by [`set_hang`](FakeBackend::set_hang). A held request whose
+    /// client gives up is no longer held and is never recorded in [`requests`].
+    ///
+    /// [`requests`]: FakeBackend::requests
+    pub fn held_count(&self) -> usize {
+        lock(&self.store).held
+    }
+
+    /// Requests ever held by [`set_hang`](FakeBackend::set_hang).
+    pub fn held_total(&self) -> usize {
+        lock(&self.store).held_total
+    }
+
+    /// Every request waits `delay` before it is answered (`Duration::ZERO`: none). A request
+    /// uses the delay set when it arrived.
+    pub fn set_delay(&self, delay: Duration) {
+        lock(&self.store).delay = delay;
+    }
+
+    /// The arrival times of every request (accepted or not), in arrival order of recording.
+    pub fn arrival_times(&self) -> Vec<Instant> {
+        let mut times: Vec<Instant> = lock(&self.store)
+            .requests
+            .iter()
+            .map(|r| r.received_at)
+            .collect();
+        times.sort();
+        times
+    }
+
+    /// Items (spans, data points, log records) in accepted requests that arrived in
+    /// `[from, to)`.
+    pub fn items_received_between(&self, from: Instant, to: Instant) -> usize {
+        lock(&self.store)
+            .requests
+            .iter()
+            .filter(|r| r.accepted && r.received_at >= from && r.received_at < to)
+            .map(|r| r.items)
+            .sum()
     }
 
     /// Forgets everything received and recorded (scripted failures stay).
@@ -412,10 +644,18 @@ impl std::fmt::Debug for FakeBackend {
     }
 }
 
-async fn bind() -> tokio::net::TcpListener {
-    tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("fake backend: cannot bind 127.0.0.1:0: {e}"))
+async fn bind(port: u16) -> tokio::net::TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => return listener,
+            Err(e) if port != 0 && Instant::now() < deadline => {
+                eprintln!("fake backend: 127.0.0.1:{port} not free yet ({e}); retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("fake backend: cannot bind 127.0.0.1:{port}: {e}"),
+        }
+    }
 }
 
 fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -448,13 +688,15 @@ struct GrpcSink {
 
 impl GrpcSink {
     /// Records the request and, unless a failure is scripted, hands its message to `keep`.
-    fn accept<T>(
+    async fn accept<T>(
         &self,
         signal: Signal,
         request: tonic::Request<T>,
+        count: impl FnOnce(&T) -> usize,
         keep: impl FnOnce(&mut Store, T),
     ) -> Result<(), tonic::Status> {
         let headers = request.metadata().clone().into_headers();
+        let (received_at, received_wall) = arrive(&self.store).await;
         let mut recorded = RecordedRequest {
             path: signal.grpc_path().to_string(),
             headers: header_list(&headers),
@@ -463,20 +705,78 @@ impl GrpcSink {
                 .get("grpc-encoding")
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
             accepted: true,
+            status: 200,
+            items: 0,
+            received_at,
+            received_wall,
         };
         let mut store = lock(&self.store);
-        if let Some(status) = store.scripted_failure() {
+        if let Some(failure) = store.scripted_failure() {
             recorded.accepted = false;
+            recorded.status = failure.status;
             store.requests.push(recorded);
-            return Err(tonic::Status::new(
-                grpc_code_for_http(status),
-                format!("fake backend: scripted failure (HTTP {status})"),
-            ));
+            return Err(grpc_failure(&failure));
         }
+        let message = request.into_inner();
+        recorded.items = count(&message);
         store.requests.push(recorded);
-        keep(&mut store, request.into_inner());
+        keep(&mut store, message);
         Ok(())
     }
+}
+
+/// The gRPC status for a scripted failure (see [`FakeBackend::fail_next_with`]).
+fn grpc_failure(failure: &Failure) -> tonic::Status {
+    let message = format!("fake backend: scripted failure (HTTP {})", failure.status);
+    let delay = failure
+        .header("retry-after")
+        .and_then(|v| retry_after_delay(v, SystemTime::now()));
+    let mut status = match delay {
+        Some(delay) => {
+            let code = if failure.status == 429 {
+                tonic::Code::ResourceExhausted
+            } else {
+                grpc_code_for_http(failure.status)
+            };
+            let info = rpc::RetryInfo {
+                retry_delay: Some(rpc::ProtoDuration {
+                    seconds: i64::try_from(delay.as_secs()).unwrap_or(i64::MAX),
+                    nanos: i32::try_from(delay.subsec_nanos()).unwrap_or(0),
+                }),
+            };
+            let details = rpc::Status {
+                code: code as i32,
+                message: message.clone(),
+                details: vec![rpc::Any {
+                    type_url: rpc::RETRY_INFO_TYPE.to_string(),
+                    value: info.encode_to_vec(),
+                }],
+            };
+            tonic::Status::with_details(code, message, details.encode_to_vec().into())
+        }
+        None => tonic::Status::new(grpc_code_for_http(failure.status), message),
+    };
+    for (name, value) in &failure.headers {
+        if name.eq_ignore_ascii_case("retry-after") {
+            continue;
+        }
+        let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes());
+        let value = tonic::metadata::MetadataValue::try_from(value.as_str());
+        if let (Ok(key), Ok(value)) = (key, value) {
+            status.metadata_mut().insert(key, value);
+        }
+    }
+    status
+}
+
+/// `Retry-After` as a delay from `now`: delay-seconds or an HTTP-date (past dates: zero).
+pub fn retry_after_delay(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[tonic::async_trait]
@@ -485,7 +785,13 @@ impl TraceService for GrpcSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.accept(Signal::Traces, request, |s, r| s.traces.push(r))?;
+        self.accept(
+            Signal::Traces,
+            request,
+            |r| count_spans(std::slice::from_ref(r)),
+            |s, r| s.traces.push(r),
+        )
+        .await?;
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -496,7 +802,13 @@ impl MetricsService for GrpcSink {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.accept(Signal::Metrics, request, |s, r| s.metrics.push(r))?;
+        self.accept(
+            Signal::Metrics,
+            request,
+            |r| count_data_points(std::slice::from_ref(r)),
+            |s, r| s.metrics.push(r),
+        )
+        .await?;
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
 }
@@ -507,7 +819,13 @@ impl LogsService for GrpcSink {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.accept(Signal::Logs, request, |s, r| s.logs.push(r))?;
+        self.accept(
+            Signal::Logs,
+            request,
+            |r| count_log_records(std::slice::from_ref(r)),
+            |s, r| s.logs.push(r),
+        )
+        .await?;
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }
@@ -530,12 +848,17 @@ async fn http_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let (received_at, received_wall) = arrive(&store).await;
     let mut recorded = RecordedRequest {
         path: uri.path().to_string(),
         headers: header_list(&headers),
         content_type: header_text(&headers, header::CONTENT_TYPE).unwrap_or_default(),
         content_encoding: header_text(&headers, header::CONTENT_ENCODING),
         accepted: false,
+        status: 0,
+        items: 0,
+        received_at,
+        received_wall,
     };
     let media = media_type(&recorded.content_type);
     let outcome = handle_http(&method, &recorded, &media, &body);
@@ -543,32 +866,48 @@ async fn http_handler(
     let decoded = match outcome {
         Ok(decoded) => decoded,
         Err((status, message)) => {
+            recorded.status = status.as_u16();
             store.requests.push(recorded);
             return (status, message).into_response();
         }
     };
-    if let Some(status) = store.scripted_failure() {
+    if let Some(failure) = store.scripted_failure() {
+        recorded.status = failure.status;
         store.requests.push(recorded);
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return (status, format!("fake backend: scripted failure ({status})")).into_response();
+        let status =
+            StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response =
+            (status, format!("fake backend: scripted failure ({status})")).into_response();
+        for (name, value) in &failure.headers {
+            let name = header::HeaderName::from_bytes(name.as_bytes());
+            let value = HeaderValue::from_str(value);
+            if let (Ok(name), Ok(value)) = (name, value) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        return response;
     }
     recorded.accepted = true;
-    store.requests.push(recorded);
+    recorded.status = 200;
     let json_reply = media == JSON;
     let reply_body = match decoded {
         Decoded::Traces(r) => {
+            recorded.items = count_spans(std::slice::from_ref(&r));
             store.traces.push(r);
             ExportTraceServiceResponse::default().encode_to_vec()
         }
         Decoded::Metrics(r) => {
+            recorded.items = count_data_points(std::slice::from_ref(&r));
             store.metrics.push(r);
             ExportMetricsServiceResponse::default().encode_to_vec()
         }
         Decoded::Logs(r) => {
+            recorded.items = count_log_records(std::slice::from_ref(&r));
             store.logs.push(r);
             ExportLogsServiceResponse::default().encode_to_vec()
         }
     };
+    store.requests.push(recorded);
     drop(store);
     let (content_type, reply_body) = if json_reply {
         (JSON, b"{}".to_vec())

@@ -1,1 +1,0 @@
-//! `redaction` processor (being written).
