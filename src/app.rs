@@ -61,7 +61,7 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), RunError> {
         let ReceiverConfig::Otlp(rc) = &plan.config;
         receivers.push((
             plan.id.clone(),
-            OtlpReceiver::bind(&plan.id, rc, plan.routes, &metrics).await?,
+            OtlpReceiver::bind(&plan.id, rc, plan.routes, plan.admission, &metrics).await?,
         ));
     }
     let telemetry = &cfg.service.telemetry.metrics;
@@ -102,6 +102,11 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), RunError> {
         r.spawn(&mut receiver_tasks, stopped.clone());
     }
     banner.extend(graph.summary.iter().map(|line| format!("  {line}")));
+    // Memory limiters sample the process RSS.
+    let mut sampler_tasks = JoinSet::new();
+    for a in graph.limiters {
+        sampler_tasks.spawn(a.sample());
+    }
     // Batch flushers: send timed-out batches; at the end, everything left.
     let (flush_tx, flush_rx) = watch::channel(false);
     let mut flusher_tasks = JoinSet::new();

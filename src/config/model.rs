@@ -7,6 +7,7 @@ use crate::exporters::debug::DebugExporterConfig;
 use crate::exporters::otlp_grpc::OtlpGrpcExporterConfig;
 use crate::exporters::otlp_http::OtlpHttpExporterConfig;
 use crate::pipeline::batch::BatchConfig;
+use crate::receivers::admission::MemoryLimiterConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use processors::attributes::AttributesConfig;
 use processors::codex::CodexConfig;
@@ -56,6 +57,8 @@ pub enum ProcessorConfig {
     Codex(CodexConfig),
     /// `filter`: drops items and attributes.
     Filter(FilterConfig),
+    /// `memory_limiter`: admission control at the receivers (always the first processor).
+    MemoryLimiter(MemoryLimiterConfig),
     /// `redaction`: removes prompts and secrets (`preset: codex`).
     Redaction(RedactionConfig),
     /// `metric_names`: renames metrics to underscore or Prometheus form.
@@ -79,6 +82,7 @@ pub enum ExporterConfig {
 pub const RECEIVER_TYPES: &[&str] = &["otlp"];
 /// Processor types this build knows.
 pub const PROCESSOR_TYPES: &[&str] = &[
+    "memory_limiter",
     "attributes",
     "resource",
     "batch",
@@ -263,6 +267,7 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             "codex" => decode(path, v, errs).map(ProcessorConfig::Codex),
             "filter" => decode(path, v, errs).map(ProcessorConfig::Filter),
             "redaction" => decode(path, v, errs).map(ProcessorConfig::Redaction),
+            "memory_limiter" => decode(path, v, errs).map(ProcessorConfig::MemoryLimiter),
             "metric_names" => decode(path, v, errs).map(ProcessorConfig::MetricNames),
             "delta_to_cumulative" => decode(path, v, errs).map(ProcessorConfig::DeltaToCumulative),
             _ => None,

@@ -99,6 +99,19 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                     .map(|r: &ExporterConfig| r.supports(signal))
             }),
         ];
+        if let Some(pos) = p.processors.iter().position(|id| {
+            matches!(
+                cfg.processors.get(id),
+                Some(ProcessorConfig::MemoryLimiter(_))
+            )
+        }) {
+            if pos != 0 {
+                out.push(Diagnostic::error(
+                    format!("{}[{pos}]", join(&path, "processors")),
+                    "memory_limiter must be the first processor of a pipeline",
+                ));
+            }
+        }
         if let Some(pos) = p
             .processors
             .iter()

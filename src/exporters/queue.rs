@@ -232,6 +232,11 @@ impl QueueSender {
         &self.core.id
     }
 
+    /// The queue's room, for admission control.
+    pub fn capacity(&self) -> Arc<Capacity> {
+        self.core.cap.clone()
+    }
+
     /// What the exporter does when full.
     pub fn on_full(&self) -> OnFull {
         self.on_full

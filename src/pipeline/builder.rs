@@ -7,6 +7,7 @@ use crate::config::model::{
     component_type, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
 };
 use crate::exporters::{Exporter, ExporterBuildError};
+use crate::receivers::admission::{Admission, MemoryLimiterConfig};
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
 use processors::attributes::Level;
 use processors::{BuildError, Processor, Signal};
@@ -19,6 +20,8 @@ pub enum BuiltProcessor {
     Stage(Arc<dyn Processor>),
     /// Batches before the exporters.
     Batch(BatchConfig),
+    /// Admission control at the receivers.
+    MemoryLimiter(MemoryLimiterConfig),
 }
 
 /// Builds one processor from its config.
@@ -43,16 +46,24 @@ pub fn build_processor(cfg: &ProcessorConfig) -> Result<BuiltProcessor, Vec<Buil
         ProcessorConfig::MetricNames(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::DeltaToCumulative(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::Batch(c) => {
-            let problems = c.problems();
-            if !problems.is_empty() {
-                return Err(problems
-                    .into_iter()
-                    .map(|(f, m)| BuildError::field(f, m))
-                    .collect());
-            }
+            check(c.problems())?;
             BuiltProcessor::Batch(c.clone())
         }
+        ProcessorConfig::MemoryLimiter(c) => {
+            check(c.problems())?;
+            BuiltProcessor::MemoryLimiter(c.clone())
+        }
     })
+}
+
+fn check(problems: Vec<(&'static str, String)>) -> Result<(), Vec<BuildError>> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(problems
+        .into_iter()
+        .map(|(f, m)| BuildError::field(f, m))
+        .collect())
 }
 
 /// Why the graph could not be built (validate catches these first; this is the backstop).
@@ -87,6 +98,8 @@ pub struct ReceiverPlan {
     pub config: ReceiverConfig,
     /// Its pipelines by signal.
     pub routes: Routes,
+    /// Memory limiters of its pipelines: checked before a request is read.
+    pub admission: Vec<Arc<Admission>>,
 }
 
 /// The built graph, before anything runs.
@@ -99,6 +112,8 @@ pub struct Graph {
     pub summary: Vec<String>,
     /// Pipelines with a batch stage: each needs a flusher task.
     pub batching: Vec<Arc<Pipeline>>,
+    /// Memory limiters: each needs its RSS sampler task.
+    pub limiters: Vec<Arc<Admission>>,
 }
 
 /// Builds every used component. Must run inside a tokio runtime (clients connect lazily).
@@ -107,6 +122,7 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
     let mut receivers: BTreeMap<&str, Routes> = BTreeMap::new();
     let mut summary = Vec::new();
     let mut batching = Vec::new();
+    let mut limiters: BTreeMap<String, (MemoryLimiterConfig, Vec<String>)> = BTreeMap::new();
     for (pid, pcfg) in &cfg.service.pipelines {
         let pipeline_err = |message: String| GraphError::Pipeline {
             pipeline: pid.clone(),
@@ -116,6 +132,7 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
             .ok_or_else(|| pipeline_err("unknown signal".into()))?;
         let mut stages = Vec::new();
         let mut batcher = None;
+        let mut limiter_cfgs = Vec::new();
         for id in &pcfg.processors {
             let pc = cfg
                 .processors
@@ -142,6 +159,7 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
                     metrics: metrics.clone(),
                 }),
                 BuiltProcessor::Batch(c) => batcher = Some(Batcher::new(&c)),
+                BuiltProcessor::MemoryLimiter(c) => limiter_cfgs.push((id.clone(), c)),
             }
         }
         let mut senders = Vec::new();
@@ -167,6 +185,13 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
         if pipeline.batcher.is_some() {
             batching.push(pipeline.clone());
         }
+        for (lid, c) in limiter_cfgs {
+            limiters
+                .entry(lid)
+                .or_insert((c, Vec::new()))
+                .1
+                .extend(pcfg.receivers.iter().cloned());
+        }
         for id in &pcfg.receivers {
             if !cfg.receivers.contains_key(id) {
                 return Err(pipeline_err(format!("receiver {id:?} is not defined")));
@@ -180,6 +205,17 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
             pcfg.exporters.join(", ")
         ));
     }
+    // Limiters watch every exporter's queue.
+    let queues: Vec<_> = exporters.values().map(|e| e.sender().capacity()).collect();
+    let mut admission: BTreeMap<String, Vec<Arc<Admission>>> = BTreeMap::new();
+    let mut all_limiters = Vec::new();
+    for (_, (c, recv)) in limiters {
+        let a = Arc::new(Admission::new(&c, queues.clone()));
+        for r in recv {
+            admission.entry(r).or_default().push(a.clone());
+        }
+        all_limiters.push(a);
+    }
     let receivers = receivers
         .into_iter()
         .filter_map(|(id, routes)| {
@@ -187,6 +223,7 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
                 id: id.to_string(),
                 config: c.clone(),
                 routes,
+                admission: admission.remove(id).unwrap_or_default(),
             })
         })
         .collect();
@@ -195,5 +232,6 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
         exporters: exporters.into_values().collect(),
         summary,
         batching,
+        limiters: all_limiters,
     })
 }

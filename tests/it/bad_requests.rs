@@ -261,3 +261,48 @@ pub async fn wait_for_metrics(admin_port: u16, lines: &[String]) {
     }
     panic!("missing {lines:?} in /metrics:\n{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limiter_refuses_before_decoding_with_503_and_unavailable() {
+    let (hung, _task) = hung_backend().await;
+    let (http_port, grpc_port, admin_port) = (free_port(), free_port(), free_port());
+    // Soft limit 1 MiB: any data held by an exporter makes the limiter refuse.
+    let yaml = format!(
+        r#"receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http_port}" }}, grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }} }} }}
+processors:
+  memory_limiter: {{ limit: 16MiB, spike_limit: 15MiB, check_interval: 20ms }}
+exporters:
+  otlphttp/hung: {{ endpoint: "{hung}", timeout: 60s, retry_on_failure: {{ enabled: false }} }}
+service:
+  shutdown_timeout: 1s
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin_port}" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlphttp/hung] }}
+"#
+    );
+    let mut gw = Gateway::start(&yaml, &[http_port, grpc_port, admin_port]).await;
+    let url = format!("http://127.0.0.1:{http_port}/v1/logs");
+    let (s1, _, _) = gateway::post(&url, PB, None, logs_fixture()).await;
+    assert_eq!(s1, 200, "nothing held yet");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s2, headers, _) = gateway::post(&url, PB, None, logs_fixture()).await;
+    assert_eq!(
+        s2, 503,
+        "the hung exporter holds data and RSS is over the soft limit"
+    );
+    assert_eq!(
+        headers.get("retry-after").map(|v| v.to_str().unwrap_or("")),
+        Some("1")
+    );
+    // Refused before the body is read: even an undecodable body gets 503, not 400.
+    let (s3, _, _) = gateway::post(&url, PB, None, b"\xff\xff not protobuf".to_vec()).await;
+    assert_eq!(s3, 503);
+    let logs = ExportLogsServiceRequest::decode(logs_fixture().as_slice()).expect("decode");
+    let err = grpc_export_logs(&format!("http://127.0.0.1:{grpc_port}"), logs)
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(!err.details().is_empty(), "RetryInfo attached");
+    assert!(gw.stop().await.success());
+}

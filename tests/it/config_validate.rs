@@ -84,6 +84,7 @@ const BROKEN: &[(&str, &str, &str)] = &[
     ("empty file", "", "error: <root>: the config is empty"),
     ("batch not last", "receivers: { otlp: { protocols: { http: } } }\nprocessors: { batch: {}, attributes: { actions: [ { key: a, value: b, action: upsert } ] } }\nexporters: { debug: {} }\nservice: { pipelines: { logs: { receivers: [otlp], processors: [batch, attributes], exporters: [debug] } } }", "error: service.pipelines.logs.processors[0]: batch must be the last processor"),
     ("bad batch size", "receivers: { otlp: { protocols: { http: } } }\nprocessors: { batch: { send_batch_size: 100, send_batch_max_size: 10 } }\nexporters: { debug: {} }\nservice: { pipelines: { logs: { receivers: [otlp], processors: [batch], exporters: [debug] } } }", "error: processors.batch.send_batch_max_size"),
+    ("memory_limiter not first", "receivers: { otlp: { protocols: { http: } } }\nprocessors: { memory_limiter: { limit: 64MiB }, attributes: { actions: [ { key: a, value: b, action: upsert } ] } }\nexporters: { debug: {} }\nservice: { pipelines: { logs: { receivers: [otlp], processors: [attributes, memory_limiter], exporters: [debug] } } }", "error: service.pipelines.logs.processors[1]: memory_limiter must be the first processor"),
     ("disabled queue", "receivers: { otlp: { protocols: { http: } } }\nexporters: { otlp: { endpoint: \"http://x:1\", sending_queue: { enabled: false } } }\nservice: { pipelines: { logs: { receivers: [otlp], exporters: [otlp] } } }", "error: exporters.otlp.sending_queue.enabled"),
 ];
 

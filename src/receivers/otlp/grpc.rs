@@ -134,10 +134,14 @@ pub async fn serve(
         );
     }
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let admit = AdmitLayer {
+        shared: shared.clone(),
+    };
     let mut server = tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             too_large_is_resource_exhausted,
         ))
+        .layer(admit)
         .max_concurrent_streams(cfg.max_concurrent_streams)
         .http2_max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams))
         .http2_max_pending_accept_reset_streams(Some(cfg.max_concurrent_streams as usize));
@@ -185,5 +189,62 @@ fn fix_status(headers: &mut http::HeaderMap) {
     });
     if out_of_range && too_large {
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}
+
+/// Admission control before tonic reads or decodes the message: when a memory limiter refuses,
+/// answer UNAVAILABLE + RetryInfo at once.
+#[derive(Clone)]
+struct AdmitLayer {
+    shared: Arc<Shared>,
+}
+
+impl<S> tower::Layer<S> for AdmitLayer {
+    type Service = Admit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Admit {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service of [`AdmitLayer`].
+#[derive(Clone)]
+pub struct Admit<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Admit<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if self.shared.admission.is_empty() {
+            return Box::pin(self.inner.call(req));
+        }
+        match self.shared.admit() {
+            Ok(()) => Box::pin(self.inner.call(req)),
+            Err(e) => {
+                self.shared.refuse(&e);
+                let resp = e.to_grpc().into_http::<tonic::body::Body>();
+                Box::pin(std::future::ready(Ok(resp)))
+            }
+        }
     }
 }

@@ -131,6 +131,7 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
     if !st.shared.routes.has(signal) {
         return Err(crate::pipeline::IngestError::NotRouted(signal).into());
     }
+    st.shared.admit()?;
     let limit = st.limit;
     let declared = req
         .headers()

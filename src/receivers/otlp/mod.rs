@@ -9,6 +9,7 @@ pub mod status;
 
 use crate::codec::Payload;
 use crate::pipeline::{self, Routes};
+use crate::receivers::admission::{admit_all, Admission};
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
 use config::OtlpReceiverConfig;
 use processors::{Metadata, OtlpRequest};
@@ -85,6 +86,8 @@ pub struct Shared {
     pub id: String,
     /// Pipelines fed by this receiver.
     pub routes: Routes,
+    /// Memory limiters checked before a request is read.
+    pub admission: Vec<Arc<Admission>>,
     accepted: SignalCounters,
     refused: SignalCounters,
     refused_requests: Counter,
@@ -122,6 +125,19 @@ impl Shared {
         }
     }
 
+    /// Admission control: `Err(Overloaded)` (counted) when a memory limiter refuses.
+    pub fn admit(&self) -> Result<(), RequestError> {
+        if admit_all(&self.admission) {
+            Ok(())
+        } else {
+            crate::telemetry::warn_rate_limited(
+                &self.id,
+                "memory limit reached: requests refused (503)",
+            );
+            Err(RequestError::Overloaded)
+        }
+    }
+
     /// Counts a request refused before decoding.
     pub fn refuse(&self, err: &RequestError) {
         self.refused_requests.inc();
@@ -142,6 +158,7 @@ impl OtlpReceiver {
         id: &str,
         cfg: &OtlpReceiverConfig,
         routes: Routes,
+        admission: Vec<Arc<Admission>>,
         metrics: &SelfMetrics,
     ) -> Result<Self, ReceiverError> {
         async fn listen(id: &str, endpoint: &str) -> Result<TcpListener, ReceiverError> {
@@ -168,6 +185,7 @@ impl OtlpReceiver {
         let shared = Arc::new(Shared {
             id: id.to_string(),
             routes,
+            admission,
             accepted: SignalCounters::new(metrics, names::RECEIVER_ACCEPTED, "receiver", id),
             refused: SignalCounters::new(metrics, names::RECEIVER_REFUSED, "receiver", id),
             refused_requests: metrics.request_counter(

@@ -30,6 +30,9 @@ pub enum RequestError {
     /// Undecodable body.
     #[error("{0}")]
     BadRequest(String),
+    /// A memory limiter refused new data: retry later.
+    #[error("the gateway is over its memory limit; retry later")]
+    Overloaded,
     /// The signal has no pipeline on this receiver.
     #[error(transparent)]
     Ingest(#[from] IngestError),
@@ -45,6 +48,7 @@ impl RequestError {
             RequestError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
             RequestError::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             RequestError::BadRequest(_) => S::BAD_REQUEST,
+            RequestError::Overloaded => S::SERVICE_UNAVAILABLE,
             RequestError::Ingest(IngestError::NotRouted(_)) => S::NOT_FOUND,
             RequestError::Ingest(IngestError::Unavailable | IngestError::Storage) => {
                 S::SERVICE_UNAVAILABLE
@@ -64,6 +68,7 @@ impl RequestError {
             }
             RequestError::PayloadTooLarge { .. } => C::ResourceExhausted,
             RequestError::BadRequest(_) => C::InvalidArgument,
+            RequestError::Overloaded => C::Unavailable,
             RequestError::Ingest(IngestError::Unavailable | IngestError::Storage) => C::Unavailable,
         }
     }
@@ -72,7 +77,8 @@ impl RequestError {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            RequestError::Ingest(IngestError::Unavailable | IngestError::Storage)
+            RequestError::Overloaded
+                | RequestError::Ingest(IngestError::Unavailable | IngestError::Storage)
         )
     }
 

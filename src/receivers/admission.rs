@@ -1,0 +1,151 @@
+//! Admission control (`processors: memory_limiter:`, listed first in a pipeline): the receivers
+//! feeding that pipeline refuse new requests *before reading or decoding them* while the gateway
+//! holds too much — HTTP 503 + `Retry-After`, gRPC UNAVAILABLE + `RetryInfo` — so clients back off
+//! and retry instead of the gateway running out of memory. A request is refused when the bytes
+//! queued in all exporters reach `limit`, or when the process RSS (sampled every
+//! `check_interval`) is at or above `limit - spike_limit` while exporters still hold data.
+
+use crate::config::units::{ByteSize, ConfigDuration};
+use crate::exporters::queue::Capacity;
+use serde::Deserialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `processors: memory_limiter[/name]:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryLimiterConfig {
+    /// The memory the gateway should stay under. Required.
+    pub limit: ByteSize,
+    /// Head-room kept for the requests in flight when refusing starts. Default 20% of `limit`.
+    #[serde(default)]
+    pub spike_limit: Option<ByteSize>,
+    /// How often the process RSS is read. Default `100ms`.
+    #[serde(default = "default_interval")]
+    pub check_interval: ConfigDuration,
+}
+
+fn default_interval() -> ConfigDuration {
+    ConfigDuration(Duration::from_millis(100))
+}
+
+impl MemoryLimiterConfig {
+    /// Problems with this config: `(field, message)`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.limit.0 < 16 * 1024 * 1024 {
+            out.push(("limit", "must be at least 16MiB".to_string()));
+        }
+        if self.spike_limit.is_some_and(|s| s.0 >= self.limit.0) {
+            out.push(("spike_limit", "must be below limit".to_string()));
+        }
+        if self.check_interval.0.is_zero() {
+            out.push(("check_interval", "must be above 0".to_string()));
+        }
+        out
+    }
+
+    fn soft_limit(&self) -> u64 {
+        let spike = self.spike_limit.map(|s| s.0).unwrap_or(self.limit.0 / 5);
+        self.limit.0.saturating_sub(spike)
+    }
+}
+
+/// One memory limiter, shared by the receivers of its pipelines.
+pub struct Admission {
+    limit: u64,
+    soft: u64,
+    interval: Duration,
+    rss: AtomicU64,
+    queues: Vec<Arc<Capacity>>,
+}
+
+impl Admission {
+    /// A limiter watching the queues of every exporter.
+    pub fn new(cfg: &MemoryLimiterConfig, queues: Vec<Arc<Capacity>>) -> Self {
+        Admission {
+            limit: cfg.limit.0,
+            soft: cfg.soft_limit(),
+            interval: cfg.check_interval.0,
+            rss: AtomicU64::new(read_rss().unwrap_or(0)),
+            queues,
+        }
+    }
+
+    /// Whether a new request may come in.
+    pub fn admit(&self) -> bool {
+        let queued: u64 = self.queues.iter().map(|c| c.bytes()).sum();
+        if queued >= self.limit {
+            return false;
+        }
+        !(self.rss.load(Ordering::Relaxed) >= self.soft && queued > 0)
+    }
+
+    /// Samples the RSS until the returned future is dropped.
+    pub async fn sample(self: Arc<Self>) {
+        loop {
+            if let Some(rss) = read_rss() {
+                self.rss.store(rss, Ordering::Relaxed);
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+}
+
+/// Resident set size of this process, from `/proc/self/status` (Linux).
+pub fn read_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Whether every limiter admits a new request.
+pub fn admit_all(limiters: &[Arc<Admission>]) -> bool {
+    limiters.iter().all(|a| a.admit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(limit_mib: u64) -> MemoryLimiterConfig {
+        MemoryLimiterConfig {
+            limit: ByteSize::mib(limit_mib),
+            spike_limit: None,
+            check_interval: default_interval(),
+        }
+    }
+
+    #[test]
+    fn refuses_when_queued_bytes_reach_the_limit_or_rss_is_high_while_data_is_held() {
+        let cap = Arc::new(Capacity::new(1000, u64::MAX));
+        let a = Admission::new(&cfg(100), vec![cap.clone()]);
+        a.rss.store(10 << 20, Ordering::Relaxed);
+        assert!(a.admit());
+        assert!(cap.try_acquire(100 << 20));
+        assert!(!a.admit(), "queued bytes at the limit");
+        cap.release(100 << 20);
+        a.rss.store(90 << 20, Ordering::Relaxed);
+        assert!(
+            a.admit(),
+            "high RSS but nothing held: fragmentation, not our data"
+        );
+        assert!(cap.try_acquire(1));
+        assert!(!a.admit(), "RSS over limit - spike while holding data");
+    }
+
+    #[test]
+    fn reads_this_process_rss() {
+        assert!(read_rss().is_some_and(|r| r > 0));
+    }
+
+    #[test]
+    fn config_problems_are_named() {
+        let mut c = cfg(1);
+        c.spike_limit = Some(ByteSize::mib(2));
+        let fields: Vec<_> = c.problems().into_iter().map(|p| p.0).collect();
+        assert_eq!(fields, ["limit", "spike_limit"]);
+    }
+}
