@@ -336,7 +336,7 @@ service:
         .await;
         assert_eq!(status, 200);
     }
-    let n_points = fixtures::count_data_points(&[metrics.clone()]);
+    let n_points = fixtures::count_data_points(std::slice::from_ref(&metrics));
     backend.expect_data_points(3 * n_points, WAIT).await;
     backend
         .expect_log_records(
