@@ -7,6 +7,11 @@ use codex_otel_gateway::config::{self, Diagnostic};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// jemalloc: returns freed memory to the OS and reports live heap bytes, which the
+/// `memory_limiter` uses (RSS alone stays high after a burst and would refuse forever).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for an unusable config (sysexits EX_CONFIG).
 const EX_CONFIG: u8 = 78;
 

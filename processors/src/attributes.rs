@@ -12,6 +12,7 @@
 //!     - { pattern: "^thread\\.", action: delete }
 //! ```
 
+use crate::filter::literal::Pattern;
 use crate::{BuildError, ConfigValue, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -20,7 +21,6 @@ use opentelemetry_proto::tonic::collector::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use regex::Regex;
 use serde::Deserialize;
 
 /// What an action does.
@@ -91,7 +91,49 @@ enum Action {
         update: bool,
     },
     DeleteKey(String),
-    DeletePattern(Regex),
+    DeletePattern(Pattern),
+}
+
+impl Action {
+    /// Whether this delete action removes attributes with key `key` (false for set actions).
+    fn deletes(&self, key: &str) -> bool {
+        match self {
+            Action::Set { .. } => false,
+            Action::DeleteKey(k) => k == key,
+            Action::DeletePattern(p) => p.is_match(key),
+        }
+    }
+
+    /// Whether running `self` then `delete` (a delete action) gives the same attributes as
+    /// running `delete` first: always for two deletes; for a set action, when `delete` removes
+    /// neither the key it sets nor the key it copies from. (A set then only updates its key in
+    /// place or appends it, and a delete keeps the order of what it leaves.)
+    fn commutes_with_delete(&self, delete: &Action) -> bool {
+        match self {
+            Action::Set { key, source, .. } => {
+                !delete.deletes(key)
+                    && !matches!(source, Source::FromAttribute(from) if delete.deletes(from))
+            }
+            Action::DeleteKey(_) | Action::DeletePattern(_) => true,
+        }
+    }
+}
+
+/// Moves each delete action as early as it can go without changing the result (past the set
+/// actions before it that it commutes with), so that inserts land in the room deletes free
+/// instead of growing the attribute list.
+fn deletes_first(actions: Vec<Action>) -> Vec<Action> {
+    let mut out: Vec<Action> = Vec::with_capacity(actions.len());
+    for a in actions {
+        let mut at = out.len();
+        if !matches!(a, Action::Set { .. }) {
+            while at > 0 && out[at - 1].commutes_with_delete(&a) {
+                at -= 1;
+            }
+        }
+        out.insert(at, a);
+    }
+    out
 }
 
 /// The built processor.
@@ -125,7 +167,10 @@ impl AttributesConfig {
             }
         }
         if errors.is_empty() {
-            Ok(AttributesProcessor { level, actions })
+            Ok(AttributesProcessor {
+                level,
+                actions: deletes_first(actions),
+            })
         } else {
             Err(errors)
         }
@@ -142,7 +187,7 @@ fn build_action(a: &ActionConfig) -> Result<Action, (&'static str, String)> {
         }
         return match (&a.key, &a.pattern) {
             (Some(k), None) => Ok(Action::DeleteKey(k.clone())),
-            (None, Some(p)) => Regex::new(p)
+            (None, Some(p)) => Pattern::new(p)
                 .map(Action::DeletePattern)
                 .map_err(|e| (".pattern", format!("invalid regex {p:?}: {e}"))),
             _ => Err((
@@ -194,6 +239,11 @@ impl AttributesProcessor {
                     insert,
                     update,
                 } => {
+                    let at = attrs.iter().position(|kv| &kv.key == key);
+                    if !(if at.is_some() { *update } else { *insert }) {
+                        continue;
+                    }
+                    // Only cloned when it is written.
                     let value = match source {
                         Source::Value(v) => Some(v.clone()),
                         Source::FromAttribute(from) => attrs
@@ -202,15 +252,13 @@ impl AttributesProcessor {
                             .and_then(|kv| kv.value.clone()),
                     };
                     let Some(value) = value else { continue };
-                    match attrs.iter_mut().find(|kv| &kv.key == key) {
-                        Some(kv) if *update => kv.value = Some(value),
-                        Some(_) => {}
-                        None if *insert => attrs.push(KeyValue {
+                    match at {
+                        Some(i) => attrs[i].value = Some(value),
+                        None => attrs.push(KeyValue {
                             key: key.clone(),
                             value: Some(value),
                             ..Default::default()
                         }),
-                        None => {}
                     }
                 }
                 Action::DeleteKey(key) => attrs.retain(|kv| &kv.key != key),

@@ -31,6 +31,7 @@
 //!
 //! Every fix also accepts a bare `true` / `false` instead of its map.
 
+use crate::filter::literal::StrMap;
 use crate::{BuildError, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -260,17 +261,59 @@ where
     d.deserialize_any(V(PhantomData))
 }
 
-/// Exact keys plus globs compiled into one anchored regex.
+/// Exact keys plus globs (`*` = any run of characters except a newline, as the `.*` of the
+/// anchored regex the globs stand for).
 #[derive(Debug)]
 struct KeyMatcher {
-    exact: HashSet<String>,
-    globs: Option<Regex>,
+    exact: StrMap<()>,
+    globs: Vec<Glob>,
+    /// The globs with a newline in their literal text, as one anchored regex (never in practice).
+    newline_globs: Option<Regex>,
+}
+
+/// One glob split at its `*`s: at least two parts (the text before the first `*` and after the
+/// last), none containing a newline.
+#[derive(Debug)]
+struct Glob {
+    parts: Vec<String>,
+    /// Total length of the parts: the shortest key that can match.
+    min_len: usize,
+}
+
+impl Glob {
+    fn matches(&self, key: &str) -> bool {
+        let k = key.as_bytes();
+        let (Some(first), Some(last)) = (self.parts.first(), self.parts.last()) else {
+            return false;
+        };
+        let (first, last) = (first.as_bytes(), last.as_bytes());
+        if k.len() < self.min_len || !k.starts_with(first) || !k.ends_with(last) {
+            return false;
+        }
+        // Middle parts, leftmost first, in what lies between the first and the last part.
+        let mut rest = &k[first.len()..k.len() - last.len()];
+        for mid in &self.parts[1..self.parts.len() - 1] {
+            let mid = mid.as_bytes();
+            if mid.is_empty() {
+                continue;
+            }
+            match rest.windows(mid.len()).position(|w| w == mid) {
+                Some(i) => rest = &rest[i + mid.len()..],
+                None => return false,
+            }
+        }
+        // No part holds a newline, so every newline of the key falls in a `*`, which
+        // (like `.`) does not match one.
+        !k.contains(&b'\n')
+    }
 }
 
 impl KeyMatcher {
     fn build(lists: &[(&str, &[String])], errors: &mut Vec<BuildError>) -> Option<KeyMatcher> {
-        let mut exact = HashSet::new();
+        let mut exact = StrMap::default();
         let mut globs = Vec::new();
+        let mut fast_globs = Vec::new();
+        let mut newline_globs = Vec::new();
         let mut ok = true;
         for (path, list) in lists {
             for (i, key) in list.iter().enumerate() {
@@ -280,29 +323,46 @@ impl KeyMatcher {
                 } else if key.contains('*') {
                     let parts: Vec<String> = key.split('*').map(regex::escape).collect();
                     globs.push(parts.join(".*"));
+                    if key.contains('\n') {
+                        newline_globs.push(parts.join(".*"));
+                    } else {
+                        let parts: Vec<String> = key.split('*').map(str::to_string).collect();
+                        let min_len = parts.iter().map(String::len).sum();
+                        fast_globs.push(Glob { parts, min_len });
+                    }
                 } else {
-                    exact.insert(key.clone());
+                    exact.insert_if_absent(key, ());
                 }
             }
         }
-        let globs = if globs.is_empty() {
+        // The globs are still compiled as one regex, so a list the regex crate refuses (too
+        // large) is reported as before.
+        if !globs.is_empty() {
+            if let Err(e) = Regex::new(&format!("^(?:{})$", globs.join("|"))) {
+                let path = lists.first().map(|(p, _)| *p).unwrap_or("");
+                errors.push(BuildError::field(path, format!("key globs: {e}")));
+                ok = false;
+            }
+        }
+        let newline_globs = if newline_globs.is_empty() {
             None
         } else {
-            match Regex::new(&format!("^(?:{})$", globs.join("|"))) {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    let path = lists.first().map(|(p, _)| *p).unwrap_or("");
-                    errors.push(BuildError::field(path, format!("key globs: {e}")));
-                    ok = false;
-                    None
-                }
-            }
+            Regex::new(&format!("^(?:{})$", newline_globs.join("|"))).ok()
         };
-        ok.then_some(KeyMatcher { exact, globs })
+        ok.then(|| KeyMatcher {
+            exact,
+            globs: fast_globs,
+            newline_globs,
+        })
     }
 
     fn matches(&self, key: &str) -> bool {
-        self.exact.contains(key) || self.globs.as_ref().is_some_and(|re| re.is_match(key))
+        self.exact.contains_key(key)
+            || self.globs.iter().any(|g| g.matches(key))
+            || self
+                .newline_globs
+                .as_ref()
+                .is_some_and(|re| re.is_match(key))
     }
 }
 
@@ -567,6 +627,8 @@ impl Processor for CodexProcessor {
 /// Whether two attributes of `attrs` share a key.
 fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
     if attrs.len() <= 32 {
+        // Pairwise, without allocating; `==` on keys compares lengths before bytes, so this
+        // rarely reads key text.
         (1..attrs.len()).any(|i| attrs[..i].iter().any(|b| b.key == attrs[i].key))
     } else {
         let mut seen = HashSet::with_capacity(attrs.len());
@@ -608,13 +670,13 @@ fn convert_strings(attrs: &mut [KeyValue], keys: &NumericKeys) -> u64 {
         else {
             continue;
         };
-        let mut typed = None;
-        if keys.bools.matches(&kv.key) {
-            typed = parse_bool(s).map(Value::BoolValue);
-        }
-        if typed.is_none() && keys.numbers.matches(&kv.key) {
-            typed = parse_number(s);
-        }
+        // The value is looked at first: most strings are neither a boolean nor a number, and
+        // then the key does not matter. (`"true"` / `"false"` never parse as numbers.)
+        let typed = match parse_bool(s) {
+            Some(b) => keys.bools.matches(&kv.key).then_some(Value::BoolValue(b)),
+            None if may_be_number(s) => parse_number(s).filter(|_| keys.numbers.matches(&kv.key)),
+            None => None,
+        };
         if let Some(v) = typed {
             kv.value = Some(AnyValue { value: Some(v) });
             n += 1;
@@ -633,15 +695,25 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// Whether [`parse_number`] can return a number for `s`: it starts like an integer or a plain
+/// decimal number.
+#[inline]
+fn may_be_number(s: &str) -> bool {
+    s.as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+}
+
 /// A whole number → int, a plain decimal number → double; words such as `inf` or `NaN` and
 /// anything with spaces stay strings.
 fn parse_number(s: &str) -> Option<Value> {
     if let Ok(i) = s.parse::<i64>() {
         return Some(Value::IntValue(i));
     }
-    let plain = s.bytes().any(|b| b.is_ascii_digit())
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
+    let plain = s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+        && s.bytes().any(|b| b.is_ascii_digit());
     if !plain {
         return None;
     }

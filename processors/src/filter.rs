@@ -43,6 +43,7 @@
 //! `attributes_dropped{label=<the key, or the pattern text>}`.
 
 use crate::{BuildError, ConfigValue, ProcessContext, Processor};
+use literal::{Pattern, StrMap};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
@@ -53,12 +54,13 @@ use opentelemetry_proto::tonic::metrics::v1::{
     NumberDataPoint, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use regex::Regex;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
+
+pub(crate) mod literal;
 
 /// Config of the `filter` processor. Everything is empty by default (nothing is dropped).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -198,13 +200,13 @@ impl<'de> Deserialize<'de> for AttributeMatch {
 #[derive(Debug)]
 enum NameTest {
     Exact(String),
-    Regex(Regex),
+    Regex(Pattern),
 }
 
 #[derive(Debug)]
 enum ValueTest {
     Equals(String),
-    Regex(Regex),
+    Regex(Pattern),
 }
 
 #[derive(Debug)]
@@ -215,11 +217,14 @@ struct Condition {
     attributes: Vec<(String, ValueTest)>,
 }
 
-/// The conditions of one list, with plain exact-name conditions in a hash map.
-#[derive(Debug, Default)]
+/// The conditions of one list, with plain exact-name conditions in a map.
+#[derive(Debug)]
 struct Matcher {
-    /// Exact name → index of the first plain `{ name: ... }` condition.
-    exact: HashMap<String, usize>,
+    /// Exact name → index of the first condition without `attributes` that matches exactly
+    /// that name: `{ name: ... }`, or a `name_regex` that is only `^(a|b|...)$`.
+    exact: StrMap<usize>,
+    /// The lowest index in `exact` (`usize::MAX` when empty).
+    exact_min: usize,
     /// Every other condition, in config order.
     others: Vec<Condition>,
     /// Counter label per condition index (`traces.span[3]`).
@@ -233,7 +238,12 @@ impl Matcher {
         names_only: bool,
         errors: &mut Vec<BuildError>,
     ) -> Matcher {
-        let mut m = Matcher::default();
+        let mut m = Matcher {
+            exact: StrMap::default(),
+            exact_min: usize::MAX,
+            others: Vec::new(),
+            labels: Vec::new(),
+        };
         for (i, c) in list.iter().enumerate() {
             let cpath = format!("{path}[{i}]");
             m.labels.push(cpath.clone());
@@ -259,7 +269,7 @@ impl Matcher {
                     None
                 }
                 (Some(n), None) => Some(NameTest::Exact(n.clone())),
-                (None, Some(re)) => match Regex::new(re) {
+                (None, Some(re)) => match Pattern::new(re) {
                     Ok(re) => Some(NameTest::Regex(re)),
                     Err(e) => {
                         errors.push(BuildError::field(
@@ -278,7 +288,7 @@ impl Matcher {
                     (Some(v), None) => {
                         attributes.push((key.clone(), ValueTest::Equals(config_text(v))))
                     }
-                    (None, Some(re)) => match Regex::new(re) {
+                    (None, Some(re)) => match Pattern::new(re) {
                         Ok(re) => attributes.push((key.clone(), ValueTest::Regex(re))),
                         Err(e) => errors.push(BuildError::field(
                             format!("{apath}.regex"),
@@ -294,16 +304,25 @@ impl Matcher {
             if errors.len() != before {
                 continue;
             }
-            match name {
-                Some(NameTest::Exact(n)) if attributes.is_empty() => {
-                    m.exact.entry(n).or_insert(i);
+            // A name-only condition that holds for a fixed set of names goes to the hash map.
+            let exact_names: Option<&[String]> = match &name {
+                _ if !attributes.is_empty() => None,
+                Some(NameTest::Exact(n)) => Some(std::slice::from_ref(n)),
+                Some(NameTest::Regex(re)) => re.exact_strings(),
+                None => None,
+            };
+            if let Some(names) = exact_names {
+                for n in names {
+                    m.exact.insert_if_absent(n, i);
+                    m.exact_min = m.exact_min.min(i);
                 }
-                name => m.others.push(Condition {
-                    index: i,
-                    name,
-                    attributes,
-                }),
+                continue;
             }
+            m.others.push(Condition {
+                index: i,
+                name,
+                attributes,
+            });
         }
         m
     }
@@ -314,18 +333,32 @@ impl Matcher {
 
     /// Index of the first condition matching an item with these names and attributes.
     fn find(&self, names: &[&str], attrs: &[KeyValue]) -> Option<usize> {
-        let exact = names
-            .iter()
-            .filter_map(|n| self.exact.get(*n))
-            .min()
-            .copied();
-        let limit = exact.unwrap_or(usize::MAX);
-        self.others
-            .iter()
-            .take_while(|c| c.index < limit)
-            .find(|c| c.matches(names, attrs))
-            .map(|c| c.index)
-            .or(exact)
+        let exact_lookup = || {
+            if self.exact.is_empty() {
+                return None;
+            }
+            names
+                .iter()
+                .filter_map(|n| self.exact.get(n))
+                .min()
+                .copied()
+        };
+        // The other conditions in order; the exact names are looked up only once an exact
+        // condition could come first.
+        let mut exact: Option<Option<usize>> = None;
+        for c in &self.others {
+            if self.exact_min < c.index {
+                if let Some(e) = *exact.get_or_insert_with(exact_lookup) {
+                    if e < c.index {
+                        return Some(e);
+                    }
+                }
+            }
+            if c.matches(names, attrs) {
+                return Some(c.index);
+            }
+        }
+        exact.unwrap_or_else(exact_lookup)
     }
 }
 
@@ -371,8 +404,8 @@ fn value_text(v: &Value) -> Option<Cow<'_, str>> {
 /// Attribute removal by exact key and key regex.
 #[derive(Debug, Default)]
 struct AttributeDropper {
-    keys: HashMap<String, usize>,
-    patterns: Vec<(usize, Regex)>,
+    keys: StrMap<usize>,
+    patterns: Vec<(usize, Pattern)>,
     labels: Vec<String>,
 }
 
@@ -386,12 +419,12 @@ impl AttributeDropper {
                     "empty key",
                 ));
             } else if !d.keys.contains_key(key) {
-                d.keys.insert(key.clone(), d.labels.len());
+                d.keys.insert_if_absent(key, d.labels.len());
                 d.labels.push(key.clone());
             }
         }
         for (i, p) in cfg.patterns.iter().enumerate() {
-            match Regex::new(p) {
+            match Pattern::new(p) {
                 Ok(re) => {
                     d.patterns.push((d.labels.len(), re));
                     d.labels.push(p.clone());
@@ -410,7 +443,12 @@ impl AttributeDropper {
     }
 
     fn rule_for(&self, key: &str) -> Option<usize> {
-        self.keys.get(key).copied().or_else(|| {
+        let exact = if self.keys.is_empty() {
+            None
+        } else {
+            self.keys.get(key).copied()
+        };
+        exact.or_else(|| {
             self.patterns
                 .iter()
                 .find(|(_, re)| re.is_match(key))

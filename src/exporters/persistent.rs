@@ -369,3 +369,89 @@ mod tests {
         assert!(decode_record(&[9, 9]).is_err());
     }
 }
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+    use crate::exporters::config::OnFull;
+    use crate::exporters::queue::{bounded, ExporterStats};
+    use crate::telemetry::metrics::SelfMetrics;
+
+    fn logs_batch() -> Arc<Batch> {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tool-secrets-protobuf/004_logs.pb"
+        ))
+        .expect("fixture");
+        let payload = Payload::decode_proto(Signal::Logs, Bytes::from(body)).expect("decode");
+        Arc::new(Batch::new(payload))
+    }
+
+    #[tokio::test]
+    async fn stored_batches_come_back_after_reopening_and_corrupt_records_are_skipped_and_counted()
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = SelfMetrics::new();
+        {
+            let (sender, _rx) = bounded(
+                "x",
+                100,
+                1 << 30,
+                OnFull::Drop,
+                ExporterStats::new(&m, "x", 100),
+            );
+            let store = open(dir.path(), &sender.feed()).expect("open");
+            let sender = sender.with_store(store.handle());
+            for _ in 0..3 {
+                let r = sender.try_reserve(100).expect("room");
+                let durable = r.send(logs_batch()).expect("persistent");
+                assert_eq!(durable.await.expect("acked"), Ok(()));
+            }
+            drop(sender);
+            store.join();
+        }
+        // Damage: one record with a bad checksum, one that is not a record at all.
+        {
+            let db = Database::create(file_for(dir.path(), "x")).expect("db");
+            let txn = db.begin_write().expect("txn");
+            {
+                let mut t = txn.open_table(TABLE).expect("table");
+                let mut bad = encode_record(&logs_batch());
+                let last = bad.len() - 1;
+                bad[last] ^= 1;
+                t.insert(1000, bad.as_slice()).expect("insert");
+                t.insert(1001, b"junk".as_slice()).expect("insert");
+            }
+            txn.commit().expect("commit");
+        }
+        let m2 = SelfMetrics::new();
+        let stats = ExporterStats::new(&m2, "x", 100);
+        let (sender, rx) = bounded("x", 100, 1 << 30, OnFull::Drop, stats.clone());
+        let store = open(dir.path(), &sender.feed()).expect("reopen never fails on bad records");
+        assert_eq!(
+            stats.recovered.get(Signal::Logs),
+            3 * logs_batch().items() as u64
+        );
+        assert_eq!(stats.corrupt.get(), 2);
+        drop((sender, rx));
+        store.join();
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_queue_file_is_moved_aside_and_start_up_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(file_for(dir.path(), "y"), vec![0x5a; 64 * 1024]).expect("garbage");
+        let m = SelfMetrics::new();
+        let stats = ExporterStats::new(&m, "y", 10);
+        let (sender, rx) = bounded("y", 10, 1 << 30, OnFull::Drop, stats.clone());
+        let store = open(dir.path(), &sender.feed()).expect("opens a fresh queue");
+        assert_eq!(stats.corrupt.get(), 1);
+        let aside = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
+        assert!(aside, "the broken file is kept for inspection");
+        drop((sender, rx));
+        store.join();
+    }
+}

@@ -1,9 +1,12 @@
 //! Admission control (`processors: memory_limiter:`, listed first in a pipeline): the receivers
 //! feeding that pipeline refuse new requests *before reading or decoding them* while the gateway
 //! holds too much — HTTP 503 + `Retry-After`, gRPC UNAVAILABLE + `RetryInfo` — so clients back off
-//! and retry instead of the gateway running out of memory. A request is refused when the bytes
-//! queued in all exporters reach `limit`, or when the process RSS (sampled every
-//! `check_interval`) is at or above `limit - spike_limit` while exporters still hold data.
+//! and retry instead of the gateway running out of memory. Every `check_interval` the limiter
+//! samples the live heap (jemalloc's `stats.allocated`, the gateway's global allocator) and the
+//! process RSS. A request is refused while the live heap is at or above `limit - spike_limit`,
+//! while the RSS is at or above `limit`, or while the exporters' queues hold `limit` encoded
+//! bytes. The live heap, unlike RSS, falls as soon as queued data is delivered, so intake resumes
+//! at the rate the backends drain.
 
 use crate::config::units::{ByteSize, ConfigDuration};
 use crate::exporters::queue::Capacity;
@@ -58,6 +61,7 @@ pub struct Admission {
     soft: u64,
     interval: Duration,
     rss: AtomicU64,
+    heap: AtomicU64,
     queues: Vec<Arc<Capacity>>,
 }
 
@@ -69,6 +73,7 @@ impl Admission {
             soft: cfg.soft_limit(),
             interval: cfg.check_interval.0,
             rss: AtomicU64::new(read_rss().unwrap_or(0)),
+            heap: AtomicU64::new(read_heap().unwrap_or(0)),
             queues,
         }
     }
@@ -76,10 +81,9 @@ impl Admission {
     /// Whether a new request may come in.
     pub fn admit(&self) -> bool {
         let queued: u64 = self.queues.iter().map(|c| c.bytes()).sum();
-        if queued >= self.limit {
-            return false;
-        }
-        !(self.rss.load(Ordering::Relaxed) >= self.soft && queued > 0)
+        queued < self.limit
+            && self.heap.load(Ordering::Relaxed) < self.soft
+            && self.rss.load(Ordering::Relaxed) < self.limit
     }
 
     /// Samples the RSS until the returned future is dropped.
@@ -87,6 +91,9 @@ impl Admission {
         loop {
             if let Some(rss) = read_rss() {
                 self.rss.store(rss, Ordering::Relaxed);
+            }
+            if let Some(heap) = read_heap() {
+                self.heap.store(heap, Ordering::Relaxed);
             }
             tokio::time::sleep(self.interval).await;
         }
@@ -99,6 +106,14 @@ pub fn read_rss() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Live heap bytes: jemalloc's `stats.allocated`. In a process whose global allocator is not
+/// jemalloc (unit tests) it reads 0, treated as unknown (`None`).
+pub fn read_heap() -> Option<u64> {
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    let allocated = tikv_jemalloc_ctl::stats::allocated::read().ok()? as u64;
+    (allocated > 0).then_some(allocated)
 }
 
 /// Whether every limiter admits a new request.
@@ -119,21 +134,21 @@ mod tests {
     }
 
     #[test]
-    fn refuses_when_queued_bytes_reach_the_limit_or_rss_is_high_while_data_is_held() {
+    fn refuses_on_live_heap_over_the_soft_limit_rss_over_the_limit_or_full_queues() {
         let cap = Arc::new(Capacity::new(1000, u64::MAX));
         let a = Admission::new(&cfg(100), vec![cap.clone()]);
         a.rss.store(10 << 20, Ordering::Relaxed);
+        a.heap.store(10 << 20, Ordering::Relaxed);
         assert!(a.admit());
         assert!(cap.try_acquire(100 << 20));
         assert!(!a.admit(), "queued bytes at the limit");
         cap.release(100 << 20);
-        a.rss.store(90 << 20, Ordering::Relaxed);
-        assert!(
-            a.admit(),
-            "high RSS but nothing held: fragmentation, not our data"
-        );
-        assert!(cap.try_acquire(1));
-        assert!(!a.admit(), "RSS over limit - spike while holding data");
+        a.heap.store(80 << 20, Ordering::Relaxed);
+        assert!(!a.admit(), "live heap at limit - spike (20%)");
+        a.heap.store(79 << 20, Ordering::Relaxed);
+        assert!(a.admit());
+        a.rss.store(100 << 20, Ordering::Relaxed);
+        assert!(!a.admit(), "RSS at the hard limit");
     }
 
     #[test]

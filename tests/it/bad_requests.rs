@@ -254,7 +254,8 @@ pub async fn wait_for_metrics(admin_port: u16, lines: &[String]) {
             .text()
             .await
             .expect("text");
-        if lines.iter().all(|l| text.contains(l.as_str())) {
+        // Whole lines: `... 11` must not match `... 110`.
+        if lines.iter().all(|l| text.lines().any(|t| t == l.as_str())) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -266,14 +267,15 @@ pub async fn wait_for_metrics(admin_port: u16, lines: &[String]) {
 async fn memory_limiter_refuses_before_decoding_with_503_and_unavailable() {
     let (hung, _task) = hung_backend().await;
     let (http_port, grpc_port, admin_port) = (free_port(), free_port(), free_port());
-    // Soft limit 1 MiB: any data held by an exporter makes the limiter refuse.
+    // Soft limit 25.6 MiB of live heap: one 12 MB request held by the hung exporter (decoded,
+    // encoded and as a body) pushes the gateway over it.
     let yaml = format!(
         r#"receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http_port}" }}, grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }} }} }}
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http_port}" }}, grpc: {{ endpoint: "127.0.0.1:{grpc_port}", max_recv_msg_size: 32MiB }} }} }}
 processors:
-  memory_limiter: {{ limit: 16MiB, spike_limit: 15MiB, check_interval: 20ms }}
+  memory_limiter: {{ limit: 32MiB, check_interval: 20ms }}
 exporters:
-  otlphttp/hung: {{ endpoint: "{hung}", timeout: 60s, retry_on_failure: {{ enabled: false }} }}
+  otlphttp/hung: {{ endpoint: "{hung}", timeout: 60s, compression: none, retry_on_failure: {{ enabled: false }} }}
 service:
   shutdown_timeout: 1s
   telemetry: {{ metrics: {{ address: "127.0.0.1:{admin_port}" }} }}
@@ -283,13 +285,17 @@ service:
     );
     let mut gw = Gateway::start(&yaml, &[http_port, grpc_port, admin_port]).await;
     let url = format!("http://127.0.0.1:{http_port}/v1/logs");
-    let (s1, _, _) = gateway::post(&url, PB, None, logs_fixture()).await;
-    assert_eq!(s1, 200, "nothing held yet");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut big = ExportLogsServiceRequest::decode(logs_fixture().as_slice()).expect("decode");
+    big.resource_logs[0].scope_logs[0].log_records[0]
+        .attributes
+        .push(fixtures::string_kv("blob", &"x".repeat(12_000_000)));
+    let (s1, _, _) = gateway::post(&url, PB, None, big.encode_to_vec()).await;
+    assert_eq!(s1, 200, "the gateway starts well under its limit");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (s2, headers, _) = gateway::post(&url, PB, None, logs_fixture()).await;
     assert_eq!(
         s2, 503,
-        "the hung exporter holds data and RSS is over the soft limit"
+        "the held 12 MB request puts the live heap over the soft limit"
     );
     assert_eq!(
         headers.get("retry-after").map(|v| v.to_str().unwrap_or("")),

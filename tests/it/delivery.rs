@@ -7,8 +7,8 @@
 //! spans: trace and span ids rewritten from `i` and `j`), so the backends' unique ids can be
 //! counted exactly; duplicates from retries are allowed and ignored.
 //!
-//! Tests that need features still being built (persistent queue, memory limiter) say so in their
-//! doc comment.
+//! Tests that depend on the persistent queue (`sending_queue.storage`) or the memory limiter say
+//! so (NEEDS ...) in their doc comment.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -1270,7 +1270,8 @@ exporters:
     let acked = Acked::default();
     let pushed_back = Arc::new(AtomicUsize::new(0));
     let next = Arc::new(AtomicUsize::new(0));
-    let load_end = Instant::now() + Duration::from_secs(60);
+    let load_start = Instant::now();
+    let load_end = load_start + Duration::from_secs(60);
     let mut clients = JoinSet::new();
     for _ in 0..8 {
         let (client, template, acked, pushed_back, next) = (
@@ -1309,10 +1310,14 @@ exporters:
         done.expect("client task");
     }
     let acked_requests = acked.requests().len();
+    // The backend could take 20 requests/s (50 ms each, one consumer): how busy was it kept?
+    let delivered = backend.items_received_between(load_start, load_end) / records;
     eprintln!(
-        "load over: {acked_requests} requests acknowledged, {} pushed back, max RSS so far {} MiB",
+        "load over: {acked_requests} requests acknowledged, {} pushed back, max RSS so far {} MiB; \
+         {delivered} requests delivered during the load ({:.1}/s, backend capacity 20/s)",
         pushed_back.load(Ordering::SeqCst),
-        max_rss.load(Ordering::SeqCst) / (1024 * 1024)
+        max_rss.load(Ordering::SeqCst) / (1024 * 1024),
+        delivered as f64 / 60.0
     );
 
     // The backend speeds up; everything acknowledged arrives.

@@ -6,6 +6,7 @@ mod bad_requests;
 mod codex_cli;
 mod config_validate;
 mod delivery;
+mod disk_full;
 mod fixture_replay;
 mod processors_e2e;
 mod redaction_e2e;

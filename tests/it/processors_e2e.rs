@@ -212,7 +212,7 @@ service:
             );
         }
     }
-    wait_for_metrics(admin, &["gateway_processor_events_total{processor=\"team\",event=\"team_tagged\",rule=\"default\"}".to_string()]).await;
+    wait_for_metrics(admin, &["gateway_processor_events_total{processor=\"team\",event=\"team_tagged\",rule=\"default\"} 21".to_string()]).await;
     assert!(gw.stop().await.success());
 }
 
