@@ -12,7 +12,7 @@
 //!     - { pattern: "^thread\\.", action: delete }
 //! ```
 
-use crate::filter::literal::Pattern;
+use crate::filter::literal::{bytes_eq, Pattern};
 use crate::{BuildError, ConfigValue, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -99,7 +99,7 @@ impl Action {
     fn deletes(&self, key: &str) -> bool {
         match self {
             Action::Set { .. } => false,
-            Action::DeleteKey(k) => k == key,
+            Action::DeleteKey(k) => same_key(k, key),
             Action::DeletePattern(p) => p.is_match(key),
         }
     }
@@ -228,6 +228,12 @@ fn build_action(a: &ActionConfig) -> Result<Action, (&'static str, String)> {
     })
 }
 
+/// `a == b` on attribute keys (see [`bytes_eq`]).
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    bytes_eq(a.as_bytes(), b.as_bytes())
+}
+
 impl AttributesProcessor {
     /// Applies every action, in order, to one attribute list.
     pub fn apply(&self, attrs: &mut Vec<KeyValue>) {
@@ -239,7 +245,7 @@ impl AttributesProcessor {
                     insert,
                     update,
                 } => {
-                    let at = attrs.iter().position(|kv| &kv.key == key);
+                    let at = attrs.iter().position(|kv| same_key(&kv.key, key));
                     if !(if at.is_some() { *update } else { *insert }) {
                         continue;
                     }
@@ -248,7 +254,7 @@ impl AttributesProcessor {
                         Source::Value(v) => Some(v.clone()),
                         Source::FromAttribute(from) => attrs
                             .iter()
-                            .find(|kv| &kv.key == from)
+                            .find(|kv| same_key(&kv.key, from))
                             .and_then(|kv| kv.value.clone()),
                     };
                     let Some(value) = value else { continue };
@@ -261,7 +267,7 @@ impl AttributesProcessor {
                         }),
                     }
                 }
-                Action::DeleteKey(key) => attrs.retain(|kv| &kv.key != key),
+                Action::DeleteKey(key) => attrs.retain(|kv| !same_key(&kv.key, key)),
                 Action::DeletePattern(re) => attrs.retain(|kv| !re.is_match(&kv.key)),
             }
         }

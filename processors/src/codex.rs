@@ -31,7 +31,7 @@
 //!
 //! Every fix also accepts a bare `true` / `false` instead of its map.
 
-use crate::filter::literal::StrMap;
+use crate::filter::literal::{bytes_eq, StrMap};
 use crate::{BuildError, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -287,7 +287,10 @@ impl Glob {
             return false;
         };
         let (first, last) = (first.as_bytes(), last.as_bytes());
-        if k.len() < self.min_len || !k.starts_with(first) || !k.ends_with(last) {
+        if k.len() < self.min_len
+            || !bytes_eq(&k[..first.len()], first)
+            || !bytes_eq(&k[k.len() - last.len()..], last)
+        {
             return false;
         }
         // Middle parts, leftmost first, in what lies between the first and the last part.
@@ -624,12 +627,26 @@ impl Processor for CodexProcessor {
     }
 }
 
+/// `a == b` for keys of one list; keys that share a prefix (`code.module.name`,
+/// `code.line.number`) often differ in their last byte.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.last() == b.last() && bytes_eq(a, b)
+}
+
 /// Whether two attributes of `attrs` share a key.
 fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
-    if attrs.len() <= 32 {
-        // Pairwise, without allocating; `==` on keys compares lengths before bytes, so this
-        // rarely reads key text.
-        (1..attrs.len()).any(|i| attrs[..i].iter().any(|b| b.key == attrs[i].key))
+    const SMALL: usize = 32;
+    if attrs.len() <= SMALL {
+        // Pairwise, without allocating, on the key lengths (gathered once); key text is read
+        // only for keys of equal length.
+        let mut lens = [0usize; SMALL];
+        for (l, kv) in lens.iter_mut().zip(attrs) {
+            *l = kv.key.len();
+        }
+        (1..attrs.len())
+            .any(|i| (0..i).any(|j| lens[j] == lens[i] && same_key(&attrs[j].key, &attrs[i].key)))
     } else {
         let mut seen = HashSet::with_capacity(attrs.len());
         !attrs.iter().all(|kv| seen.insert(kv.key.as_str()))

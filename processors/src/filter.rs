@@ -43,7 +43,7 @@
 //! `attributes_dropped{label=<the key, or the pattern text>}`.
 
 use crate::{BuildError, ConfigValue, ProcessContext, Processor};
-use literal::{Pattern, StrMap};
+use literal::{bytes_eq, Pattern, StrMap};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
@@ -304,7 +304,7 @@ impl Matcher {
             if errors.len() != before {
                 continue;
             }
-            // A name-only condition that holds for a fixed set of names goes to the hash map.
+            // A name-only condition that holds for a fixed set of names goes to `exact`.
             let exact_names: Option<&[String]> = match &name {
                 _ if !attributes.is_empty() => None,
                 Some(NameTest::Exact(n)) => Some(std::slice::from_ref(n)),
@@ -334,9 +334,6 @@ impl Matcher {
     /// Index of the first condition matching an item with these names and attributes.
     fn find(&self, names: &[&str], attrs: &[KeyValue]) -> Option<usize> {
         let exact_lookup = || {
-            if self.exact.is_empty() {
-                return None;
-            }
             names
                 .iter()
                 .filter_map(|n| self.exact.get(n))
@@ -366,7 +363,7 @@ impl Condition {
     fn matches(&self, names: &[&str], attrs: &[KeyValue]) -> bool {
         let name_ok = match &self.name {
             None => true,
-            Some(NameTest::Exact(n)) => names.iter().any(|x| x == n),
+            Some(NameTest::Exact(n)) => names.iter().any(|x| bytes_eq(x.as_bytes(), n.as_bytes())),
             Some(NameTest::Regex(re)) => names.iter().any(|x| re.is_match(x)),
         };
         name_ok
@@ -443,12 +440,7 @@ impl AttributeDropper {
     }
 
     fn rule_for(&self, key: &str) -> Option<usize> {
-        let exact = if self.keys.is_empty() {
-            None
-        } else {
-            self.keys.get(key).copied()
-        };
-        exact.or_else(|| {
+        self.keys.get(key).copied().or_else(|| {
             self.patterns
                 .iter()
                 .find(|(_, re)| re.is_match(key))
@@ -573,31 +565,37 @@ impl Tally {
     }
 }
 
-/// Which matcher a drop came from, to find its label.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Which matcher a drop came from, to find its label; also the order of the report.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Which {
-    Span,
-    SpanEvent,
-    LogRecord,
-    Metric,
-    Datapoint,
+    Span = 0,
+    SpanEvent = 1,
+    LogRecord = 2,
+    Metric = 3,
+    Datapoint = 4,
 }
 
+/// Per-request drop counts: items per condition index of each matcher (`None`: no drop).
+#[derive(Default)]
 struct Drops {
-    /// `(matcher, condition index, items)`.
-    list: Vec<(Which, usize, u64)>,
+    counts: [Vec<Option<u64>>; 5],
 }
 
 impl Drops {
+    const ORDER: [Which; 5] = [
+        Which::Span,
+        Which::SpanEvent,
+        Which::LogRecord,
+        Which::Metric,
+        Which::Datapoint,
+    ];
+
     fn add(&mut self, which: Which, index: usize, n: u64) {
-        match self
-            .list
-            .iter_mut()
-            .find(|(w, i, _)| *w == which && *i == index)
-        {
-            Some(entry) => entry.2 += n,
-            None => self.list.push((which, index, n)),
+        let counts = &mut self.counts[which as usize];
+        if counts.len() <= index {
+            counts.resize(index + 1, None);
         }
+        *counts[index].get_or_insert(0) += n;
     }
 }
 
@@ -612,14 +610,16 @@ impl FilterProcessor {
         }
     }
 
-    fn report(&self, mut drops: Drops, tally: Tally, cx: &mut ProcessContext<'_>) {
-        drops.list.sort_unstable_by_key(|(w, i, _)| (*w, *i));
-        for (which, index, n) in drops.list {
-            if let Some(label) = self.matcher(which).labels.get(index) {
-                cx.count("filter_dropped", label, n);
-            }
-            if !matches!(which, Which::SpanEvent) {
-                cx.record_dropped(n);
+    fn report(&self, drops: Drops, tally: Tally, cx: &mut ProcessContext<'_>) {
+        for (which, counts) in Drops::ORDER.into_iter().zip(drops.counts) {
+            for (index, n) in counts.into_iter().enumerate() {
+                let Some(n) = n else { continue };
+                if let Some(label) = self.matcher(which).labels.get(index) {
+                    cx.count("filter_dropped", label, n);
+                }
+                if !matches!(which, Which::SpanEvent) {
+                    cx.record_dropped(n);
+                }
             }
         }
         for (label, n) in self.attributes.labels.iter().zip(tally.attrs) {
@@ -694,7 +694,7 @@ impl Processor for FilterProcessor {
         if self.span.is_empty() && self.span_event.is_empty() && self.attributes.is_empty() {
             return;
         }
-        let mut drops = Drops { list: Vec::new() };
+        let mut drops = Drops::default();
         let mut tally = Tally::new(self);
         for rs in &mut req.resource_spans {
             for ss in &mut rs.scope_spans {
@@ -746,7 +746,7 @@ impl Processor for FilterProcessor {
         if self.metric.is_empty() && self.datapoint.is_empty() && self.attributes.is_empty() {
             return;
         }
-        let mut drops = Drops { list: Vec::new() };
+        let mut drops = Drops::default();
         let mut tally = Tally::new(self);
         for rm in &mut req.resource_metrics {
             for sm in &mut rm.scope_metrics {
@@ -785,7 +785,7 @@ impl Processor for FilterProcessor {
         if self.log_record.is_empty() && self.attributes.is_empty() {
             return;
         }
-        let mut drops = Drops { list: Vec::new() };
+        let mut drops = Drops::default();
         let mut tally = Tally::new(self);
         for rl in &mut req.resource_logs {
             for sl in &mut rl.scope_logs {

@@ -20,6 +20,7 @@ pub fn validate(cfg: &GatewayConfig) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     check_pipelines(cfg, &mut out);
     check_addresses(cfg, &mut out);
+    check_receiver_security(cfg, &mut out);
     for (id, p) in &cfg.processors {
         if let Err(errs) = build_processor(p) {
             for e in errs {
@@ -248,6 +249,88 @@ fn check_addresses(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Receiver `tls:` (every file read and parsed, as at start-up) and `auth:`.
+fn check_receiver_security(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+    use crate::receivers::otlp::{auth::Authenticator, tls};
+    for (id, r) in &cfg.receivers {
+        let ReceiverConfig::Otlp(otlp) = r;
+        let base = join("receivers", id);
+        let protocols = [
+            (
+                "grpc",
+                otlp.protocols.grpc.as_ref().map(|g| (&g.endpoint, &g.tls)),
+                tls::ALPN_GRPC,
+            ),
+            (
+                "http",
+                otlp.protocols.http.as_ref().map(|h| (&h.endpoint, &h.tls)),
+                tls::ALPN_HTTP,
+            ),
+        ];
+        for (protocol, settings, alpn) in protocols {
+            let Some((endpoint, tls_cfg)) = settings else {
+                continue;
+            };
+            let path = join(&base, &format!("protocols.{protocol}"));
+            match tls_cfg {
+                Some(t) => {
+                    if let Err(e) = tls::server_config(t, alpn) {
+                        out.push(Diagnostic::error(
+                            join(&path, &format!("tls.{}", e.field)),
+                            e.message,
+                        ));
+                    }
+                }
+                None => {
+                    let loopback = parse_listen_addr(endpoint).is_ok_and(|a| a.ip().is_loopback());
+                    if otlp.auth.is_some() && !loopback {
+                        out.push(Diagnostic::warning(
+                            path,
+                            "auth is set but this endpoint has no tls: credentials travel in \
+                             plaintext",
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(a) = &otlp.auth {
+            if let Err(errors) = Authenticator::new(a) {
+                for e in errors {
+                    out.push(Diagnostic::error(
+                        join(&join(&base, "auth"), &e.field),
+                        e.message,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// An exporter's `tls:` files, and settings that do nothing.
+fn check_exporter_tls(
+    path: &str,
+    t: &crate::exporters::config::TlsClientConfig,
+    uses_tls: bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    let path = join(path, "tls");
+    for e in t.check() {
+        out.push(Diagnostic::error(join(&path, e.field), e.message));
+    }
+    if !uses_tls && t.has_tls_settings() {
+        out.push(Diagnostic::warning(
+            path,
+            "the endpoint is plaintext (http:// or insecure: true): these TLS settings are ignored",
+        ));
+    } else if t.insecure_skip_verify {
+        out.push(Diagnostic::warning(
+            join(&path, "insecure_skip_verify"),
+            "the backend's certificate is not verified: anyone on the path can read and alter \
+             the data",
+        ));
+    }
+}
+
 fn check_exporter(
     id: &str,
     e: &ExporterConfig,
@@ -257,8 +340,9 @@ fn check_exporter(
     let path = join("exporters", id);
     let (queue, retry) = match e {
         ExporterConfig::Otlp(c) => {
-            if let Err(msg) = exporters::otlp_grpc::target(c) {
-                out.push(Diagnostic::error(join(&path, "endpoint"), msg));
+            match exporters::otlp_grpc::target(c) {
+                Err(msg) => out.push(Diagnostic::error(join(&path, "endpoint"), msg)),
+                Ok((_, tls)) => check_exporter_tls(&path, &c.tls, tls, out),
             }
             check_headers(&path, &c.headers, true, out);
             (&c.sending_queue, Some(&c.retry_on_failure))
@@ -275,6 +359,11 @@ fn check_exporter(
                 }
             }
             check_headers(&path, &c.headers, false, out);
+            let https = Signal::ALL
+                .iter()
+                .filter_map(|s| exporters::otlp_http::signal_url(c, *s).ok())
+                .any(|u| u.scheme() == "https");
+            check_exporter_tls(&path, &c.tls, https, out);
             (&c.sending_queue, Some(&c.retry_on_failure))
         }
         ExporterConfig::Debug(c) => (&c.sending_queue, None),

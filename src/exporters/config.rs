@@ -2,6 +2,8 @@
 //! retries, with the Collector's names and defaults.
 
 use crate::config::units::{self, ByteSize, ConfigDuration};
+use crate::receivers::otlp::tls::{self, TlsError};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -16,17 +18,111 @@ pub enum Compression {
     None,
 }
 
-/// `tls:` of an exporter.
+/// `tls:` of an exporter. Every file is read and checked when the config is validated and when
+/// the exporter is built.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsClientConfig {
-    /// Plaintext: no TLS at all (for `host:port` endpoints of the `otlp` exporter).
+    /// Plaintext: no TLS at all (for `host:port` endpoints of the `otlp` exporter). Default
+    /// `false`.
     #[serde(default, deserialize_with = "units::boolean")]
     pub insecure: bool,
     /// PEM file with the CA certificates that sign the backend's certificate (added to the
-    /// system's web PKI roots).
+    /// web PKI roots). Default: none.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// PEM file with the client certificate (and intermediates) presented to the backend, for
+    /// mutual TLS. Needs `key_file`. Default: none.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM file with the private key of `cert_file`. Default: none.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Accept any backend certificate (no chain, name or expiry check): the connection is
+    /// encrypted but not authenticated. For tests only. Default `false`.
+    #[serde(default, deserialize_with = "units::boolean")]
+    pub insecure_skip_verify: bool,
+}
+
+/// A client certificate and its key, read from `cert_file` / `key_file` and checked to belong
+/// together.
+pub struct ClientIdentity {
+    /// The PEM text of `cert_file`.
+    pub cert_pem: Vec<u8>,
+    /// The PEM text of `key_file`.
+    pub key_pem: Vec<u8>,
+    /// The parsed chain.
+    pub certs: Vec<CertificateDer<'static>>,
+    /// The parsed key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl TlsClientConfig {
+    /// The PEM text of `ca_file`, checked to hold usable CA certificates.
+    pub fn read_ca(&self) -> Result<Option<Vec<u8>>, TlsError> {
+        let Some(path) = &self.ca_file else {
+            return Ok(None);
+        };
+        tls::root_store("ca_file", path)?;
+        std::fs::read(path).map(Some).map_err(|e| TlsError {
+            field: "ca_file",
+            message: format!("cannot read {}: {e}", path.display()),
+        })
+    }
+
+    /// The client certificate and key (both or neither must be set), checked to parse and to
+    /// fit together.
+    pub fn read_identity(&self) -> Result<Option<ClientIdentity>, TlsError> {
+        let (cert_path, key_path) = match (&self.cert_file, &self.key_file) {
+            (None, None) => return Ok(None),
+            (Some(c), Some(k)) => (c, k),
+            (Some(_), None) => {
+                return Err(TlsError {
+                    field: "key_file",
+                    message: "required with cert_file".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(TlsError {
+                    field: "cert_file",
+                    message: "required with key_file".into(),
+                })
+            }
+        };
+        tls::certified_key("cert_file", cert_path, "key_file", key_path)?;
+        let read = |field: &'static str, path: &PathBuf| {
+            std::fs::read(path).map_err(|e| TlsError {
+                field,
+                message: format!("cannot read {}: {e}", path.display()),
+            })
+        };
+        Ok(Some(ClientIdentity {
+            cert_pem: read("cert_file", cert_path)?,
+            key_pem: read("key_file", key_path)?,
+            certs: tls::read_certs("cert_file", cert_path)?,
+            key: tls::read_key("key_file", key_path)?,
+        }))
+    }
+
+    /// Whether any TLS-only setting is set (to warn when TLS is off).
+    pub fn has_tls_settings(&self) -> bool {
+        self.ca_file.is_some()
+            || self.cert_file.is_some()
+            || self.key_file.is_some()
+            || self.insecure_skip_verify
+    }
+
+    /// Every problem with the files, for `validate`.
+    pub fn check(&self) -> Vec<TlsError> {
+        let mut out = Vec::new();
+        if let Err(e) = self.read_ca() {
+            out.push(e);
+        }
+        if let Err(e) = self.read_identity() {
+            out.push(e);
+        }
+        out
+    }
 }
 
 /// What happens when an exporter's queue is full.

@@ -40,11 +40,15 @@ fn default_timeout() -> ConfigDuration {
 use super::classify::{self, ExportError};
 use super::ExportOutcome;
 use crate::codec::{rpc, Batch, WireFormat};
+use crate::receivers::otlp::tls::{self, TlsError};
 use bytes::{BufMut, Bytes};
 use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
 use processors::Signal;
 use prost::Message;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -93,25 +97,46 @@ impl GrpcExport {
     /// Builds a lazily-connecting channel. Must run inside a tokio runtime.
     pub fn new(cfg: &OtlpGrpcExporterConfig) -> Result<Self, String> {
         let (uri, tls) = target(cfg)?;
-        let mut endpoint = Endpoint::from(uri.clone())
-            .connect_timeout(cfg.timeout.0)
-            .tcp_nodelay(true)
-            .http2_adaptive_window(true);
-        if tls {
+        let tuned = |e: Endpoint| {
+            e.connect_timeout(cfg.timeout.0)
+                .tcp_nodelay(true)
+                .http2_adaptive_window(true)
+        };
+        let tls_err = |e: TlsError| format!("tls.{e}");
+        let channel = if !tls {
+            tuned(Endpoint::from(uri)).connect_lazy()
+        } else if cfg.tls.insecure_skip_verify {
+            // tonic's TLS cannot skip verification: our own connector does the TLS, tonic sees
+            // plaintext to `http://host:port` while requests still say `https://` (origin).
+            let connector = SkipVerifyConnector::new(&cfg.tls).map_err(tls_err)?;
+            let plain: http::Uri = format!(
+                "http://{}",
+                uri.authority().map(|a| a.as_str()).unwrap_or_default()
+            )
+            .parse()
+            .map_err(|e| format!("endpoint: {e}"))?;
+            tuned(Endpoint::from(plain))
+                .origin(uri)
+                .connect_with_connector_lazy(connector)
+        } else {
             let mut tls_cfg = ClientTlsConfig::new().with_webpki_roots();
             if let Some(host) = uri.host() {
                 tls_cfg = tls_cfg.domain_name(host.trim_matches(['[', ']']));
             }
-            if let Some(ca) = &cfg.tls.ca_file {
-                let pem =
-                    std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+            if let Some(pem) = cfg.tls.read_ca().map_err(tls_err)? {
                 tls_cfg = tls_cfg.ca_certificate(tonic::transport::Certificate::from_pem(pem));
             }
-            endpoint = endpoint
+            if let Some(id) = cfg.tls.read_identity().map_err(tls_err)? {
+                tls_cfg = tls_cfg.identity(tonic::transport::Identity::from_pem(
+                    id.cert_pem,
+                    id.key_pem,
+                ));
+            }
+            tuned(Endpoint::from(uri))
                 .tls_config(tls_cfg)
-                .map_err(|e| format!("TLS setup: {e}"))?;
-        }
-        let channel = endpoint.connect_lazy();
+                .map_err(|e| format!("TLS setup: {e}"))?
+                .connect_lazy()
+        };
         let mut grpc = tonic::client::Grpc::new(channel)
             .max_decoding_message_size(4 * 1024 * 1024)
             .accept_compressed(CompressionEncoding::Gzip);
@@ -174,6 +199,117 @@ impl tower::Service<Arc<Batch>> for GrpcExport {
                 Err(status) => Err(classify::grpc_status(&status).into()),
             }
         })
+    }
+}
+
+/// Connects over TLS without verifying the server's certificate (`insecure_skip_verify`),
+/// offering ALPN `h2` and the client certificate if one is configured.
+#[derive(Clone)]
+struct SkipVerifyConnector {
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl SkipVerifyConnector {
+    fn new(cfg: &super::config::TlsClientConfig) -> Result<Self, TlsError> {
+        let provider = tls::provider();
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(tls::versions(Default::default()))
+            .map_err(|e| TlsError {
+                field: "insecure_skip_verify",
+                message: e.to_string(),
+            })?
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(AcceptAnyServerCert(provider)));
+        let mut config = match cfg.read_identity()? {
+            Some(id) => builder
+                .with_client_auth_cert(id.certs, id.key)
+                .map_err(|e| TlsError {
+                    field: "key_file",
+                    message: e.to_string(),
+                })?,
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(SkipVerifyConnector {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        })
+    }
+}
+
+impl tower::Service<http::Uri> for SkipVerifyConnector {
+    type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Error = std::io::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .map(|h| h.trim_matches(['[', ']']).to_string())
+                .ok_or_else(|| std::io::Error::other("endpoint has no host"))?;
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let name = ServerName::try_from(host)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let stream = tls.connect(name, tcp).await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        })
+    }
+}
+
+/// Accepts every server certificate, but still checks that the server holds its key (the
+/// handshake signatures), so the session is at least encrypted to whoever answered.
+#[derive(Debug)]
+struct AcceptAnyServerCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -133,12 +133,23 @@ impl HttpExport {
             .use_rustls_tls()
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .connect_timeout(cfg.timeout.0);
-        if let Some(ca) = &cfg.tls.ca_file {
-            let pem =
-                std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
-            builder = builder.add_root_certificate(cert);
+        if let Some(pem) = cfg.tls.read_ca().map_err(|e| format!("tls.{e}"))? {
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("tls.ca_file: {e}"))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(id) = cfg.tls.read_identity().map_err(|e| format!("tls.{e}"))? {
+            let mut pem = id.cert_pem;
+            pem.push(b'\n');
+            pem.extend_from_slice(&id.key_pem);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| format!("tls.cert_file/key_file: {e}"))?;
+            builder = builder.identity(identity);
+        }
+        if cfg.tls.insecure_skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
         }
         let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
         let urls = Signal::ALL.map(|s| signal_url(cfg, s).ok());

@@ -35,7 +35,18 @@ pub struct ExporterStats {
     pub corrupt: prometheus_client::metrics::counter::Counter,
     queue_size: Gauge,
     queue_bytes: Gauge,
-    in_flight: Arc<[AtomicU64; 3]>,
+    in_flight: Arc<InFlightStats>,
+}
+
+/// What the workers are sending now, and the byte bound (set by [`bounded`]). Behind one `Arc`
+/// so that [`ExporterStats`], copied into every queued persistent-queue operation, stays small.
+struct InFlightStats {
+    /// Items being sent, per signal (counted as dropped if still there at the deadline).
+    items: [AtomicU64; 3],
+    /// `gateway_exporter_in_flight_requests`.
+    requests: Gauge,
+    /// `gateway_exporter_queue_capacity_bytes`.
+    capacity_bytes: Gauge,
 }
 
 impl ExporterStats {
@@ -53,7 +64,11 @@ impl ExporterStats {
             corrupt: m.request_counter(names::EXPORTER_QUEUE_CORRUPT, "exporter", id),
             queue_size: m.gauge(names::EXPORTER_QUEUE_SIZE, "exporter", id),
             queue_bytes: m.gauge(names::EXPORTER_QUEUE_BYTES, "exporter", id),
-            in_flight: Arc::new(Default::default()),
+            in_flight: Arc::new(InFlightStats {
+                items: Default::default(),
+                requests: m.gauge(names::EXPORTER_IN_FLIGHT_REQUESTS, "exporter", id),
+                capacity_bytes: m.gauge(names::EXPORTER_QUEUE_CAPACITY_BYTES, "exporter", id),
+            }),
         }
     }
 }
@@ -293,6 +308,10 @@ pub fn bounded(
     stats: ExporterStats,
 ) -> (QueueSender, QueueReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
+    stats
+        .in_flight
+        .capacity_bytes
+        .set(i64::try_from(max_bytes).unwrap_or(i64::MAX));
     let core = QueueCore {
         id: Arc::from(id),
         cap: Arc::new(Capacity::new(max_requests, max_bytes)),
@@ -369,7 +388,7 @@ impl QueueReceiver {
             left += entry.batch.items() as u64;
         }
         for signal in processors::Signal::ALL {
-            let n = stats.in_flight[signal as usize].swap(0, Ordering::SeqCst);
+            let n = stats.in_flight.items[signal as usize].swap(0, Ordering::SeqCst);
             if self.store.is_none() {
                 stats.shutdown_dropped.add(signal, n);
             }
@@ -395,13 +414,15 @@ async fn worker(
         let Some(entry) = next else { break };
         let batch = entry.batch.clone();
         let (signal, items) = (batch.signal(), batch.items() as u64);
-        let slot = &stats.in_flight[signal as usize];
+        let slot = &stats.in_flight.items[signal as usize];
         slot.fetch_add(items, Ordering::SeqCst);
         let started = Instant::now();
+        let sending = InFlight::start(&stats.in_flight.requests);
         let result = match svc.ready().await {
             Ok(ready) => ready.call(batch).await,
             Err(e) => Err(e),
         };
+        drop(sending);
         slot.fetch_sub(items, Ordering::SeqCst);
         core.release(&entry);
         if let (Some(store), Some(key)) = (&store, entry.key) {
@@ -425,6 +446,23 @@ async fn worker(
                 tracing::warn!(exporter = %core.id, %signal, items, error = %err, "export failed; batch dropped");
             }
         }
+    }
+}
+
+/// One request counted in `gateway_exporter_in_flight_requests` while it lives, so a worker
+/// aborted mid-send at the shutdown deadline does not leave the gauge up.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn start(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

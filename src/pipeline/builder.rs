@@ -156,6 +156,18 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
                         "processor",
                         id,
                     ),
+                    incoming: SignalCounters::new(
+                        metrics,
+                        names::PROCESSOR_INCOMING,
+                        "processor",
+                        id,
+                    ),
+                    outgoing: SignalCounters::new(
+                        metrics,
+                        names::PROCESSOR_OUTGOING,
+                        "processor",
+                        id,
+                    ),
                     metrics: metrics.clone(),
                 }),
                 BuiltProcessor::Batch(c) => batcher = Some(Batcher::new(&c)),

@@ -21,6 +21,10 @@ pub struct Stage {
     pub processor: Arc<dyn Processor>,
     /// Items it dropped.
     pub dropped: SignalCounters,
+    /// Items going into it.
+    pub incoming: SignalCounters,
+    /// Items coming out of it.
+    pub outgoing: SignalCounters,
     /// Where its audit counts go.
     pub metrics: SelfMetrics,
 }
@@ -172,15 +176,23 @@ where
     R: OtlpRequest + Into<Payload>,
 {
     let mut cx = ProcessContext::new(metadata);
+    // Items in and out of each stage: one walk of the request per stage (plus one before the
+    // first), and the last count doubles as the emptiness check below (pruning removes empty
+    // scopes and resources, never items).
+    let mut items = req.item_count() as u64;
     for stage in &p.stages {
+        let incoming = items;
         req.process_with(stage.processor.as_ref(), &mut cx);
+        items = req.item_count() as u64;
+        stage.incoming.add(R::SIGNAL, incoming);
+        stage.outgoing.add(R::SIGNAL, items);
         stage.dropped.add(R::SIGNAL, cx.take_dropped());
         for (event, rule, n) in cx.take_counts() {
             stage.metrics.processor_event(&stage.id, event, &rule, n);
         }
     }
     req.prune();
-    if req.item_count() == 0 {
+    if items == 0 {
         return Outcome::default();
     }
     match &p.batcher {

@@ -9,7 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 /// Metric name stems; the item name of the signal (`spans`, `metric_points`, `log_records`) is
 /// appended, and Prometheus adds `_total` to counters.
@@ -45,6 +46,23 @@ pub mod names {
     pub const PROCESSOR_EVENTS: &str = "gateway_processor_events";
     /// Requests a receiver refused, whatever the signal (bad input, overload).
     pub const RECEIVER_REFUSED_REQUESTS: &str = "gateway_receiver_refused_requests";
+    /// Requests a receiver accepted, whatever the signal (reserved: the receiver does not count
+    /// them yet).
+    pub const RECEIVER_ACCEPTED_REQUESTS: &str = "gateway_receiver_accepted_requests";
+    /// Items handed to a processor.
+    pub const PROCESSOR_INCOMING: &str = "gateway_processor_incoming";
+    /// Items a processor handed on.
+    pub const PROCESSOR_OUTGOING: &str = "gateway_processor_outgoing";
+    /// Capacity of an exporter's queue, in encoded bytes (`max_bytes`).
+    pub const EXPORTER_QUEUE_CAPACITY_BYTES: &str = "gateway_exporter_queue_capacity_bytes";
+    /// Requests an exporter is sending now (between taking them off the queue and the answer).
+    pub const EXPORTER_IN_FLIGHT_REQUESTS: &str = "gateway_exporter_in_flight_requests";
+    /// Resident set size of the process (gauge, computed at scrape time).
+    pub const PROCESS_RESIDENT_MEMORY: &str = "gateway_process_resident_memory_bytes";
+    /// User + system CPU time of the process (counter, computed at scrape time; `_total` added).
+    pub const PROCESS_CPU_SECONDS: &str = "gateway_process_cpu_seconds";
+    /// Seconds since the self-metrics were set up at start (gauge, computed at scrape time).
+    pub const PROCESS_UPTIME: &str = "gateway_process_uptime_seconds";
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -85,6 +103,11 @@ fn help(stem: &str) -> &'static str {
         names::EXPORTER_QUEUE_SIZE => "Requests the exporter holds (waiting or being sent)",
         names::EXPORTER_QUEUE_BYTES => "Encoded bytes the exporter holds (waiting or being sent)",
         names::EXPORTER_QUEUE_CAPACITY => "Capacity of the exporter queue in requests",
+        names::RECEIVER_ACCEPTED_REQUESTS => "Requests accepted by a receiver",
+        names::PROCESSOR_INCOMING => "Items handed to a processor",
+        names::PROCESSOR_OUTGOING => "Items a processor handed on",
+        names::EXPORTER_QUEUE_CAPACITY_BYTES => "Capacity of the exporter queue in encoded bytes",
+        names::EXPORTER_IN_FLIGHT_REQUESTS => "Requests the exporter is sending now",
         _ => "codex-otel-gateway self-metric",
     }
 }
@@ -93,6 +116,8 @@ fn help(stem: &str) -> &'static str {
 const SIGNAL_COUNTERS: &[&str] = &[
     names::RECEIVER_ACCEPTED,
     names::RECEIVER_REFUSED,
+    names::PROCESSOR_INCOMING,
+    names::PROCESSOR_OUTGOING,
     names::PROCESSOR_DROPPED,
     names::EXPORTER_SENT,
     names::EXPORTER_SEND_FAILED,
@@ -111,6 +136,9 @@ impl SelfMetrics {
             "Audit events of a processor (redactions per rule, tags, fixes, attribute drops)",
             events.clone(),
         );
+        registry.register_collector(Box::new(ProcessCollector {
+            started: process_start(),
+        }));
         let m = SelfMetrics {
             inner: Arc::new(Inner {
                 registry: Mutex::new(registry),
@@ -231,5 +259,126 @@ impl SignalCounters {
     /// Current value for `signal`.
     pub fn get(&self, signal: Signal) -> u64 {
         self.counters[signal as usize].get()
+    }
+}
+
+/// When the process started, as near as the gateway can tell: the first call (the first
+/// [`SelfMetrics::new`], at the very start of `run`).
+fn process_start() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, `getconf CLK_TCK`): 100 on
+/// every Linux architecture the gateway is built for.
+const CLK_TCK: f64 = 100.0;
+
+/// Process metrics computed at scrape time: resident memory and CPU time from `/proc/self`, and
+/// uptime. On a system without `/proc` the memory and CPU series are left out.
+#[derive(Debug)]
+struct ProcessCollector {
+    started: Instant,
+}
+
+impl prometheus_client::collector::Collector for ProcessCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        if let Some(rss) = crate::receivers::admission::read_rss() {
+            let gauge = ConstGauge::new(i64::try_from(rss).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(
+                names::PROCESS_RESIDENT_MEMORY,
+                "Resident set size of the process in bytes",
+                None,
+                gauge.metric_type(),
+            )?)?;
+        }
+        if let Some(ticks) = read_cpu_ticks() {
+            let counter = ConstCounter::new(ticks as f64 / CLK_TCK);
+            counter.encode(encoder.encode_descriptor(
+                names::PROCESS_CPU_SECONDS,
+                "User and system CPU time of the process in seconds",
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let uptime = ConstGauge::new(self.started.elapsed().as_secs_f64());
+        uptime.encode(encoder.encode_descriptor(
+            names::PROCESS_UPTIME,
+            "Seconds since the gateway started",
+            None,
+            uptime.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+/// `utime + stime` of this process in clock ticks, from `/proc/self/stat` (Linux).
+fn read_cpu_ticks() -> Option<u64> {
+    parse_cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// `utime` and `stime` are fields 14 and 15 of `/proc/<pid>/stat`; the second field (the
+/// command name, in parentheses) may hold spaces and parentheses, so count from its last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    // rest: " <state=3> <ppid=4> ... <utime=14> <stime=15> ..."
+    let mut fields = rest.split_whitespace().skip(14 - 3);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_fields_14_and_15_even_with_a_strange_command_name() {
+        let stat = "4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 17 0 0 20 0 \
+                    9 0 123456 1000000 500 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat), Some(267));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+        assert!(read_cpu_ticks().is_some(), "Linux has /proc/self/stat");
+    }
+
+    #[test]
+    fn process_metrics_and_processor_flows_are_exposed() {
+        let m = SelfMetrics::new();
+        let incoming = SignalCounters::new(&m, names::PROCESSOR_INCOMING, "processor", "filter/x");
+        let outgoing = SignalCounters::new(&m, names::PROCESSOR_OUTGOING, "processor", "filter/x");
+        incoming.add(Signal::Logs, 15);
+        outgoing.add(Signal::Logs, 12);
+        let text = m.encode_text();
+        let has = |line: &str| text.lines().any(|l| l == line);
+        assert!(has(
+            "gateway_processor_incoming_log_records_total{processor=\"filter/x\"} 15"
+        ));
+        assert!(has(
+            "gateway_processor_outgoing_log_records_total{processor=\"filter/x\"} 12"
+        ));
+        assert!(has(
+            "gateway_processor_incoming_spans_total{processor=\"filter/x\"} 0"
+        ));
+        for family in [
+            "# TYPE gateway_process_resident_memory_bytes gauge",
+            "# TYPE gateway_process_cpu_seconds counter",
+            "# TYPE gateway_process_uptime_seconds gauge",
+        ] {
+            assert!(has(family), "{family} in\n{text}");
+        }
+        let value = |prefix: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{prefix} in\n{text}"))
+        };
+        assert!(value("gateway_process_resident_memory_bytes ") > 1e6);
+        assert!(value("gateway_process_cpu_seconds_total ") >= 0.0);
+        assert!(value("gateway_process_uptime_seconds ") >= 0.0);
     }
 }

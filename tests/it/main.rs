@@ -10,6 +10,8 @@ mod disk_full;
 mod fixture_replay;
 mod processors_e2e;
 mod redaction_e2e;
+mod telemetry;
+mod tls_auth;
 
 use support::backends::FakeBackend;
 use support::gateway::{free_port, Gateway};

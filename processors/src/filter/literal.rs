@@ -58,24 +58,52 @@ enum Test {
     Exact(Vec<Box<[u8]>>),
     /// Equal to a member (many alternatives).
     ExactSet(FastSet),
-    /// Starts with one of these (non-empty).
-    Prefix(Vec<Box<[u8]>>),
-    /// Ends with one of these (non-empty).
-    Suffix(Vec<Box<[u8]>>),
-    /// Contains one of these (non-empty).
-    Contains(Vec<Box<[u8]>>),
+    /// Starts with one of these (non-empty); the set holds their first bytes.
+    Prefix(Vec<Box<[u8]>>, ByteSet),
+    /// Ends with one of these (non-empty); the set holds their last bytes.
+    Suffix(Vec<Box<[u8]>>, ByteSet),
+    /// Contains one of these (non-empty); the set holds their first bytes.
+    Contains(Vec<Box<[u8]>>, ByteSet),
 }
 
-/// `a == b` for slices of the same length; short ones byte by byte (no `memcmp` call), which
-/// for literals that mostly differ in their first bytes is the cheaper test.
+/// A set of byte values.
+#[derive(Debug, Default, Clone, Copy)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn of(bytes: impl IntoIterator<Item = u8>) -> ByteSet {
+        let mut set = ByteSet::default();
+        for b in bytes {
+            set.0[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+        set
+    }
+
+    #[inline]
+    fn has(&self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+    }
+}
+
+/// `a == b` for byte strings from telemetry (attribute keys, names): byte by byte from the
+/// front when short, stopping at the first difference. Keys of one list mostly differ early,
+/// and such strings are often cold in cache when first compared: a `memcmp` call reads the
+/// whole length at once, often one more cache line than the first differing byte needs.
+#[inline]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && if a.len() <= 64 {
+            a.iter().zip(b).all(|(x, y)| x == y)
+        } else {
+            a == b
+        }
+}
+
+/// `a == b` for slices of the same length (see [`bytes_eq`]).
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     debug_assert_eq!(a.len(), b.len());
-    if a.len() <= 16 {
-        a.iter().zip(b).all(|(x, y)| x == y)
-    } else {
-        a == b
-    }
+    bytes_eq(a, b)
 }
 
 /// Where the literals must sit in the text.
@@ -182,9 +210,16 @@ impl Literals {
             }
             Anchor::Exact => Test::Exact(bytes()),
             _ if unique.iter().any(|a| a.is_empty()) => Test::Always,
-            Anchor::Prefix => Test::Prefix(bytes()),
-            Anchor::Suffix => Test::Suffix(bytes()),
-            Anchor::Contains => Test::Contains(bytes()),
+            Anchor::Prefix => {
+                Test::Prefix(bytes(), ByteSet::of(unique.iter().map(|a| a.as_bytes()[0])))
+            }
+            Anchor::Suffix => Test::Suffix(
+                bytes(),
+                ByteSet::of(unique.iter().map(|a| a.as_bytes()[a.len() - 1])),
+            ),
+            Anchor::Contains => {
+                Test::Contains(bytes(), ByteSet::of(unique.iter().map(|a| a.as_bytes()[0])))
+            }
         };
         Some(Literals {
             anchor,
@@ -201,13 +236,19 @@ impl Literals {
             Test::Always => true,
             Test::Exact(alts) => alts.iter().any(|a| a.len() == t.len() && same_bytes(a, t)),
             Test::ExactSet(set) => set.contains(text),
-            Test::Prefix(alts) => alts
-                .iter()
-                .any(|a| t.len() >= a.len() && same_bytes(a, &t[..a.len()])),
-            Test::Suffix(alts) => alts
-                .iter()
-                .any(|a| t.len() >= a.len() && same_bytes(a, &t[t.len() - a.len()..])),
-            Test::Contains(alts) => alts.iter().any(|a| contains(t, a)),
+            Test::Prefix(alts, firsts) => {
+                t.first().is_some_and(|b| firsts.has(*b))
+                    && alts
+                        .iter()
+                        .any(|a| t.len() >= a.len() && same_bytes(a, &t[..a.len()]))
+            }
+            Test::Suffix(alts, lasts) => {
+                t.last().is_some_and(|b| lasts.has(*b))
+                    && alts
+                        .iter()
+                        .any(|a| t.len() >= a.len() && same_bytes(a, &t[t.len() - a.len()..]))
+            }
+            Test::Contains(alts, firsts) => contains_any(t, alts, firsts),
         }
     }
 }
@@ -246,20 +287,25 @@ fn escaped(c: char) -> Option<char> {
     .then_some(c)
 }
 
-/// Whether `needle` (non-empty) occurs in `hay`.
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    if hay.len() < needle.len() {
-        return false;
+/// Whether one of `needles` (non-empty, with first bytes `firsts`) occurs in `hay`.
+fn contains_any(hay: &[u8], needles: &[Box<[u8]>], firsts: &ByteSet) -> bool {
+    if hay.len() > 256 {
+        // Long texts: the standard library's two-way search, needle by needle. Both are
+        // valid UTF-8 here (whole alternatives of a pattern, and a `&str`).
+        return needles.iter().any(
+            |n| match (std::str::from_utf8(hay), std::str::from_utf8(n)) {
+                (Ok(h), Ok(n)) => h.contains(n),
+                _ => hay.windows(n.len()).any(|w| w == &n[..]),
+            },
+        );
     }
-    if hay.len() > 64 {
-        // Long texts: the standard library's two-way search. Both are valid UTF-8 here.
-        return match (std::str::from_utf8(hay), std::str::from_utf8(needle)) {
-            (Ok(h), Ok(n)) => h.contains(n),
-            _ => hay.windows(needle.len()).any(|w| w == needle),
-        };
-    }
-    let first = needle[0];
-    (0..=hay.len() - needle.len()).any(|i| hay[i] == first && hay[i..i + needle.len()] == *needle)
+    // Short texts: one pass, trying the needles that start with the byte at hand.
+    hay.iter().enumerate().any(|(i, b)| {
+        firsts.has(*b)
+            && needles.iter().any(|n| {
+                n[0] == *b && hay.len() - i >= n.len() && same_bytes(n, &hay[i..i + n.len()])
+            })
+    })
 }
 
 /// A map from strings fixed at build time (config keys, names) to values, for lookups with

@@ -1,8 +1,11 @@
 //! Config of the `otlp` receiver, in the Collector's shape
-//! (`protocols: { grpc: { endpoint }, http: { endpoint } }`).
+//! (`protocols: { grpc: { endpoint, tls }, http: { endpoint, tls } }, auth: { ... }`).
 
-use crate::config::units::{self, ByteSize};
-use serde::Deserialize;
+use crate::config::units::{self, ByteSize, ConfigDuration};
+use serde::{de, Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
 
 /// `receivers: otlp:`: which protocols to serve. `grpc:` or `http:` with no value uses defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -11,6 +14,10 @@ pub struct OtlpReceiverConfig {
     /// The protocols to serve; at least one.
     #[serde(default)]
     pub protocols: ProtocolsConfig,
+    /// Client authentication, checked on both protocols before a request body is read. Default:
+    /// none (every client is accepted).
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
 }
 
 /// `protocols:` of the `otlp` receiver.
@@ -42,6 +49,9 @@ pub struct GrpcServerConfig {
     /// it is closed: the HTTP/2 "rapid reset" guard. Default 1024.
     #[serde(default = "default_resets", deserialize_with = "units::uint")]
     pub max_local_error_reset_streams: usize,
+    /// Serve over TLS (HTTP/2 with ALPN `h2`). Default: plaintext.
+    #[serde(default)]
+    pub tls: Option<TlsServerConfig>,
 }
 
 /// `protocols: http:`.
@@ -63,6 +73,164 @@ pub struct HttpServerConfig {
     /// Largest accepted body after decompression; larger gets 413. Default `20MiB`.
     #[serde(default = "default_http_max_body")]
     pub max_request_body_size: ByteSize,
+    /// Serve over TLS (`https://`, ALPN `h2` and `http/1.1`). Default: plaintext.
+    #[serde(default)]
+    pub tls: Option<TlsServerConfig>,
+}
+
+/// `protocols: grpc|http: tls:`: the server's certificate and, for mutual TLS, the CA that signs
+/// client certificates. Files are read when the config is validated and when the receiver
+/// starts; afterwards they are re-read whenever their modification time changes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServerConfig {
+    /// PEM file with the server certificate, followed by any intermediate certificates.
+    /// Required.
+    pub cert_file: PathBuf,
+    /// PEM file with the private key of `cert_file` (PKCS#8, PKCS#1/RSA or SEC1/EC). Required.
+    pub key_file: PathBuf,
+    /// PEM file with the CA certificate(s) that sign client certificates. When set, every client
+    /// must present a certificate that chains to one of them (mutual TLS). Default: none.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Oldest TLS version accepted: `"1.2"` (default) or `"1.3"`. Older versions are refused.
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    /// How often the certificate, key and client CA files are checked for changes (by
+    /// modification time and size). `0s` turns reloading off. Default `5s`.
+    #[serde(default = "default_reload_interval")]
+    pub reload_interval: ConfigDuration,
+}
+
+/// A TLS protocol version as written in the config (`"1.2"` or `"1.3"`; a bare YAML number
+/// `1.2` is accepted too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2 (and 1.3).
+    #[default]
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+impl TlsVersion {
+    /// Parses `"1.2"` / `"1.3"` (also `TLSv1.2`, `tls1.3`); older versions are refused with a
+    /// message saying so.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim().to_ascii_lowercase();
+        let t = t
+            .strip_prefix("tlsv")
+            .or_else(|| t.strip_prefix("tls"))
+            .unwrap_or(&t)
+            .trim();
+        match t {
+            "1.2" => Ok(TlsVersion::Tls12),
+            "1.3" => Ok(TlsVersion::Tls13),
+            "1.0" | "1" | "1.1" => Err(format!(
+                "TLS {t} is refused: it is obsolete (RFC 8996); use \"1.2\" or \"1.3\""
+            )),
+            _ => Err(format!(
+                "unknown TLS version {text:?}; use \"1.2\" or \"1.3\""
+            )),
+        }
+    }
+
+    /// `"1.2"` or `"1.3"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "1.2",
+            TlsVersion::Tls13 => "1.3",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = TlsVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a TLS version: \"1.2\" or \"1.3\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TlsVersion, E> {
+                TlsVersion::parse(v).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<TlsVersion, E> {
+                TlsVersion::parse(&format!("{v:.1}")).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TlsVersion, E> {
+                TlsVersion::parse(&format!("{v}.0")).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TlsVersion, E> {
+                TlsVersion::parse(&format!("{v}.0")).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `receivers: otlp: auth:`: the credentials a client must present in the `Authorization`
+/// header (HTTP) or `authorization` metadata (gRPC). A request matching none of them is refused
+/// with 401 / UNAUTHENTICATED before its body is read.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted `Authorization: Bearer <token>` tokens. Default: none.
+    #[serde(default)]
+    pub bearer_tokens: Vec<BearerTokenConfig>,
+    /// Accepted `Authorization: Basic <base64(username:password)>` credentials. Default: none.
+    #[serde(default)]
+    pub basic: Vec<BasicAuthConfig>,
+}
+
+/// One accepted bearer token.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearerTokenConfig {
+    /// The token, usually `${env:NAME}`. Required; never logged.
+    pub token: Secret,
+    /// Added to the request metadata seen by processors as `auth.<key>` (e.g. `auth.team`) when
+    /// this token is used. Default: none.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One accepted username/password pair.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    /// The user name (no `:`). Required.
+    pub username: String,
+    /// The password, usually `${env:NAME}`. Required; never logged.
+    pub password: Secret,
+    /// Added to the request metadata as `auth.<key>` when these credentials are used. Default:
+    /// none.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A secret string from the config: compared, never printed (`Debug` shows `<redacted>`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's text, for comparison.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for GrpcServerConfig {
@@ -72,6 +240,7 @@ impl Default for GrpcServerConfig {
             max_recv_msg_size: default_grpc_max_msg(),
             max_concurrent_streams: default_streams(),
             max_local_error_reset_streams: default_resets(),
+            tls: None,
         }
     }
 }
@@ -84,10 +253,14 @@ impl Default for HttpServerConfig {
             metrics_url_path: default_metrics_path(),
             logs_url_path: default_logs_path(),
             max_request_body_size: default_http_max_body(),
+            tls: None,
         }
     }
 }
 
+fn default_reload_interval() -> ConfigDuration {
+    ConfigDuration::secs(5)
+}
 fn default_grpc_endpoint() -> String {
     "127.0.0.1:4317".into()
 }
@@ -114,4 +287,47 @@ fn default_metrics_path() -> String {
 }
 fn default_logs_path() -> String {
     "/v1/logs".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_versions_parse_from_strings_and_numbers_and_refuse_old_ones() {
+        let v = |j: serde_json::Value| serde_json::from_value::<TlsVersion>(j);
+        assert_eq!(v(serde_json::json!("1.2")).ok(), Some(TlsVersion::Tls12));
+        assert_eq!(v(serde_json::json!("1.3")).ok(), Some(TlsVersion::Tls13));
+        assert_eq!(
+            v(serde_json::json!("TLSv1.3")).ok(),
+            Some(TlsVersion::Tls13)
+        );
+        assert_eq!(v(serde_json::json!(1.2)).ok(), Some(TlsVersion::Tls12));
+        assert_eq!(v(serde_json::json!(1.3)).ok(), Some(TlsVersion::Tls13));
+        for old in [
+            serde_json::json!("1.1"),
+            serde_json::json!(1.1),
+            serde_json::json!("1.0"),
+            serde_json::json!(1),
+        ] {
+            let err = v(old.clone()).expect_err("refused").to_string();
+            assert!(err.contains("refused"), "{old}: {err}");
+        }
+        assert!(v(serde_json::json!("2.0")).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let cfg: AuthConfig = serde_json::from_value(serde_json::json!({
+            "bearer_tokens": [{"token": "s3cr3t-token", "attributes": {"team": "payments"}}],
+            "basic": [{"username": "codex", "password": "hunter2"}],
+        }))
+        .expect("auth config");
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("s3cr3t-token") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("payments"));
+    }
 }

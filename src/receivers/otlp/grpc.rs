@@ -1,7 +1,11 @@
 //! OTLP/gRPC server (tonic): the three collector services, gzip accepted, message size capped,
-//! HTTP/2 stream and reset limits set explicitly. Each call decodes (tonic/prost), then ingests.
+//! HTTP/2 stream and reset limits set explicitly, optionally over TLS. Authentication and
+//! admission control run in a tower layer before tonic reads the message; then each call
+//! decodes (tonic/prost) and ingests.
 
+use super::auth::{self, AuthAttributes};
 use super::config::GrpcServerConfig;
+use super::tls::{ReloadingTls, TlsIncoming};
 use super::{ReceiverError, Shared};
 use bytes::Bytes;
 use http_body::Frame;
@@ -39,17 +43,19 @@ pub struct GrpcIngest {
     shared: Arc<Shared>,
 }
 
-/// Request metadata (ASCII entries only) for the processors.
+/// Request metadata (ASCII entries only) for the processors, with the `auth.<key>` attributes
+/// the [`Gate`] layer found (see [`auth::request_metadata`]).
 fn metadata_of<T>(req: &Request<T>) -> Metadata {
-    Metadata::from_pairs(req.metadata().iter().filter_map(|kv| {
-        match kv {
+    auth::request_metadata(
+        req.metadata().iter().filter_map(|kv| match kv {
             KeyAndValueRef::Ascii(k, v) => v
                 .to_str()
                 .ok()
                 .map(|v| (k.as_str().to_string(), v.to_string())),
             KeyAndValueRef::Binary(..) => None,
-        }
-    }))
+        }),
+        req.extensions().get::<AuthAttributes>(),
+    )
 }
 
 impl GrpcIngest {
@@ -98,12 +104,14 @@ impl LogsService for GrpcIngest {
     }
 }
 
-/// Serves OTLP/gRPC on `listener` until `shutdown` resolves. Only the services of signals that
-/// have a pipeline are registered; the others answer UNIMPLEMENTED.
+/// Serves OTLP/gRPC on `listener` until `shutdown` resolves; over TLS when `tls` is set. Only
+/// the services of signals that have a pipeline are registered; the others answer
+/// UNIMPLEMENTED.
 pub async fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     cfg: GrpcServerConfig,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiverError> {
     let id = shared.id.clone();
@@ -133,26 +141,36 @@ pub async fn serve(
                 .max_decoding_message_size(limit),
         );
     }
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let admit = AdmitLayer {
+    let gate = GateLayer {
         shared: shared.clone(),
     };
     let mut server = tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             too_large_is_resource_exhausted,
         ))
-        .layer(admit)
+        .layer(gate)
         .max_concurrent_streams(cfg.max_concurrent_streams)
         .http2_max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams))
         .http2_max_pending_accept_reset_streams(Some(cfg.max_concurrent_streams as usize));
-    server
-        .add_routes(routes.routes())
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(|e| ReceiverError::Serve {
-            id,
-            message: e.to_string(),
-        })
+    let router = server.add_routes(routes.routes());
+    let served = match tls {
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Some(tls) => {
+            tls.spawn_reloader();
+            router
+                .serve_with_incoming_shutdown(TlsIncoming::new(listener, tls), shutdown)
+                .await
+        }
+    };
+    served.map_err(|e| ReceiverError::Serve {
+        id,
+        message: e.to_string(),
+    })
 }
 
 type FrameMap = fn(Frame<Bytes>) -> Frame<Bytes>;
@@ -192,32 +210,34 @@ fn fix_status(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Admission control before tonic reads or decodes the message: when a memory limiter refuses,
-/// answer UNAVAILABLE + RetryInfo at once.
+/// Authentication, then admission control, before tonic reads or decodes the message: missing
+/// or wrong credentials get UNAUTHENTICATED, a refusing memory limiter UNAVAILABLE + RetryInfo,
+/// at once and counted as refused requests. The attributes of accepted credentials travel to
+/// the service in the request extensions.
 #[derive(Clone)]
-struct AdmitLayer {
+struct GateLayer {
     shared: Arc<Shared>,
 }
 
-impl<S> tower::Layer<S> for AdmitLayer {
-    type Service = Admit<S>;
+impl<S> tower::Layer<S> for GateLayer {
+    type Service = Gate<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Admit {
+        Gate {
             inner,
             shared: self.shared.clone(),
         }
     }
 }
 
-/// The service of [`AdmitLayer`].
+/// The service of [`GateLayer`].
 #[derive(Clone)]
-pub struct Admit<S> {
+pub struct Gate<S> {
     inner: S,
     shared: Arc<Shared>,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for Admit<S>
+impl<S, B> tower::Service<http::Request<B>> for Gate<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
@@ -234,11 +254,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if self.shared.admission.is_empty() {
-            return Box::pin(self.inner.call(req));
-        }
-        match self.shared.admit() {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let checked = self.shared.authenticate(req.headers()).and_then(|attrs| {
+            if let Some(attrs) = attrs {
+                req.extensions_mut().insert(attrs);
+            }
+            if self.shared.admission.is_empty() {
+                Ok(())
+            } else {
+                self.shared.admit()
+            }
+        });
+        match checked {
             Ok(()) => Box::pin(self.inner.call(req)),
             Err(e) => {
                 self.shared.refuse(&e);

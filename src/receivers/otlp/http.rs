@@ -4,7 +4,8 @@
 
 use super::config::HttpServerConfig;
 use super::status::{RequestError, RETRY_AFTER};
-use super::{ReceiverError, Shared};
+use super::tls::{ReloadingTls, TlsIncoming};
+use super::{auth, ReceiverError, Shared};
 use crate::codec::json;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -12,6 +13,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::header::{
     ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER as RETRY_AFTER_HEADER,
+    WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -19,7 +21,7 @@ use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
 };
-use processors::{Metadata, Signal};
+use processors::Signal;
 use prost::Message;
 use std::future::Future;
 use std::io::Read;
@@ -41,11 +43,13 @@ struct HttpState {
     limit: usize,
 }
 
-/// Serves OTLP/HTTP on `listener` until `shutdown` resolves.
+/// Serves OTLP/HTTP on `listener` until `shutdown` resolves; over TLS when `tls` is set
+/// (handshakes happen before axum sees the connection; open connections finish gracefully).
 pub async fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     cfg: HttpServerConfig,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiverError> {
     let id = shared.id.clone();
@@ -55,13 +59,23 @@ pub async fn serve(
         cfg,
     });
     let app = axum::Router::new().fallback(handle).with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ReceiverError::Serve {
-            id,
-            message: e.to_string(),
-        })
+    let served = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            tls.spawn_reloader();
+            axum::serve(TlsIncoming::new(listener, tls), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    served.map_err(|e| ReceiverError::Serve {
+        id,
+        message: e.to_string(),
+    })
 }
 
 async fn handle(State(st): State<Arc<HttpState>>, req: Request) -> Response {
@@ -70,7 +84,16 @@ async fn handle(State(st): State<Arc<HttpState>>, req: Request) -> Response {
         Ok(format) => ok_response(format),
         Err(err) => {
             st.shared.refuse(&err);
-            error_response(&err, format.ok().flatten())
+            let mut resp = error_response(&err, format.ok().flatten());
+            if err == RequestError::Unauthenticated {
+                if let Some(a) = &st.shared.auth {
+                    for challenge in a.challenges() {
+                        resp.headers_mut()
+                            .append(WWW_AUTHENTICATE, challenge.clone());
+                    }
+                }
+            }
+            resp
         }
     }
 }
@@ -96,6 +119,8 @@ fn body_format(headers: &HeaderMap) -> Result<Option<BodyFormat>, RequestError> 
 }
 
 async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestError> {
+    // First of all, before the path, the headers or a byte of the body are looked at.
+    let authenticated = st.shared.authenticate(req.headers())?;
     let path = req.uri().path();
     let signal = if path == st.cfg.traces_url_path {
         Signal::Traces
@@ -141,10 +166,11 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(RequestError::PayloadTooLarge { limit });
     }
-    let metadata = Metadata::from_pairs(
+    let metadata = auth::request_metadata(
         req.headers()
             .iter()
             .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v.to_string()))),
+        authenticated.as_ref(),
     );
     let raw = Limited::new(req.into_body(), limit)
         .collect()

@@ -1,11 +1,14 @@
 //! The `otlp` receiver: OTLP/gRPC ([`grpc`]) and OTLP/HTTP ([`http`]) servers feeding the
 //! pipelines of their receiver id. Both decode, then call [`crate::pipeline::ingest`] on the
-//! request task and answer once the data sits in the exporter queues.
+//! request task and answer once the data sits in the exporter queues. Either may serve TLS
+//! ([`tls`]); both check the receiver's `auth` ([`auth`]) before a body is read.
 
+pub mod auth;
 pub mod config;
 pub mod grpc;
 pub mod http;
 pub mod status;
+pub mod tls;
 
 use crate::codec::Payload;
 use crate::pipeline::{self, Routes};
@@ -70,6 +73,24 @@ pub enum ReceiverError {
         /// What is wrong.
         message: String,
     },
+    /// A `tls:` file cannot be used.
+    #[error("receivers.{id}.protocols.{protocol}.tls.{source}")]
+    Tls {
+        /// Receiver id.
+        id: String,
+        /// `grpc` or `http`.
+        protocol: &'static str,
+        /// The field and what is wrong.
+        source: tls::TlsError,
+    },
+    /// `auth:` is not usable.
+    #[error("receivers.{id}.auth: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Auth {
+        /// Receiver id.
+        id: String,
+        /// Every problem.
+        errors: Vec<auth::AuthConfigError>,
+    },
     /// A server stopped with an error.
     #[error("receivers.{id}: server failed: {message}")]
     Serve {
@@ -88,7 +109,10 @@ pub struct Shared {
     pub routes: Routes,
     /// Memory limiters checked before a request is read.
     pub admission: Vec<Arc<Admission>>,
+    /// Credentials checked before a request is read (`None`: every client is accepted).
+    pub auth: Option<auth::Authenticator>,
     accepted: SignalCounters,
+    accepted_requests: Counter,
     refused: SignalCounters,
     refused_requests: Counter,
 }
@@ -109,6 +133,7 @@ impl Shared {
         match result {
             Ok(()) => {
                 self.accepted.add(R::SIGNAL, items);
+                self.accepted_requests.inc();
                 Ok(())
             }
             Err(e) => {
@@ -138,6 +163,19 @@ impl Shared {
         }
     }
 
+    /// Authentication: the attributes of the request's credentials (`Ok(None)` when `auth` is
+    /// not configured), `Err(Unauthenticated)` otherwise. Not counted here: callers count the
+    /// refusal with [`Shared::refuse`].
+    pub fn authenticate(
+        &self,
+        headers: &::http::HeaderMap,
+    ) -> Result<Option<auth::AuthAttributes>, RequestError> {
+        match &self.auth {
+            None => Ok(None),
+            Some(a) => a.check(headers).map(Some),
+        }
+    }
+
     /// Counts a request refused before decoding.
     pub fn refuse(&self, err: &RequestError) {
         self.refused_requests.inc();
@@ -148,8 +186,15 @@ impl Shared {
 /// A receiver with its listeners bound, ready to serve.
 pub struct OtlpReceiver {
     shared: Arc<Shared>,
-    grpc: Option<(TcpListener, config::GrpcServerConfig)>,
-    http: Option<(TcpListener, config::HttpServerConfig)>,
+    grpc: Option<Listening<config::GrpcServerConfig>>,
+    http: Option<Listening<config::HttpServerConfig>>,
+}
+
+/// A bound listener with its config and, when `tls:` is set, its loaded TLS config.
+struct Listening<C> {
+    listener: TcpListener,
+    cfg: C,
+    tls: Option<Arc<tls::ReloadingTls>>,
 }
 
 impl OtlpReceiver {
@@ -174,19 +219,60 @@ impl OtlpReceiver {
                     source,
                 })
         }
+        let load_tls = |protocol: &'static str,
+                        t: &Option<config::TlsServerConfig>,
+                        alpn: &'static [&'static [u8]]| {
+            t.as_ref()
+                .map(|t| tls::ReloadingTls::new(format!("{id} ({protocol})"), t, alpn))
+                .transpose()
+                .map_err(|source| ReceiverError::Tls {
+                    id: id.to_string(),
+                    protocol,
+                    source,
+                })
+        };
+        let auth = cfg
+            .auth
+            .as_ref()
+            .map(auth::Authenticator::new)
+            .transpose()
+            .map_err(|errors| ReceiverError::Auth {
+                id: id.to_string(),
+                errors,
+            })?;
         let grpc = match &cfg.protocols.grpc {
-            Some(g) => Some((listen(id, &g.endpoint).await?, g.clone())),
+            Some(g) => {
+                let tls = load_tls("grpc", &g.tls, tls::ALPN_GRPC)?;
+                Some(Listening {
+                    listener: listen(id, &g.endpoint).await?,
+                    cfg: g.clone(),
+                    tls,
+                })
+            }
             None => None,
         };
         let http = match &cfg.protocols.http {
-            Some(h) => Some((listen(id, &h.endpoint).await?, h.clone())),
+            Some(h) => {
+                let tls = load_tls("http", &h.tls, tls::ALPN_HTTP)?;
+                Some(Listening {
+                    listener: listen(id, &h.endpoint).await?,
+                    cfg: h.clone(),
+                    tls,
+                })
+            }
             None => None,
         };
         let shared = Arc::new(Shared {
             id: id.to_string(),
             routes,
             admission,
+            auth,
             accepted: SignalCounters::new(metrics, names::RECEIVER_ACCEPTED, "receiver", id),
+            accepted_requests: metrics.request_counter(
+                names::RECEIVER_ACCEPTED_REQUESTS,
+                "receiver",
+                id,
+            ),
             refused: SignalCounters::new(metrics, names::RECEIVER_REFUSED, "receiver", id),
             refused_requests: metrics.request_counter(
                 names::RECEIVER_REFUSED_REQUESTS,
@@ -200,16 +286,35 @@ impl OtlpReceiver {
     /// Human-readable endpoints for the start-up banner.
     pub fn describe(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some((l, _)) = &self.grpc {
-            if let Ok(a) = l.local_addr() {
-                out.push(format!("grpc {a}"));
+        let security = |t: &Option<Arc<tls::ReloadingTls>>| match t {
+            None => "",
+            Some(t) if t.mutual() => ", mTLS",
+            Some(_) => ", TLS",
+        };
+        let auth = if self.shared.auth.is_some() {
+            ", auth"
+        } else {
+            ""
+        };
+        if let Some(g) = &self.grpc {
+            if let Ok(a) = g.listener.local_addr() {
+                let extra = format!("{}{auth}", security(&g.tls));
+                if extra.is_empty() {
+                    out.push(format!("grpc {a}"));
+                } else {
+                    out.push(format!("grpc {a} ({})", &extra[2..]));
+                }
             }
         }
-        if let Some((l, h)) = &self.http {
-            if let Ok(a) = l.local_addr() {
+        if let Some(h) = &self.http {
+            if let Ok(a) = h.listener.local_addr() {
+                let scheme = if h.tls.is_some() { "https" } else { "http" };
                 out.push(format!(
-                    "http http://{a} ({} {} {})",
-                    h.traces_url_path, h.metrics_url_path, h.logs_url_path
+                    "http {scheme}://{a} ({} {} {}{}{auth})",
+                    h.cfg.traces_url_path,
+                    h.cfg.metrics_url_path,
+                    h.cfg.logs_url_path,
+                    security(&h.tls)
                 ));
             }
         }
@@ -221,16 +326,23 @@ impl OtlpReceiver {
     where
         F: Future<Output = ()> + Clone + Send + 'static,
     {
-        if let Some((listener, cfg)) = self.grpc {
+        if let Some(g) = self.grpc {
             tasks.spawn(grpc::serve(
                 self.shared.clone(),
-                listener,
-                cfg,
+                g.listener,
+                g.cfg,
+                g.tls,
                 shutdown.clone(),
             ));
         }
-        if let Some((listener, cfg)) = self.http {
-            tasks.spawn(http::serve(self.shared.clone(), listener, cfg, shutdown));
+        if let Some(h) = self.http {
+            tasks.spawn(http::serve(
+                self.shared.clone(),
+                h.listener,
+                h.cfg,
+                h.tls,
+                shutdown,
+            ));
         }
     }
 }

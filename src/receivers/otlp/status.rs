@@ -12,6 +12,10 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// `auth` is configured and the request carries no valid credentials (401 /
+    /// UNAUTHENTICATED). The message never says which part was wrong.
+    #[error("missing or invalid credentials")]
+    Unauthenticated,
     /// Unknown path.
     #[error("unknown path {0}; OTLP/HTTP paths are the configured traces, metrics and logs paths")]
     NotFound(String),
@@ -43,6 +47,7 @@ impl RequestError {
     pub fn http_status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
+            RequestError::Unauthenticated => S::UNAUTHORIZED,
             RequestError::NotFound(_) => S::NOT_FOUND,
             RequestError::MethodNotAllowed(_) => S::METHOD_NOT_ALLOWED,
             RequestError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
@@ -60,6 +65,7 @@ impl RequestError {
     pub fn grpc_code(&self) -> tonic::Code {
         use tonic::Code as C;
         match self {
+            RequestError::Unauthenticated => C::Unauthenticated,
             RequestError::NotFound(_) | RequestError::Ingest(IngestError::NotRouted(_)) => {
                 C::Unimplemented
             }
