@@ -127,7 +127,7 @@ fn run(
         .build()
         .context("starting the async runtime")?;
     runtime
-        .block_on(codex_otel_gateway::app::run(validated.config))
+        .block_on(codex_otel_gateway::app::run(validated.config, path))
         .context("gateway failed")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,22 +1,23 @@
 //! The OTLP/HTTP request-body path, as `receivers::otlp::http` runs it after reading the body:
-//! optional gzip inflate with a size cap → protobuf or OTLP/JSON decode of one of the three
-//! export requests → (when it decodes) the encoders the exporters use on the result, and the
-//! error replies the receiver builds when it does not. Nothing on this path may panic.
+//! optional gzip or zstd inflate with a size cap → protobuf or OTLP/JSON decode of one of the
+//! three export requests → (when it decodes) the encoders the exporters use on the result, and
+//! the error replies the receiver builds when it does not. Nothing on this path may panic.
 //!
 //! Input layout: byte 0 chooses the path, the rest is the body.
 //!   bit 7 (0x80)      the body is gzip (`Content-Encoding: gzip`) and is inflated first
-//!   bits 0-6 mod 6    0 proto traces, 1 proto metrics, 2 proto logs,
+//!   bit 6 (0x40)      (bit 7 clear) the body is zstd (`Content-Encoding: zstd`)
+//!   bits 0-5 mod 6    0 proto traces, 1 proto metrics, 2 proto logs,
 //!                     3 JSON traces,  4 JSON metrics,  5 JSON logs
 #![no_main]
 
 use codex_otel_gateway::codec::json;
-use codex_otel_gateway::receivers::otlp::http::inflate;
+use codex_otel_gateway::receivers::otlp::http::{inflate, inflate_zstd};
 use codex_otel_gateway::receivers::otlp::status::RequestError;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
 /// Inflate cap. The receiver's default is 20 MiB; 1 MiB keeps each run fast and still lets small
-/// gzip bombs reach the `PayloadTooLarge` path.
+/// gzip/zstd bombs reach the `PayloadTooLarge` path.
 const INFLATE_LIMIT: usize = 1 << 20;
 
 /// What the receiver does with an error: both reply encodings are built from it.
@@ -54,24 +55,27 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else {
         return;
     };
-    let gzip = sel & 0x80 != 0;
-    let path = (sel & 0x7f) % 6;
+    let inflated = if sel & 0x80 != 0 {
+        Some(inflate(body, INFLATE_LIMIT))
+    } else if sel & 0x40 != 0 {
+        Some(inflate_zstd(body, INFLATE_LIMIT))
+    } else {
+        None
+    };
+    let path = (sel & 0x3f) % 6;
 
     let owned;
-    let body: &[u8] = if gzip {
-        match inflate(body, INFLATE_LIMIT) {
-            Ok(b) => {
-                assert!(
-                    b.len() <= INFLATE_LIMIT,
-                    "inflate returned more than its limit"
-                );
-                owned = b;
-                &owned
-            }
-            Err(e) => return reply(&e),
+    let body: &[u8] = match inflated {
+        None => body,
+        Some(Ok(b)) => {
+            assert!(
+                b.len() <= INFLATE_LIMIT,
+                "inflate returned more than its limit"
+            );
+            owned = b;
+            &owned
         }
-    } else {
-        body
+        Some(Err(e)) => return reply(&e),
     };
 
     match path {

@@ -488,4 +488,95 @@ mod tests {
         }
         assert!(!req.resource_logs.is_empty());
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The actions applied strictly in config order (as before `deletes_first`).
+        fn apply_in_order(actions: &[Action], attrs: &mut Vec<KeyValue>) {
+            for action in actions {
+                match action {
+                    Action::Set {
+                        key,
+                        source,
+                        insert,
+                        update,
+                    } => {
+                        let value = match source {
+                            Source::Value(v) => Some(v.clone()),
+                            Source::FromAttribute(from) => attrs
+                                .iter()
+                                .find(|kv| &kv.key == from)
+                                .and_then(|kv| kv.value.clone()),
+                        };
+                        let Some(value) = value else { continue };
+                        match attrs.iter_mut().find(|kv| &kv.key == key) {
+                            Some(kv) if *update => kv.value = Some(value),
+                            Some(_) => {}
+                            None if *insert => attrs.push(KeyValue {
+                                key: key.clone(),
+                                value: Some(value),
+                                ..Default::default()
+                            }),
+                            None => {}
+                        }
+                    }
+                    Action::DeleteKey(key) => attrs.retain(|kv| &kv.key != key),
+                    Action::DeletePattern(re) => attrs.retain(|kv| !re.is_match(&kv.key)),
+                }
+            }
+        }
+
+        fn any_action() -> impl Strategy<Value = ActionConfig> {
+            let key = prop_oneof![Just("a"), Just("b"), Just("ab"), Just("ba"), Just("c")];
+            (0u8..6, key.clone(), key, 0u8..3).prop_map(|(kind, k, other, v)| {
+                let mut a = action(ActionKind::Upsert, k, Some(&format!("v{v}")));
+                match kind {
+                    0 => a.action = ActionKind::Insert,
+                    1 => a.action = ActionKind::Update,
+                    2 => {
+                        a.value = None;
+                        a.from_attribute = Some(other.into());
+                    }
+                    3 => {
+                        a.action = ActionKind::Delete;
+                        a.value = None;
+                    }
+                    4 => {
+                        a.action = ActionKind::Delete;
+                        a.value = None;
+                        a.key = None;
+                        a.pattern = Some(format!("^{other}"));
+                    }
+                    _ => {}
+                }
+                a
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn reordered_actions_give_the_in_order_result(
+                actions in proptest::collection::vec(any_action(), 0..6),
+                keys in proptest::collection::vec(
+                    prop_oneof![Just("a"), Just("b"), Just("ab"), Just("ba"), Just("c"), Just("d")],
+                    0..8,
+                ),
+            ) {
+                let p = build(actions.clone());
+                let in_order: Vec<Action> =
+                    actions.iter().map(|a| build_action(a).expect("valid")).collect();
+                let mut attrs: Vec<KeyValue> = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| kv(k, &i.to_string()))
+                    .collect();
+                let mut want = attrs.clone();
+                apply_in_order(&in_order, &mut want);
+                p.apply(&mut attrs);
+                prop_assert_eq!(attrs, want);
+            }
+        }
+    }
 }

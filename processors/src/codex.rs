@@ -639,14 +639,26 @@ fn same_key(a: &str, b: &str) -> bool {
 fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
     const SMALL: usize = 32;
     if attrs.len() <= SMALL {
-        // Pairwise, without allocating, on the key lengths (gathered once); key text is read
-        // only for keys of equal length.
-        let mut lens = [0usize; SMALL];
-        for (l, kv) in lens.iter_mut().zip(attrs) {
-            *l = kv.key.len();
+        // Without allocating, and reading key text only for keys of a length that occurs more
+        // than once: a bitmap of the lengths seen (modulo 64) finds those first.
+        let (mut seen, mut repeated) = (0u64, 0u64);
+        for kv in attrs {
+            let bit = 1u64 << (kv.key.len() & 63);
+            repeated |= seen & bit;
+            seen |= bit;
         }
-        (1..attrs.len())
-            .any(|i| (0..i).any(|j| lens[j] == lens[i] && same_key(&attrs[j].key, &attrs[i].key)))
+        if repeated == 0 {
+            return false;
+        }
+        for i in 1..attrs.len() {
+            let a = &attrs[i].key;
+            if repeated & (1u64 << (a.len() & 63)) != 0
+                && attrs[..i].iter().any(|b| same_key(&b.key, a))
+            {
+                return true;
+            }
+        }
+        false
     } else {
         let mut seen = HashSet::with_capacity(attrs.len());
         !attrs.iter().all(|kv| seen.insert(kv.key.as_str()))
@@ -1323,6 +1335,28 @@ mod tests {
                         kv.value.as_ref().and_then(|v| v.value.clone()),
                         last.map(|i| Value::IntValue(i as i64))
                     );
+                }
+            }
+
+            #[test]
+            fn key_lists_match_like_the_anchored_regex_of_their_globs(
+                list in proptest::collection::vec("[ab*\n.é]{1,5}", 1..5),
+                keys in proptest::collection::vec("[ab\n.é]{0,7}", 1..16),
+            ) {
+                let matcher = KeyMatcher::build(&[("keys", &list[..])], &mut Vec::new())
+                    .expect("valid");
+                let alternatives: Vec<String> = list
+                    .iter()
+                    .map(|k| k.split('*').map(regex::escape).collect::<Vec<_>>().join(".*"))
+                    .collect();
+                let re = Regex::new(&format!("^(?:{})$", alternatives.join("|"))).expect("regex");
+                // Keys made from the list itself too, so that matches are common.
+                let mut keys = keys;
+                keys.extend(list.iter().map(|k| k.replace('*', "")));
+                keys.extend(list.iter().map(|k| k.replace('*', "ab")));
+                keys.extend(list.iter().map(|k| k.replace('*', "\n")));
+                for key in &keys {
+                    prop_assert_eq!(matcher.matches(key), re.is_match(key), "{:?} {:?}", list, key);
                 }
             }
         }

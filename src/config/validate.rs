@@ -199,9 +199,21 @@ fn check_addresses(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                     "must be at least 1",
                 ));
             }
+            if g.max_concurrent_requests == 0 {
+                out.push(Diagnostic::error(
+                    join(&base, "grpc.max_concurrent_requests"),
+                    "must be at least 1",
+                ));
+            }
         }
         if let Some(h) = &otlp.protocols.http {
             claim(join(&base, "http.endpoint"), &h.endpoint, out);
+            if h.max_concurrent_requests == 0 {
+                out.push(Diagnostic::error(
+                    join(&base, "http.max_concurrent_requests"),
+                    "must be at least 1",
+                ));
+            }
             let mut paths = BTreeSet::new();
             for (key, p) in [
                 ("traces_url_path", &h.traces_url_path),

@@ -6,6 +6,7 @@ use super::{Pipeline, Routes, Stage};
 use crate::config::model::{
     component_type, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
 };
+use crate::exporters::queue::QueueSender;
 use crate::exporters::{Exporter, ExporterBuildError};
 use crate::receivers::admission::{Admission, MemoryLimiterConfig};
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
@@ -118,7 +119,18 @@ pub struct Graph {
 
 /// Builds every used component. Must run inside a tokio runtime (clients connect lazily).
 pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphError> {
+    build_reusing(cfg, metrics, &BTreeMap::new())
+}
+
+/// [`build`] for a config reload: an exporter id found in `reuse` is not built again; its
+/// pipelines get that running exporter's queue sender (and it is not in [`Graph::exporters`]).
+pub fn build_reusing(
+    cfg: &GatewayConfig,
+    metrics: &SelfMetrics,
+    reuse: &BTreeMap<String, QueueSender>,
+) -> Result<Graph, GraphError> {
     let mut exporters: BTreeMap<&str, Exporter> = BTreeMap::new();
+    let mut reused: BTreeMap<&str, QueueSender> = BTreeMap::new();
     let mut receivers: BTreeMap<&str, Routes> = BTreeMap::new();
     let mut summary = Vec::new();
     let mut batching = Vec::new();
@@ -180,6 +192,11 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
                 .exporters
                 .get(id)
                 .ok_or_else(|| pipeline_err(format!("exporter {id:?} is not defined")))?;
+            if let Some(sender) = reuse.get(id) {
+                reused.entry(id).or_insert_with(|| sender.clone());
+                senders.push(sender.clone());
+                continue;
+            }
             if !exporters.contains_key(id.as_str()) {
                 exporters.insert(id, Exporter::build(id, ec, metrics)?);
             }
@@ -218,7 +235,11 @@ pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphE
         ));
     }
     // Limiters watch every exporter's queue.
-    let queues: Vec<_> = exporters.values().map(|e| e.sender().capacity()).collect();
+    let queues: Vec<_> = exporters
+        .values()
+        .map(|e| e.sender().capacity())
+        .chain(reused.values().map(|s| s.capacity()))
+        .collect();
     let mut admission: BTreeMap<String, Vec<Arc<Admission>>> = BTreeMap::new();
     let mut all_limiters = Vec::new();
     for (_, (c, recv)) in limiters {

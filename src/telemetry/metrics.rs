@@ -63,6 +63,8 @@ pub mod names {
     pub const PROCESS_CPU_SECONDS: &str = "gateway_process_cpu_seconds";
     /// Seconds since the self-metrics were set up at start (gauge, computed at scrape time).
     pub const PROCESS_UPTIME: &str = "gateway_process_uptime_seconds";
+    /// Attributes or values a receiver dropped, truncated or replaced under its `limits:`.
+    pub const RECEIVER_LIMITED_VALUES: &str = "gateway_receiver_limited_values";
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -108,6 +110,9 @@ fn help(stem: &str) -> &'static str {
         names::PROCESSOR_OUTGOING => "Items a processor handed on",
         names::EXPORTER_QUEUE_CAPACITY_BYTES => "Capacity of the exporter queue in encoded bytes",
         names::EXPORTER_IN_FLIGHT_REQUESTS => "Requests the exporter is sending now",
+        names::RECEIVER_LIMITED_VALUES => {
+            "Attributes or values dropped, truncated or replaced by receiver limits"
+        }
         _ => "codex-otel-gateway self-metric",
     }
 }

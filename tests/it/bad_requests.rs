@@ -312,3 +312,259 @@ service:
     assert!(!err.details().is_empty(), "RetryInfo attached");
     assert!(gw.stop().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_bodies_are_inflated_with_the_body_size_cap() {
+    let mut setup = start_fan_out(FanOut {
+        http_extra: "        max_request_body_size: 64KiB",
+        ..FanOut::default()
+    })
+    .await;
+    let logs = format!("{}/v1/logs", setup.http_base());
+    let good = logs_fixture();
+    let compressed = zstd::bulk::compress(&good, 3).expect("zstd");
+    let bomb = zstd::bulk::compress(&vec![0u8; 50 * 1024 * 1024], 3).expect("zstd");
+    assert!(bomb.len() < 64 * 1024, "the bomb is small on the wire");
+
+    let (status, _, reply) = gateway::post(&logs, PB, Some("zstd"), bomb).await;
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&reply));
+    let (status, _, reply) = gateway::post(&logs, PB, Some("zstd"), b"not zstd".to_vec()).await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&reply));
+    let (status, _, reply) = gateway::post(&logs, PB, Some("zstd"), compressed).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let n = fixtures::count_log_records(&[
+        ExportLogsServiceRequest::decode(good.as_slice()).expect("decode")
+    ]);
+    setup
+        .grpc_backend
+        .expect_log_records(n, Duration::from_secs(20))
+        .await;
+    setup
+        .http_backend
+        .expect_log_records(n, Duration::from_secs(20))
+        .await;
+    wait_for_metrics(
+        setup.admin_port,
+        &["gateway_receiver_refused_requests_total{receiver=\"otlp\"} 2".to_string()],
+    )
+    .await;
+    assert!(setup.gateway.stop().await.success());
+}
+
+/// Wraps `inner` as a length-delimited protobuf field `tag`.
+fn pb_field(tag: u32, inner: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(inner.len() + 8);
+    prost::encoding::encode_key(tag, prost::encoding::WireType::LengthDelimited, &mut out);
+    prost::encoding::encode_varint(inner.len() as u64, &mut out);
+    out.extend_from_slice(inner);
+    out
+}
+
+/// An `ExportLogsServiceRequest` whose one log record has an attribute nested `depth` arrays
+/// deep, encoded by hand (prost's encoder recurses).
+fn deeply_nested_logs(depth: usize) -> Vec<u8> {
+    // AnyValue { string_value (1): "leaf" }
+    let mut value = pb_field(1, b"leaf");
+    for _ in 0..depth {
+        // AnyValue { array_value (5): ArrayValue { values (1): value } }
+        value = pb_field(5, &pb_field(1, &value));
+    }
+    let kv = [pb_field(1, b"deep"), pb_field(2, &value)].concat(); // KeyValue { key, value }
+    let record = pb_field(6, &kv); // LogRecord { attributes (6) }
+    let scope_logs = pb_field(2, &record); // ScopeLogs { log_records (2) }
+    let resource_logs = pb_field(2, &scope_logs); // ResourceLogs { scope_logs (2) }
+    pb_field(1, &resource_logs) // ExportLogsServiceRequest { resource_logs (1) }
+}
+
+fn nesting_of(mut v: &opentelemetry_proto::tonic::common::v1::AnyValue) -> (usize, String) {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let mut depth = 0;
+    loop {
+        match &v.value {
+            Some(Value::ArrayValue(a)) => {
+                v = &a.values[0];
+                depth += 1;
+            }
+            Some(Value::StringValue(s)) => return (depth, s.clone()),
+            other => panic!("unexpected value {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_limits_drop_truncate_and_replace_and_count_it() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let mut setup = start_fan_out(FanOut::default()).await;
+    let base = setup.http_base();
+    let logs_url = format!("{base}/v1/logs");
+
+    // Beyond prost's recursion limit: refused at decoding, nothing breaks.
+    let (status, _, reply) = gateway::post(&logs_url, PB, None, deeply_nested_logs(10_000)).await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&reply));
+
+    // Depth 40 is decodable: the part below depth 32 becomes "[too deep]". A 100 KiB string is
+    // cut to 64 KiB.
+    let mut logs =
+        ExportLogsServiceRequest::decode(deeply_nested_logs(40).as_slice()).expect("decode");
+    logs.resource_logs[0].scope_logs[0].log_records[0]
+        .attributes
+        .push(fixtures::string_kv("long", &"é".repeat(50 * 1024 + 1)));
+    let (status, _, reply) = gateway::post(&logs_url, PB, None, logs.encode_to_vec()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    setup
+        .http_backend
+        .expect_log_records(1, Duration::from_secs(20))
+        .await;
+    let got = setup.http_backend.received_logs();
+    let attrs = &got[0].resource_logs[0].scope_logs[0].log_records[0].attributes;
+    assert_eq!(
+        nesting_of(attrs[0].value.as_ref().expect("deep value")),
+        (32, "[too deep]".to_string())
+    );
+    let (_, long) = nesting_of(attrs[1].value.as_ref().expect("long value"));
+    assert_eq!(long.len(), 64 * 1024, "truncated at a char boundary");
+    assert!(long.chars().all(|c| c == 'é'));
+
+    // A span with 100,000 (short-keyed) attributes: the first 1000 are kept.
+    let attributes: Vec<KeyValue> = (0..100_000)
+        .map(|i| KeyValue {
+            key: format!("{i}"),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::IntValue(i)),
+            }),
+            ..KeyValue::default()
+        })
+        .collect();
+    let traces = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![1; 16],
+                    span_id: vec![2; 8],
+                    name: "many attributes".into(),
+                    attributes,
+                    ..Span::default()
+                }],
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    };
+    let body = traces.encode_to_vec();
+    assert!(body.len() < 20 * 1024 * 1024, "under the body size limit");
+    let (status, _, reply) = gateway::post(&format!("{base}/v1/traces"), PB, None, body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    setup
+        .http_backend
+        .expect_spans(1, Duration::from_secs(20))
+        .await;
+    let got = setup.http_backend.received_traces();
+    let span = &got[0].resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(span.attributes.len(), 1000);
+    assert_eq!(span.attributes[999].key, "999", "the first ones are kept");
+    assert_eq!(span.dropped_attributes_count, 99_000);
+
+    // 99,000 dropped attributes + 1 replaced value + 1 truncated string; 1 refused request.
+    wait_for_metrics(
+        setup.admin_port,
+        &[
+            "gateway_receiver_limited_values_total{receiver=\"otlp\"} 99002".to_string(),
+            "gateway_receiver_refused_requests_total{receiver=\"otlp\"} 1".to_string(),
+        ],
+    )
+    .await;
+    assert!(setup.gateway.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stalling_in_its_headers_is_disconnected_after_read_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut setup = start_fan_out(FanOut {
+        http_extra: "        read_header_timeout: 500ms",
+        ..FanOut::default()
+    })
+    .await;
+    let base = setup.http_base();
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    sock.write_all(b"POST /v1/lo")
+        .await
+        .expect("half a request line");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                // hyper may answer 408 before closing.
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the stalled connection was not closed");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400),
+        "closed too early: {waited:?}"
+    );
+    // A well-behaved client is still served.
+    let (status, _, _) = gateway::post(&format!("{base}/v1/logs"), PB, None, logs_fixture()).await;
+    assert_eq!(status, 200);
+    assert!(setup.gateway.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_max_concurrent_requests_get_503_with_retry_after() {
+    use tokio::io::AsyncWriteExt;
+    let mut setup = start_fan_out(FanOut {
+        http_extra: "        max_concurrent_requests: 1",
+        ..FanOut::default()
+    })
+    .await;
+    let base = setup.http_base();
+    let logs = format!("{base}/v1/logs");
+    // One request in progress: headers sent, the body never comes.
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(
+        b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n",
+    )
+    .await
+    .expect("headers");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, headers, _) = gateway::post(&logs, PB, None, logs_fixture()).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        headers.get("retry-after").map(|v| v.to_str().unwrap_or("")),
+        Some("1")
+    );
+    // Once it is gone, requests are served again.
+    drop(slow);
+    // Refused so far: the 503, and the abandoned request (its body never came: 400).
+    let (mut last, mut refused) = (0, 2);
+    for _ in 0..50 {
+        let (status, _, _) = gateway::post(&logs, PB, None, logs_fixture()).await;
+        last = status;
+        if status == 200 {
+            break;
+        }
+        refused += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last, 200);
+    wait_for_metrics(
+        setup.admin_port,
+        &[format!(
+            "gateway_receiver_refused_requests_total{{receiver=\"otlp\"}} {refused}"
+        )],
+    )
+    .await;
+    assert!(setup.gateway.stop().await.success());
+}

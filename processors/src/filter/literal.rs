@@ -55,15 +55,15 @@ enum Test {
     /// Some alternative is empty and the anchor is not `Exact`: every text matches.
     Always,
     /// Equal to one of these.
-    Exact(Vec<Box<[u8]>>),
+    Exact(Vec<Box<str>>),
     /// Equal to a member (many alternatives).
     ExactSet(FastSet),
     /// Starts with one of these (non-empty); the set holds their first bytes.
-    Prefix(Vec<Box<[u8]>>, ByteSet),
+    Prefix(Vec<Box<str>>, ByteSet),
     /// Ends with one of these (non-empty); the set holds their last bytes.
-    Suffix(Vec<Box<[u8]>>, ByteSet),
+    Suffix(Vec<Box<str>>, ByteSet),
     /// Contains one of these (non-empty); the set holds their first bytes.
-    Contains(Vec<Box<[u8]>>, ByteSet),
+    Contains(Vec<Box<str>>, ByteSet),
 }
 
 /// A set of byte values.
@@ -203,23 +203,20 @@ impl Literals {
                 unique.push(a);
             }
         }
-        let bytes = || unique.iter().map(|a| a.as_bytes().into()).collect();
+        let boxed = || unique.iter().map(|a| a.as_str().into()).collect();
+        let firsts = || ByteSet::of(unique.iter().map(|a| a.as_bytes()[0]));
         let test = match anchor {
             Anchor::Exact if unique.len() > LINEAR_EXACT_MAX => {
                 Test::ExactSet(unique.iter().cloned().collect())
             }
-            Anchor::Exact => Test::Exact(bytes()),
+            Anchor::Exact => Test::Exact(boxed()),
             _ if unique.iter().any(|a| a.is_empty()) => Test::Always,
-            Anchor::Prefix => {
-                Test::Prefix(bytes(), ByteSet::of(unique.iter().map(|a| a.as_bytes()[0])))
-            }
+            Anchor::Prefix => Test::Prefix(boxed(), firsts()),
             Anchor::Suffix => Test::Suffix(
-                bytes(),
+                boxed(),
                 ByteSet::of(unique.iter().map(|a| a.as_bytes()[a.len() - 1])),
             ),
-            Anchor::Contains => {
-                Test::Contains(bytes(), ByteSet::of(unique.iter().map(|a| a.as_bytes()[0])))
-            }
+            Anchor::Contains => Test::Contains(boxed(), firsts()),
         };
         Some(Literals {
             anchor,
@@ -234,21 +231,23 @@ impl Literals {
         let t = text.as_bytes();
         match &self.test {
             Test::Always => true,
-            Test::Exact(alts) => alts.iter().any(|a| a.len() == t.len() && same_bytes(a, t)),
+            Test::Exact(alts) => alts.iter().any(|a| bytes_eq(a.as_bytes(), t)),
             Test::ExactSet(set) => set.contains(text),
             Test::Prefix(alts, firsts) => {
                 t.first().is_some_and(|b| firsts.has(*b))
-                    && alts
-                        .iter()
-                        .any(|a| t.len() >= a.len() && same_bytes(a, &t[..a.len()]))
+                    && alts.iter().any(|a| {
+                        let a = a.as_bytes();
+                        t.len() >= a.len() && same_bytes(a, &t[..a.len()])
+                    })
             }
             Test::Suffix(alts, lasts) => {
                 t.last().is_some_and(|b| lasts.has(*b))
-                    && alts
-                        .iter()
-                        .any(|a| t.len() >= a.len() && same_bytes(a, &t[t.len() - a.len()..]))
+                    && alts.iter().any(|a| {
+                        let a = a.as_bytes();
+                        t.len() >= a.len() && same_bytes(a, &t[t.len() - a.len()..])
+                    })
             }
-            Test::Contains(alts, firsts) => contains_any(t, alts, firsts),
+            Test::Contains(alts, firsts) => contains_any(text, alts, firsts),
         }
     }
 }
@@ -287,23 +286,19 @@ fn escaped(c: char) -> Option<char> {
     .then_some(c)
 }
 
-/// Whether one of `needles` (non-empty, with first bytes `firsts`) occurs in `hay`.
-fn contains_any(hay: &[u8], needles: &[Box<[u8]>], firsts: &ByteSet) -> bool {
-    if hay.len() > 256 {
-        // Long texts: the standard library's two-way search, needle by needle. Both are
-        // valid UTF-8 here (whole alternatives of a pattern, and a `&str`).
-        return needles.iter().any(
-            |n| match (std::str::from_utf8(hay), std::str::from_utf8(n)) {
-                (Ok(h), Ok(n)) => h.contains(n),
-                _ => hay.windows(n.len()).any(|w| w == &n[..]),
-            },
-        );
+/// Whether one of `needles` (non-empty, with first bytes `firsts`) occurs in `text`.
+fn contains_any(text: &str, needles: &[Box<str>], firsts: &ByteSet) -> bool {
+    if text.len() > 256 {
+        // Long texts: the standard library's two-way search, needle by needle.
+        return needles.iter().any(|n| text.contains(&**n));
     }
     // Short texts: one pass, trying the needles that start with the byte at hand.
+    let hay = text.as_bytes();
     hay.iter().enumerate().any(|(i, b)| {
         firsts.has(*b)
             && needles.iter().any(|n| {
-                n[0] == *b && hay.len() - i >= n.len() && same_bytes(n, &hay[i..i + n.len()])
+                let n = n.as_bytes();
+                hay.len() - i >= n.len() && same_bytes(n, &hay[i..i + n.len()])
             })
     })
 }
@@ -315,13 +310,16 @@ fn contains_any(hay: &[u8], needles: &[Box<[u8]>], firsts: &ByteSet) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) enum StrMap<V> {
     /// `by_len[n]`: the entries of length `n`, in insertion order.
-    ByLen(Vec<Vec<(Box<[u8]>, V)>>),
-    /// Many entries of one length.
-    Hashed(HashMap<String, V, FxBuild>),
+    ByLen(Vec<Vec<(Box<str>, V)>>),
+    /// Many entries of one length, or long keys.
+    Hashed(HashMap<Box<str>, V, FxBuild>),
 }
 
 /// Entries of one length beyond which [`StrMap`] hashes.
 const BUCKET_MAX: usize = 8;
+/// Key length beyond which [`StrMap`] hashes (`by_len` has an entry per length up to the
+/// longest key).
+const BY_LEN_MAX: usize = 256;
 
 impl<V> Default for StrMap<V> {
     fn default() -> Self {
@@ -348,7 +346,7 @@ impl<V> StrMap<V> {
                 by_len
                     .get(k.len())?
                     .iter()
-                    .find(|(e, _)| same_bytes(e, k))
+                    .find(|(e, _)| same_bytes(e.as_bytes(), k))
                     .map(|(_, v)| v)
             }
             StrMap::Hashed(m) => m.get(key),
@@ -371,18 +369,14 @@ impl<V> StrMap<V> {
                 if by_len.len() <= key.len() {
                     by_len.resize_with(key.len() + 1, Vec::new);
                 }
-                by_len[key.len()].push((key.as_bytes().into(), value));
-                if by_len[key.len()].len() > BUCKET_MAX {
+                by_len[key.len()].push((key.into(), value));
+                if by_len[key.len()].len() > BUCKET_MAX || key.len() > BY_LEN_MAX {
                     let entries = std::mem::take(by_len).into_iter().flatten();
-                    *self = StrMap::Hashed(
-                        entries
-                            .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
-                            .collect(),
-                    );
+                    *self = StrMap::Hashed(entries.collect());
                 }
             }
             StrMap::Hashed(m) => {
-                m.insert(key.to_string(), value);
+                m.insert(key.into(), value);
             }
         }
     }
@@ -525,6 +519,26 @@ mod tests {
         assert_eq!(m.get("key07"), Some(&17));
         assert_eq!(m.get("key20"), None);
         assert!(!m.is_empty());
+    }
+
+    #[test]
+    fn long_texts_and_long_keys_take_the_other_paths() {
+        let p = Pattern::new("(plugin|skill)").expect("valid");
+        let mut text = "x".repeat(300);
+        assert!(!p.is_match(&text));
+        text.push_str("skill");
+        assert!(p.is_match(&text));
+        let p = Pattern::new("ill$").expect("valid");
+        assert!(p.is_match(&text) && !p.is_match("illx"));
+        let long = "k".repeat(BY_LEN_MAX + 1);
+        let mut m = StrMap::default();
+        m.insert_if_absent("short", 1);
+        m.insert_if_absent(&long, 2);
+        assert!(matches!(m, StrMap::Hashed(_)));
+        assert_eq!(
+            (m.get("short"), m.get(&long), m.get("k")),
+            (Some(&1), Some(&2), None)
+        );
     }
 
     #[test]

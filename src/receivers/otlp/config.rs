@@ -18,6 +18,50 @@ pub struct OtlpReceiverConfig {
     /// none (every client is accepted).
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// Limits on attributes and values, applied to every decoded request (both protocols, all
+    /// signals) before the pipelines see it. Default: see [`LimitsConfig`].
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `receivers: otlp: limits:`. What exceeds a limit is dropped, truncated or replaced (never
+/// refused) and counted in `gateway_receiver_limited_values_total{receiver}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Attributes kept per attribute list (resource, scope, span, event, link, log record, data
+    /// point, exemplar); the first N are kept, the rest dropped. Default 1000.
+    #[serde(default = "default_max_attributes", deserialize_with = "units::uint")]
+    pub max_attributes_per_item: usize,
+    /// Longest string value (attribute values, log bodies, nested values), in bytes; longer
+    /// strings are truncated at a UTF-8 character boundary. Default `64KiB`.
+    #[serde(default = "default_max_string")]
+    pub max_string_length: ByteSize,
+    /// Deepest nesting of array / key-value-list values (a scalar attribute value has depth 0,
+    /// an array of scalars depth 1). A nested value deeper than this is replaced by the string
+    /// `"[too deep]"`. Default 32.
+    #[serde(default = "default_max_depth", deserialize_with = "units::uint")]
+    pub max_nesting_depth: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_attributes_per_item: default_max_attributes(),
+            max_string_length: default_max_string(),
+            max_nesting_depth: default_max_depth(),
+        }
+    }
+}
+
+fn default_max_attributes() -> usize {
+    1000
+}
+fn default_max_string() -> ByteSize {
+    ByteSize(64 * 1024)
+}
+fn default_max_depth() -> usize {
+    32
 }
 
 /// `protocols:` of the `otlp` receiver.
@@ -49,6 +93,13 @@ pub struct GrpcServerConfig {
     /// it is closed: the HTTP/2 "rapid reset" guard. Default 1024.
     #[serde(default = "default_resets", deserialize_with = "units::uint")]
     pub max_local_error_reset_streams: usize,
+    /// Requests served at once (over all connections); more get 503 + `Retry-After` /
+    /// UNAVAILABLE + RetryInfo at once. Default 256.
+    #[serde(
+        default = "default_max_concurrent_requests",
+        deserialize_with = "units::uint"
+    )]
+    pub max_concurrent_requests: usize,
     /// Serve over TLS (HTTP/2 with ALPN `h2`). Default: plaintext.
     #[serde(default)]
     pub tls: Option<TlsServerConfig>,
@@ -73,6 +124,17 @@ pub struct HttpServerConfig {
     /// Largest accepted body after decompression; larger gets 413. Default `20MiB`.
     #[serde(default = "default_http_max_body")]
     pub max_request_body_size: ByteSize,
+    /// Longest time an HTTP/1 client may take to send a request's headers (slowloris guard);
+    /// the connection is closed when it passes. `0s` turns it off. Default `10s`.
+    #[serde(default = "default_read_header_timeout")]
+    pub read_header_timeout: ConfigDuration,
+    /// Requests served at once (over all connections); more get 503 + `Retry-After` /
+    /// UNAVAILABLE + RetryInfo at once. Default 256.
+    #[serde(
+        default = "default_max_concurrent_requests",
+        deserialize_with = "units::uint"
+    )]
+    pub max_concurrent_requests: usize,
     /// Serve over TLS (`https://`, ALPN `h2` and `http/1.1`). Default: plaintext.
     #[serde(default)]
     pub tls: Option<TlsServerConfig>,
@@ -240,6 +302,7 @@ impl Default for GrpcServerConfig {
             max_recv_msg_size: default_grpc_max_msg(),
             max_concurrent_streams: default_streams(),
             max_local_error_reset_streams: default_resets(),
+            max_concurrent_requests: default_max_concurrent_requests(),
             tls: None,
         }
     }
@@ -253,11 +316,19 @@ impl Default for HttpServerConfig {
             metrics_url_path: default_metrics_path(),
             logs_url_path: default_logs_path(),
             max_request_body_size: default_http_max_body(),
+            read_header_timeout: default_read_header_timeout(),
+            max_concurrent_requests: default_max_concurrent_requests(),
             tls: None,
         }
     }
 }
 
+fn default_max_concurrent_requests() -> usize {
+    256
+}
+fn default_read_header_timeout() -> ConfigDuration {
+    ConfigDuration::secs(10)
+}
 fn default_reload_interval() -> ConfigDuration {
     ConfigDuration::secs(5)
 }

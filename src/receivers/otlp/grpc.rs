@@ -5,6 +5,7 @@
 
 use super::auth::{self, AuthAttributes};
 use super::config::GrpcServerConfig;
+use super::status::RequestError;
 use super::tls::{ReloadingTls, TlsIncoming};
 use super::{ReceiverError, Shared};
 use bytes::Bytes;
@@ -61,7 +62,7 @@ fn metadata_of<T>(req: &Request<T>) -> Metadata {
 impl GrpcIngest {
     async fn export<R>(&self, request: Request<R>) -> Result<(), Status>
     where
-        R: processors::OtlpRequest + Into<crate::codec::Payload>,
+        R: processors::OtlpRequest + Into<crate::codec::Payload> + super::limits::Limit,
     {
         let md = metadata_of(&request);
         self.shared
@@ -143,6 +144,7 @@ pub async fn serve(
     }
     let gate = GateLayer {
         shared: shared.clone(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_requests)),
     };
     let mut server = tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(
@@ -210,13 +212,15 @@ fn fix_status(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Authentication, then admission control, before tonic reads or decodes the message: missing
+/// Authentication, admission control, then `max_concurrent_requests` (UNAVAILABLE + RetryInfo
+/// when reached), before tonic reads or decodes the message: missing
 /// or wrong credentials get UNAUTHENTICATED, a refusing memory limiter UNAVAILABLE + RetryInfo,
 /// at once and counted as refused requests. The attributes of accepted credentials travel to
 /// the service in the request extensions.
 #[derive(Clone)]
 struct GateLayer {
     shared: Arc<Shared>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> tower::Layer<S> for GateLayer {
@@ -226,6 +230,7 @@ impl<S> tower::Layer<S> for GateLayer {
         Gate {
             inner,
             shared: self.shared.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -235,6 +240,7 @@ impl<S> tower::Layer<S> for GateLayer {
 pub struct Gate<S> {
     inner: S,
     shared: Arc<Shared>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for Gate<S>
@@ -265,8 +271,24 @@ where
                 self.shared.admit()
             }
         });
+        let checked = checked.and_then(|()| {
+            self.in_flight.clone().try_acquire_owned().map_err(|_| {
+                crate::telemetry::warn_rate_limited(
+                    &self.shared.id,
+                    "max_concurrent_requests reached: requests refused (UNAVAILABLE)",
+                );
+                RequestError::TooManyRequests
+            })
+        });
         match checked {
-            Ok(()) => Box::pin(self.inner.call(req)),
+            Ok(permit) => {
+                let call = self.inner.call(req);
+                Box::pin(async move {
+                    let resp = call.await;
+                    drop(permit);
+                    resp
+                })
+            }
             Err(e) => {
                 self.shared.refuse(&e);
                 let resp = e.to_grpc().into_http::<tonic::body::Body>();

@@ -1,5 +1,5 @@
 //! OTLP/HTTP server (axum/hyper): `POST` on the per-signal paths, protobuf or JSON bodies,
-//! optional gzip inflated with a cap, the size limit applied after decompression. Replies use the
+//! optional gzip or zstd inflated with a cap, the size limit applied after decompression. Replies use the
 //! request's encoding: an empty `Export*ServiceResponse` on success, a `google.rpc.Status` on error.
 
 use super::config::HttpServerConfig;
@@ -26,6 +26,7 @@ use prost::Message;
 use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Body encodings the receiver speaks.
@@ -37,8 +38,16 @@ pub enum BodyFormat {
     Json,
 }
 
+/// `content-encoding` values the receiver inflates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Gzip,
+    Zstd,
+}
+
 struct HttpState {
     shared: Arc<Shared>,
+    in_flight: Arc<tokio::sync::Semaphore>,
     cfg: HttpServerConfig,
     limit: usize,
 }
@@ -53,29 +62,72 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiverError> {
     let id = shared.id.clone();
+    let read_header_timeout = Some(cfg.read_header_timeout.0).filter(|d| !d.is_zero());
     let state = Arc::new(HttpState {
         shared,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_requests)),
         limit: cfg.max_request_body_size.as_usize(),
         cfg,
     });
     let app = axum::Router::new().fallback(handle).with_state(state);
     let served = match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => serve_connections(listener, app, read_header_timeout, shutdown).await,
         Some(tls) => {
             tls.spawn_reloader();
-            axum::serve(TlsIncoming::new(listener, tls), app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            serve_connections(
+                TlsIncoming::new(listener, tls),
+                app,
+                read_header_timeout,
+                shutdown,
+            )
+            .await
         }
     };
     served.map_err(|e| ReceiverError::Serve {
         id,
         message: e.to_string(),
     })
+}
+
+/// Accepts connections until `shutdown` resolves and serves each with hyper (HTTP/1 with a
+/// header read timeout, or HTTP/2); then waits for open connections to finish their requests.
+async fn serve_connections<L>(
+    mut listener: L,
+    app: axum::Router,
+    read_header_timeout: Option<Duration>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (io, _addr) = tokio::select! {
+            conn = listener.accept() => conn,
+            () = &mut shutdown => break,
+        };
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(error = %e, "OTLP/HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 async fn handle(State(st): State<Arc<HttpState>>, req: Request) -> Response {
@@ -121,6 +173,13 @@ fn body_format(headers: &HeaderMap) -> Result<Option<BodyFormat>, RequestError> 
 async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestError> {
     // First of all, before the path, the headers or a byte of the body are looked at.
     let authenticated = st.shared.authenticate(req.headers())?;
+    let _permit = st.in_flight.clone().try_acquire_owned().map_err(|_| {
+        crate::telemetry::warn_rate_limited(
+            &st.shared.id,
+            "max_concurrent_requests reached: requests refused (503)",
+        );
+        RequestError::TooManyRequests
+    })?;
     let path = req.uri().path();
     let signal = if path == st.cfg.traces_url_path {
         Signal::Traces
@@ -139,17 +198,18 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
             "missing content-type; use application/x-protobuf or application/json".into(),
         )
     })?;
-    let gzip = match req
+    let encoding = match req
         .headers()
         .get(CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
         .as_deref()
     {
-        None | Some("") | Some("identity") => false,
-        Some("gzip") | Some("x-gzip") => true,
+        None | Some("") | Some("identity") => None,
+        Some("gzip") | Some("x-gzip") => Some(Encoding::Gzip),
+        Some("zstd") => Some(Encoding::Zstd),
         Some(other) => {
             return Err(RequestError::UnsupportedMediaType(format!(
-                "unsupported content-encoding {other:?}; use gzip or none"
+                "unsupported content-encoding {other:?}; use gzip, zstd or none"
             )))
         }
     };
@@ -183,7 +243,11 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
             }
         })?
         .to_bytes();
-    let body = if gzip { inflate(&raw, limit)? } else { raw };
+    let body = match encoding {
+        None => raw,
+        Some(Encoding::Gzip) => inflate(&raw, limit)?,
+        Some(Encoding::Zstd) => inflate_zstd(&raw, limit)?,
+    };
     let shared = &st.shared;
     match (signal, format) {
         (Signal::Traces, BodyFormat::Proto) => {
@@ -240,6 +304,21 @@ pub fn inflate(raw: &[u8], limit: usize) -> Result<Bytes, RequestError> {
     Ok(Bytes::from(out))
 }
 
+/// Inflates a zstd body (one or more frames), refusing to produce more than `limit` bytes.
+pub fn inflate_zstd(raw: &[u8], limit: usize) -> Result<Bytes, RequestError> {
+    let mut out = Vec::with_capacity((raw.len() * 4).min(limit));
+    let decoder = zstd::stream::read::Decoder::with_buffer(raw)
+        .map_err(|e| RequestError::BadRequest(format!("invalid zstd body: {e}")))?;
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| RequestError::BadRequest(format!("invalid zstd body: {e}")))?;
+    if out.len() > limit {
+        return Err(RequestError::PayloadTooLarge { limit });
+    }
+    Ok(Bytes::from(out))
+}
+
 fn ok_response(format: BodyFormat) -> Response {
     // Every Export*ServiceResponse without partial success encodes to nothing / `{}`.
     let (ct, body) = match format {
@@ -286,6 +365,21 @@ mod tests {
         );
         assert!(matches!(
             inflate(b"not gzip", 100),
+            Err(RequestError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn inflate_zstd_caps_output_and_rejects_garbage() {
+        let data = vec![b'a'; 10_000];
+        let z = zstd::bulk::compress(&data, 3).expect("compress");
+        assert_eq!(inflate_zstd(&z, 10_000).expect("fits").len(), 10_000);
+        assert_eq!(
+            inflate_zstd(&z, 9_999),
+            Err(RequestError::PayloadTooLarge { limit: 9_999 })
+        );
+        assert!(matches!(
+            inflate_zstd(b"not zstd", 100),
             Err(RequestError::BadRequest(_))
         ));
     }

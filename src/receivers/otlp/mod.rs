@@ -7,11 +7,12 @@ pub mod auth;
 pub mod config;
 pub mod grpc;
 pub mod http;
+pub mod limits;
 pub mod status;
 pub mod tls;
 
 use crate::codec::Payload;
-use crate::pipeline::{self, Routes};
+use crate::pipeline::{self, Routes, Swap};
 use crate::receivers::admission::{admit_all, Admission};
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
 use config::OtlpReceiverConfig;
@@ -105,12 +106,14 @@ pub enum ReceiverError {
 pub struct Shared {
     /// Receiver id.
     pub id: String,
-    /// Pipelines fed by this receiver.
-    pub routes: Routes,
-    /// Memory limiters checked before a request is read.
-    pub admission: Vec<Arc<Admission>>,
+    /// Pipelines fed by this receiver; swapped whole by a config reload.
+    pub routes: Swap<Routes>,
+    /// Memory limiters checked before a request is read; swapped whole by a config reload.
+    pub admission: Swap<Vec<Arc<Admission>>>,
     /// Credentials checked before a request is read (`None`: every client is accepted).
     pub auth: Option<auth::Authenticator>,
+    /// `limits:` applied to every decoded request, and the counter of what they changed.
+    limits: (limits::Limits, Counter),
     accepted: SignalCounters,
     accepted_requests: Counter,
     refused: SignalCounters,
@@ -120,13 +123,18 @@ pub struct Shared {
 impl Shared {
     /// Runs a decoded request through the pipelines, waits for persistent queues to store it,
     /// and counts accepted or refused items.
-    pub async fn ingest<R: OtlpRequest + Into<Payload>>(
+    pub async fn ingest<R: OtlpRequest + Into<Payload> + limits::Limit>(
         &self,
-        req: R,
+        mut req: R,
         md: &Metadata,
     ) -> Result<(), RequestError> {
+        self.apply_limits(&mut req);
         let items = req.item_count() as u64;
-        let result = match pipeline::ingest(&self.routes, req, md) {
+        // The routes of the moment: a reload swapping them meanwhile does not affect this request.
+        let routes = self.routes.load();
+        let ingested = pipeline::ingest(&routes, req, md);
+        drop(routes);
+        let result = match ingested {
             Ok(pending) => pending.settle().await,
             Err(e) => Err(e),
         };
@@ -150,9 +158,21 @@ impl Shared {
         }
     }
 
+    /// Applies `limits:` to a decoded request; counts and logs (rate-limited) what changed.
+    fn apply_limits<R: limits::Limit>(&self, req: &mut R) {
+        let changed = req.limit(&self.limits.0);
+        if changed > 0 {
+            self.limits.1.inc_by(changed);
+            crate::telemetry::warn_rate_limited(
+                &self.id,
+                "attributes or values over the receiver limits were dropped or truncated",
+            );
+        }
+    }
+
     /// Admission control: `Err(Overloaded)` (counted) when a memory limiter refuses.
     pub fn admit(&self) -> Result<(), RequestError> {
-        if admit_all(&self.admission) {
+        if admit_all(&self.admission.load()) {
             Ok(())
         } else {
             crate::telemetry::warn_rate_limited(
@@ -174,6 +194,13 @@ impl Shared {
             None => Ok(None),
             Some(a) => a.check(headers).map(Some),
         }
+    }
+
+    /// Config reload: later requests go to these pipelines and memory limiters. Returns the
+    /// previous routes (the caller drops them once in-flight requests are done).
+    pub fn swap(&self, routes: Routes, admission: Vec<Arc<Admission>>) -> Arc<Routes> {
+        self.admission.store(Arc::new(admission));
+        self.routes.store(Arc::new(routes))
     }
 
     /// Counts a request refused before decoding.
@@ -264,9 +291,13 @@ impl OtlpReceiver {
         };
         let shared = Arc::new(Shared {
             id: id.to_string(),
-            routes,
-            admission,
+            routes: Swap::new(routes),
+            admission: Swap::new(admission),
             auth,
+            limits: (
+                limits::Limits::from(&cfg.limits),
+                metrics.request_counter(names::RECEIVER_LIMITED_VALUES, "receiver", id),
+            ),
             accepted: SignalCounters::new(metrics, names::RECEIVER_ACCEPTED, "receiver", id),
             accepted_requests: metrics.request_counter(
                 names::RECEIVER_ACCEPTED_REQUESTS,
@@ -281,6 +312,11 @@ impl OtlpReceiver {
             ),
         });
         Ok(OtlpReceiver { shared, grpc, http })
+    }
+
+    /// The state shared by its servers, for config reloads ([`Shared::swap`]).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     /// Human-readable endpoints for the start-up banner.

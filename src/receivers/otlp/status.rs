@@ -37,6 +37,9 @@ pub enum RequestError {
     /// A memory limiter refused new data: retry later.
     #[error("the gateway is over its memory limit; retry later")]
     Overloaded,
+    /// `max_concurrent_requests` requests are already in progress: retry later.
+    #[error("too many concurrent requests; retry later")]
+    TooManyRequests,
     /// The signal has no pipeline on this receiver.
     #[error(transparent)]
     Ingest(#[from] IngestError),
@@ -53,7 +56,7 @@ impl RequestError {
             RequestError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
             RequestError::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             RequestError::BadRequest(_) => S::BAD_REQUEST,
-            RequestError::Overloaded => S::SERVICE_UNAVAILABLE,
+            RequestError::Overloaded | RequestError::TooManyRequests => S::SERVICE_UNAVAILABLE,
             RequestError::Ingest(IngestError::NotRouted(_)) => S::NOT_FOUND,
             RequestError::Ingest(IngestError::Unavailable | IngestError::Storage) => {
                 S::SERVICE_UNAVAILABLE
@@ -74,7 +77,7 @@ impl RequestError {
             }
             RequestError::PayloadTooLarge { .. } => C::ResourceExhausted,
             RequestError::BadRequest(_) => C::InvalidArgument,
-            RequestError::Overloaded => C::Unavailable,
+            RequestError::Overloaded | RequestError::TooManyRequests => C::Unavailable,
             RequestError::Ingest(IngestError::Unavailable | IngestError::Storage) => C::Unavailable,
         }
     }
@@ -84,6 +87,7 @@ impl RequestError {
         matches!(
             self,
             RequestError::Overloaded
+                | RequestError::TooManyRequests
                 | RequestError::Ingest(IngestError::Unavailable | IngestError::Storage)
         )
     }
