@@ -13,7 +13,7 @@ use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
@@ -465,9 +465,6 @@ impl Drop for InFlight<'_> {
         self.0.dec();
     }
 }
-
-/// How long a worker may still take after the shutdown deadline before it is aborted.
-pub const ABORT_GRACE: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {

@@ -150,7 +150,7 @@ impl Shared {
                 if e == pipeline::IngestError::Unavailable {
                     crate::telemetry::warn_rate_limited(
                         &self.id,
-                        "every exporter queue full: request refused (503)",
+                        "exporter queues full: request refused (503)",
                     );
                 }
                 Err(e.into())
