@@ -172,6 +172,7 @@ fn persistent(cfg: &ExporterConfig) -> bool {
         ExporterConfig::Otlp(c) => c.sending_queue.storage.is_some(),
         ExporterConfig::OtlpHttp(c) => c.sending_queue.storage.is_some(),
         ExporterConfig::Debug(c) => c.sending_queue.storage.is_some(),
+        ExporterConfig::LoadBalancing(_) => false,
     }
 }
 

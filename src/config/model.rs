@@ -4,6 +4,7 @@
 use super::units::{self, ConfigDuration};
 use super::{join, Diagnostic};
 use crate::exporters::debug::DebugExporterConfig;
+use crate::exporters::loadbalancing::LoadBalancingExporterConfig;
 use crate::exporters::otlp_grpc::OtlpGrpcExporterConfig;
 use crate::exporters::otlp_http::OtlpHttpExporterConfig;
 use crate::pipeline::batch::BatchConfig;
@@ -76,6 +77,8 @@ pub enum ExporterConfig {
     OtlpHttp(OtlpHttpExporterConfig),
     /// `debug`: prints to stdout.
     Debug(DebugExporterConfig),
+    /// `loadbalancing`: routes by key to member `otlp` exporters (consistent hashing).
+    LoadBalancing(LoadBalancingExporterConfig),
 }
 
 /// Receiver types this build knows.
@@ -94,7 +97,7 @@ pub const PROCESSOR_TYPES: &[&str] = &[
     "delta_to_cumulative",
 ];
 /// Exporter types this build knows.
-pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug"];
+pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug", "loadbalancing"];
 
 impl ReceiverConfig {
     /// Whether the receiver can feed a pipeline of `signal`.
@@ -282,6 +285,7 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             "otlp" => decode(path, v, errs).map(ExporterConfig::Otlp),
             "otlphttp" => decode(path, v, errs).map(ExporterConfig::OtlpHttp),
             "debug" => decode(path, v, errs).map(ExporterConfig::Debug),
+            "loadbalancing" => decode(path, v, errs).map(ExporterConfig::LoadBalancing),
             _ => None,
         },
     );

@@ -379,6 +379,22 @@ fn check_exporter(
             (&c.sending_queue, Some(&c.retry_on_failure))
         }
         ExporterConfig::Debug(c) => (&c.sending_queue, None),
+        ExporterConfig::LoadBalancing(c) => {
+            for (field, msg) in c.problems() {
+                out.push(Diagnostic::error(join(&path, &field), msg));
+            }
+            let member = join(&path, "protocol.otlp");
+            check_exporter_tls(
+                &member,
+                &c.protocol.otlp.tls,
+                !c.protocol.otlp.tls.insecure,
+                out,
+            );
+            check_headers(&member, &c.protocol.otlp.headers, true, out);
+            check_queue(&member, &c.protocol.otlp.sending_queue, out);
+            check_retry(&member, &c.protocol.otlp.retry_on_failure, out);
+            (&c.sending_queue, None)
+        }
     };
     check_queue(&path, queue, out);
     if let Some(r) = retry {

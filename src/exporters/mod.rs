@@ -1,10 +1,12 @@
 //! Exporters: each owns a bounded queue ([`queue`]), worker tasks and a tower stack
-//! (retry → timeout → client). Clients: [`otlp_grpc`], [`otlp_http`], [`debug`]. Failures are
+//! (retry → timeout → client). Clients: [`otlp_grpc`], [`otlp_http`], [`debug`]; the
+//! [`loadbalancing`] exporter routes into member `otlp` exporters of its own. Failures are
 //! classified by the OTLP spec table in [`classify`]; retries follow [`retry`].
 
 pub mod classify;
 pub mod config;
 pub mod debug;
+pub mod loadbalancing;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod persistent;
@@ -60,6 +62,7 @@ pub struct Exporter {
     service: ExportService,
     consumers: usize,
     store: Option<persistent::Store>,
+    balancer: Option<loadbalancing::Pending>,
 }
 
 /// A running exporter's handle for the shutdown stage.
@@ -68,13 +71,21 @@ pub struct RunningExporter {
     pub id: String,
     receiver: QueueReceiver,
     store: Option<persistent::Store>,
+    balancer: Option<Arc<loadbalancing::Balancer>>,
 }
 
 impl RunningExporter {
     /// After the drain deadline: what is left is counted as dropped (memory queue) or stays on
-    /// disk (persistent queue). Returns (dropped, kept) items.
+    /// disk (persistent queue), members of a `loadbalancing` exporter included. Returns
+    /// (dropped, kept) items.
     pub async fn count_leftovers(&self) -> (u64, u64) {
-        self.receiver.count_leftovers().await
+        let (mut dropped, mut kept) = self.receiver.count_leftovers().await;
+        if let Some(b) = &self.balancer {
+            let (d, k) = b.count_leftovers().await;
+            dropped += d;
+            kept += k;
+        }
+        (dropped, kept)
     }
 
     /// Lets a persistent queue commit its last deletes (blocking; call once workers are gone).
@@ -102,6 +113,7 @@ impl Exporter {
             "exporter",
             id,
         );
+        let mut balancer = None;
         let (service, queue_cfg) = match cfg {
             ExporterConfig::Otlp(c) => {
                 let client = otlp_grpc::GrpcExport::new(c).map_err(invalid)?;
@@ -121,6 +133,11 @@ impl Exporter {
                 BoxCloneService::new(debug::DebugExport::new(id, c.verbosity)),
                 &c.sending_queue,
             ),
+            ExporterConfig::LoadBalancing(c) => {
+                let (router, pending) = loadbalancing::build(id, c, metrics)?;
+                balancer = Some(pending);
+                (BoxCloneService::new(router), &c.sending_queue)
+            }
         };
         let stats = ExporterStats::new(metrics, id, queue_cfg.queue_size);
         let (mut sender, mut receiver) = queue::bounded(
@@ -152,6 +169,7 @@ impl Exporter {
             service,
             consumers: queue_cfg.num_consumers,
             store,
+            balancer,
         })
     }
 
@@ -165,10 +183,16 @@ impl Exporter {
     pub fn start(self, tasks: &mut JoinSet<()>) -> RunningExporter {
         self.receiver
             .spawn_workers(self.consumers, self.service, tasks);
+        let balancer = self.balancer.map(|pending| {
+            let b = pending.balancer();
+            tasks.spawn(pending.run());
+            b
+        });
         RunningExporter {
             id: self.id,
             receiver: self.receiver,
             store: self.store,
+            balancer,
         }
     }
 }

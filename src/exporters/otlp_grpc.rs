@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct OtlpGrpcExporterConfig {
     /// `http://host:port` (plaintext), `https://host:port` or bare `host:port` (TLS unless
-    /// `tls.insecure`).
+    /// `tls.insecure`). Required (in `loadbalancing`'s `protocol.otlp`: left out).
+    #[serde(default)]
     pub endpoint: String,
     /// gRPC metadata sent with every request, e.g. `signoz-ingestion-key`.
     #[serde(default)]

@@ -65,6 +65,8 @@ pub mod names {
     pub const PROCESS_UPTIME: &str = "gateway_process_uptime_seconds";
     /// Attributes or values a receiver dropped, truncated or replaced under its `limits:`.
     pub const RECEIVER_LIMITED_VALUES: &str = "gateway_receiver_limited_values";
+    /// Members a `loadbalancing` exporter routes to now.
+    pub const EXPORTER_LOADBALANCER_MEMBERS: &str = "gateway_exporter_loadbalancer_members";
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -113,6 +115,7 @@ fn help(stem: &str) -> &'static str {
         names::RECEIVER_LIMITED_VALUES => {
             "Attributes or values dropped, truncated or replaced by receiver limits"
         }
+        names::EXPORTER_LOADBALANCER_MEMBERS => "Members a loadbalancing exporter routes to",
         _ => "codex-otel-gateway self-metric",
     }
 }

@@ -186,3 +186,53 @@ fn run_with_a_broken_config_exits_78_without_binding() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error: service.pipelines"));
 }
+
+#[test]
+fn loadbalancing_problems_are_reported_with_their_paths() {
+    let yaml = r#"
+receivers:
+  otlp: { protocols: { http: { endpoint: "127.0.0.1:4999" } } }
+exporters:
+  loadbalancing/both:
+    resolver:
+      static: { hostnames: ["a:4317"] }
+      dns: { hostname: gw.svc }
+    protocol: { otlp: {} }
+  loadbalancing/bad:
+    routing_key: conversation.id
+    resolver:
+      static: { hostnames: ["a:4317", "a:4317", "ftp://b"] }
+    protocol:
+      otlp:
+        endpoint: "c:4317"
+        sending_queue: { storage: { directory: /tmp/q } }
+  loadbalancing/dns:
+    resolver: { dns: { hostname: gw.svc, interval: 100ms } }
+    protocol: { otlp: {} }
+service:
+  pipelines:
+    logs: { receivers: [otlp], exporters: [loadbalancing/both, loadbalancing/bad, loadbalancing/dns] }
+"#;
+    let (code, _, stderr) = Gateway::validate(yaml);
+    assert_eq!(code, 78, "{stderr}");
+    for fragment in [
+        "error: exporters.loadbalancing/both.resolver: set only one of `static` and `dns`",
+        "error: exporters.loadbalancing/bad.resolver.static.hostnames.1: \"a:4317\" is listed twice",
+        "error: exporters.loadbalancing/bad.resolver.static.hostnames.2",
+        "error: exporters.loadbalancing/bad.protocol.otlp.endpoint: leave it out",
+        "error: exporters.loadbalancing/bad.protocol.otlp.sending_queue.storage",
+        "error: exporters.loadbalancing/dns.resolver.dns.interval: must be at least 1s",
+    ] {
+        assert!(
+            stderr.contains(fragment),
+            "missing {fragment:?} in:\n{stderr}"
+        );
+    }
+    let (code, _, stderr) =
+        Gateway::validate(&yaml.replace("routing_key: conversation.id", "routing_key: spanID"));
+    assert_eq!(code, 78, "{stderr}");
+    assert!(
+        stderr.contains("error: exporters.loadbalancing/bad.routing_key: unknown variant `spanID`"),
+        "{stderr}"
+    );
+}
