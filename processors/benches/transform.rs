@@ -19,7 +19,7 @@
 //!   rewrite. `delta_to_cumulative/metrics_steady`: one processor for the whole run, each
 //!   iteration's payload shifted in time past the previous one, so every point is an in-order
 //!   delta of a known stream (the accumulate path; nothing is dropped — checked before and after).
-//! - `stateless_chain/traces`: codex → team → attributes → metric_names → filter(codex-lean) plus
+//! - `stateless_chain/traces`: codex → filter(codex-lean) → team → attributes → metric_names plus
 //!   `OtlpRequest::prune`, on a fresh clone (clone and drop not timed);
 //!   `stateless_chain_no_filter/traces`: the same without `filter`, so the spans the filter drops
 //!   do not make the chain look cheaper; `decode_encode/traces`: the baseline, `decode` of the
@@ -28,13 +28,18 @@
 //!   encoded bytes) is not timed on either side.
 //!
 //! Before the criterion groups run (under `cargo bench` only), a quick manual loop
-//! (`std::time::Instant`, median of 200 iterations each, same exclusions) prints the
+//! (`std::time::Instant`, the three measurements interleaved, median of 200 each, same
+//! exclusions) prints the
 //! chain / decode+encode ratios on stderr, so the number is there without reading criterion's
 //! output. Target: the five stateless processors together cost ≤ 20% of decode + encode of the
 //! same payload.
 //!
 //! Run: `cargo bench -p processors --bench transform` (append `-- --noplot`, or a filter such as
 //! `-- stateless_chain`).
+
+/// The gateway binary's allocator (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::{
@@ -166,17 +171,18 @@ fn delta_to_cumulative() -> DeltaToCumulativeProcessor {
     built(config::<DeltaToCumulativeConfig>(json!({})).build())
 }
 
-/// The five stateless processors in pipeline order, optionally without the filter.
+/// The five stateless processors in the recommended pipeline order (`config/gateway.yaml`):
+/// the normaliser first (the filter matches clean data), the filter next (what it drops costs
+/// nothing further on), then tagging, attribute edits and renaming. Optionally without the
+/// filter.
 fn stateless_chain(with_filter: bool) -> Vec<Box<dyn Processor>> {
-    let mut chain: Vec<Box<dyn Processor>> = vec![
-        Box::new(codex()),
-        Box::new(team()),
-        Box::new(attributes()),
-        Box::new(metric_names()),
-    ];
+    let mut chain: Vec<Box<dyn Processor>> = vec![Box::new(codex())];
     if with_filter {
         chain.push(Box::new(filter_codex_lean()));
     }
+    chain.push(Box::new(team()));
+    chain.push(Box::new(attributes()));
+    chain.push(Box::new(metric_names()));
     chain
 }
 
@@ -277,36 +283,28 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Median time of decode + encode of `bytes` (drops not timed).
-fn manual_decode_encode(bytes: &[u8]) -> Duration {
-    let mut times = Vec::with_capacity(MANUAL_ITERS);
-    for _ in 0..MANUAL_ITERS + MANUAL_ITERS / 10 {
-        let t = Instant::now();
-        let req = ExportTraceServiceRequest::decode(black_box(bytes)).expect("decode");
-        let out = req.encode_to_vec();
-        times.push(t.elapsed());
-        black_box((req, out));
-    }
-    times.drain(..MANUAL_ITERS / 10); // warm-up
-    median(times)
+/// One decode + encode of `bytes` (drops not timed).
+fn time_decode_encode(bytes: &[u8]) -> Duration {
+    let t = Instant::now();
+    let req = ExportTraceServiceRequest::decode(black_box(bytes)).expect("decode");
+    let out = req.encode_to_vec();
+    let elapsed = t.elapsed();
+    black_box((req, out));
+    elapsed
 }
 
-/// Median time of the chain over a fresh clone of `req` (clone and drop not timed).
-fn manual_chain(
+/// One run of the chain over a fresh clone of `req` (clone and drop not timed).
+fn time_chain(
     chain: &[Box<dyn Processor>],
     req: &ExportTraceServiceRequest,
     md: &Metadata,
 ) -> Duration {
-    let mut times = Vec::with_capacity(MANUAL_ITERS);
-    for _ in 0..MANUAL_ITERS + MANUAL_ITERS / 10 {
-        let mut r = req.clone();
-        let t = Instant::now();
-        black_box(run_chain(chain, black_box(&mut r), md));
-        times.push(t.elapsed());
-        black_box(r);
-    }
-    times.drain(..MANUAL_ITERS / 10); // warm-up
-    median(times)
+    let mut r = req.clone();
+    let t = Instant::now();
+    black_box(run_chain(chain, black_box(&mut r), md));
+    let elapsed = t.elapsed();
+    black_box(r);
+    elapsed
 }
 
 fn print_manual_ratio(bytes: &[u8], req: &ExportTraceServiceRequest) {
@@ -330,9 +328,22 @@ fn print_manual_ratio(bytes: &[u8], req: &ExportTraceServiceRequest) {
         after_nf.encoded_len(),
     );
 
-    let base = manual_decode_encode(bytes);
-    let chain = manual_chain(&full, req, &md);
-    let chain_nf = manual_chain(&no_filter, req, &md);
+    // Interleaved, so load from other processes on a shared machine hits all three alike.
+    let (mut base, mut chain, mut chain_nf) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..MANUAL_ITERS + MANUAL_ITERS / 10 {
+        let times = (
+            time_decode_encode(bytes),
+            time_chain(&full, req, &md),
+            time_chain(&no_filter, req, &md),
+        );
+        if i >= MANUAL_ITERS / 10 {
+            // After the warm-up.
+            base.push(times.0);
+            chain.push(times.1);
+            chain_nf.push(times.2);
+        }
+    }
+    let (base, chain, chain_nf) = (median(base), median(chain), median(chain_nf));
     let pct = |d: Duration| 100.0 * d.as_secs_f64() / base.as_secs_f64();
     eprintln!(
         "transform: manual median of {MANUAL_ITERS}: decode_encode/traces {base:?}, \
