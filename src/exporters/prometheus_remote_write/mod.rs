@@ -662,13 +662,12 @@ mod tests {
         Arc::new(Batch::new(Payload::Metrics(req)))
     }
 
+    type Recorded = Arc<std::sync::Mutex<Vec<prompb::WriteRequest>>>;
+
     /// A fake backend stack: records every body; fails the calls whose index is in `fail`.
     fn fake_send(
         fail: &'static [usize],
-    ) -> (
-        BoxCloneService<Bytes, ExportOutcome, BoxError>,
-        Arc<std::sync::Mutex<Vec<prompb::WriteRequest>>>,
-    ) {
+    ) -> (BoxCloneService<Bytes, ExportOutcome, BoxError>, Recorded) {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = seen.clone();
         let svc = tower::service_fn(move |body: Bytes| {
