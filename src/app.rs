@@ -168,12 +168,7 @@ async fn drain(mut exporters: Vec<LiveExporter>, deadline: Duration) {
 
 /// Whether an exporter keeps its queue on disk.
 fn persistent(cfg: &ExporterConfig) -> bool {
-    match cfg {
-        ExporterConfig::Otlp(c) => c.sending_queue.storage.is_some(),
-        ExporterConfig::OtlpHttp(c) => c.sending_queue.storage.is_some(),
-        ExporterConfig::Debug(c) => c.sending_queue.storage.is_some(),
-        ExporterConfig::LoadBalancing(_) => false,
-    }
+    cfg.sending_queue().storage.is_some()
 }
 
 /// What runs: the config, the bound receivers, the exporters, the graph's other tasks and the

@@ -7,6 +7,7 @@ use crate::exporters::debug::DebugExporterConfig;
 use crate::exporters::loadbalancing::LoadBalancingExporterConfig;
 use crate::exporters::otlp_grpc::OtlpGrpcExporterConfig;
 use crate::exporters::otlp_http::OtlpHttpExporterConfig;
+use crate::exporters::prometheus_remote_write::PrometheusRemoteWriteExporterConfig;
 use crate::pipeline::batch::BatchConfig;
 use crate::receivers::admission::MemoryLimiterConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
@@ -79,6 +80,8 @@ pub enum ExporterConfig {
     Debug(DebugExporterConfig),
     /// `loadbalancing`: routes by key to member `otlp` exporters (consistent hashing).
     LoadBalancing(LoadBalancingExporterConfig),
+    /// `prometheusremotewrite`: Prometheus remote write 1.0 (metrics only).
+    PrometheusRemoteWrite(PrometheusRemoteWriteExporterConfig),
 }
 
 /// Receiver types this build knows.
@@ -97,7 +100,13 @@ pub const PROCESSOR_TYPES: &[&str] = &[
     "delta_to_cumulative",
 ];
 /// Exporter types this build knows.
-pub const EXPORTER_TYPES: &[&str] = &["otlp", "otlphttp", "debug", "loadbalancing"];
+pub const EXPORTER_TYPES: &[&str] = &[
+    "otlp",
+    "otlphttp",
+    "debug",
+    "loadbalancing",
+    "prometheusremotewrite",
+];
 
 impl ReceiverConfig {
     /// Whether the receiver can feed a pipeline of `signal`.
@@ -120,8 +129,22 @@ impl ProcessorConfig {
 
 impl ExporterConfig {
     /// Whether the exporter can take data of `signal`.
-    pub fn supports(&self, _signal: Signal) -> bool {
-        true
+    pub fn supports(&self, signal: Signal) -> bool {
+        match self {
+            ExporterConfig::PrometheusRemoteWrite(_) => signal == Signal::Metrics,
+            _ => true,
+        }
+    }
+
+    /// The exporter's queue settings.
+    pub fn sending_queue(&self) -> &crate::exporters::config::QueueConfig {
+        match self {
+            ExporterConfig::Otlp(c) => &c.sending_queue,
+            ExporterConfig::OtlpHttp(c) => &c.sending_queue,
+            ExporterConfig::Debug(c) => &c.sending_queue,
+            ExporterConfig::PrometheusRemoteWrite(c) => &c.sending_queue,
+            ExporterConfig::LoadBalancing(c) => &c.sending_queue,
+        }
     }
 }
 
@@ -286,6 +309,9 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             "otlphttp" => decode(path, v, errs).map(ExporterConfig::OtlpHttp),
             "debug" => decode(path, v, errs).map(ExporterConfig::Debug),
             "loadbalancing" => decode(path, v, errs).map(ExporterConfig::LoadBalancing),
+            "prometheusremotewrite" => {
+                decode(path, v, errs).map(ExporterConfig::PrometheusRemoteWrite)
+            }
             _ => None,
         },
     );

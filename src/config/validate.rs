@@ -19,6 +19,7 @@ type Lookup<'a> = dyn Fn(&str) -> Option<bool> + 'a;
 pub fn validate(cfg: &GatewayConfig) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     check_pipelines(cfg, &mut out);
+    check_cumulative_pipelines(cfg, &mut out);
     check_addresses(cfg, &mut out);
     check_receiver_security(cfg, &mut out);
     for (id, p) in &cfg.processors {
@@ -138,10 +139,20 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                         item,
                         format!("{id:?} is not defined under {kind}:"),
                     )),
-                    Some(false) => out.push(Diagnostic::error(
-                        item,
-                        format!("{id:?} does not support {signal}"),
-                    )),
+                    Some(false) => {
+                        let hint = match cfg.exporters.get(id) {
+                            Some(ExporterConfig::PrometheusRemoteWrite(_))
+                                if kind == "exporters" =>
+                            {
+                                " (prometheusremotewrite exports metrics only)"
+                            }
+                            _ => "",
+                        };
+                        out.push(Diagnostic::error(
+                            item,
+                            format!("{id:?} does not support {signal}{hint}"),
+                        ))
+                    }
                     Some(true) => {
                         used.insert((kind, id));
                     }
@@ -161,6 +172,43 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                 join(kind, id),
                 "defined but not used in any pipeline",
             ));
+        }
+    }
+}
+
+/// A metrics pipeline that feeds a `prometheusremotewrite` exporter needs a
+/// `delta_to_cumulative` processor: remote write carries cumulative series only, and Codex sends
+/// every sum and histogram as delta, so without it the exporter would drop nearly everything.
+fn check_cumulative_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+    for (pid, p) in &cfg.service.pipelines {
+        if Signal::parse(component_type(pid)) != Some(Signal::Metrics) {
+            continue;
+        }
+        let converts = p.processors.iter().any(|id| {
+            matches!(
+                cfg.processors.get(id),
+                Some(ProcessorConfig::DeltaToCumulative(_))
+            )
+        });
+        if converts {
+            continue;
+        }
+        for id in &p.exporters {
+            if matches!(
+                cfg.exporters.get(id),
+                Some(ExporterConfig::PrometheusRemoteWrite(_))
+            ) {
+                out.push(Diagnostic::error(
+                    join(&join("service.pipelines", pid), "processors"),
+                    format!(
+                        "exporter {id:?} (Prometheus remote write) takes cumulative metrics only \
+                         and Codex sends every sum and histogram as delta: add a \
+                         delta_to_cumulative processor to this pipeline (define \
+                         `delta_to_cumulative:` under processors and list it here, before any \
+                         batch); without it those points are dropped"
+                    ),
+                ));
+            }
         }
     }
 }
@@ -394,6 +442,20 @@ fn check_exporter(
             check_queue(&member, &c.protocol.otlp.sending_queue, out);
             check_retry(&member, &c.protocol.otlp.retry_on_failure, out);
             (&c.sending_queue, None)
+        }
+        ExporterConfig::PrometheusRemoteWrite(c) => {
+            for problem in c.problems() {
+                let at = join(&path, &problem.field);
+                out.push(if problem.warning {
+                    Diagnostic::warning(at, problem.message)
+                } else {
+                    Diagnostic::error(at, problem.message)
+                });
+            }
+            check_headers(&path, &c.headers, false, out);
+            let https = c.url().is_ok_and(|u| u.scheme() == "https");
+            check_exporter_tls(&path, &c.tls, https, out);
+            (&c.sending_queue, Some(&c.retry_on_failure))
         }
     };
     check_queue(&path, queue, out);

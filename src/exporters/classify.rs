@@ -1,5 +1,6 @@
 //! The OTLP specification's retry table, in one place: which HTTP statuses and gRPC codes are
-//! retryable, and how long the backend asked us to wait (`Retry-After`, gRPC `RetryInfo`).
+//! retryable, and how long the backend asked us to wait (`Retry-After`, gRPC `RetryInfo`). The
+//! Prometheus remote write specification's rule (5xx and 429 retryable) is here too.
 
 use crate::codec::rpc;
 use prost::Message;
@@ -54,6 +55,24 @@ pub fn http_status(status: u16, retry_after: Option<&str>, body_hint: &str) -> E
             retry_after: retry_after.and_then(|v| parse_retry_after(v, SystemTime::now())),
         },
         _ => ExportError::Permanent { message },
+    }
+}
+
+/// Classifies a non-2xx answer to a Prometheus remote write request, as the remote write 1.0
+/// specification says: 5xx and 429 are retryable, every other status is permanent.
+pub fn remote_write_status(status: u16, retry_after: Option<&str>, body_hint: &str) -> ExportError {
+    let message = if body_hint.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {body_hint}")
+    };
+    if status == 429 || (500..600).contains(&status) {
+        ExportError::Retryable {
+            message,
+            retry_after: retry_after.and_then(|v| parse_retry_after(v, SystemTime::now())),
+        }
+    } else {
+        ExportError::Permanent { message }
     }
 }
 
@@ -121,6 +140,23 @@ mod tests {
         for s in [400, 401, 403, 404, 413, 500] {
             assert!(!is_retryable(&http_status(s, None, "")), "{s}");
         }
+    }
+
+    #[test]
+    fn remote_write_retries_5xx_and_429_and_gives_up_on_other_4xx() {
+        for s in [429, 500, 502, 503, 504, 599] {
+            assert!(is_retryable(&remote_write_status(s, None, "")), "{s}");
+        }
+        for s in [400, 401, 403, 404, 409, 413, 422] {
+            assert!(!is_retryable(&remote_write_status(s, None, "")), "{s}");
+        }
+        assert_eq!(
+            remote_write_status(503, Some("2"), "busy"),
+            ExportError::Retryable {
+                message: "HTTP 503: busy".into(),
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
     }
 
     #[test]

@@ -797,7 +797,8 @@ impl Pending {
 
 /// The routing service the exporter's workers call: splits a batch by routing key and offers
 /// each part to its member's queue without waiting. Parts a full member queue refused are
-/// counted there (`gateway_exporter_enqueue_failed`) and reported back as rejected.
+/// counted there (`gateway_exporter_enqueue_failed`) and reported back as dropped (so this
+/// exporter counts them neither as sent nor as failed).
 #[derive(Clone)]
 pub struct Router {
     balancer: Arc<Balancer>,
@@ -819,13 +820,13 @@ impl tower::Service<Arc<Batch>> for Router {
         Box::pin(async move {
             let ring = b.ring().await?;
             let key = b.cfg.routing_key;
-            let mut rejected = 0;
+            let mut dropped = 0;
             match split(batch.payload(), &ring, key) {
                 None => {
                     let m = &ring.members[single_member(batch.payload(), &ring, key)];
                     let items = batch.items() as u64;
                     if !m.sender.try_send(batch) {
-                        rejected += items;
+                        dropped += items;
                     }
                 }
                 Some(parts) => {
@@ -834,13 +835,16 @@ impl tower::Service<Arc<Batch>> for Router {
                         let items = part.items() as u64;
                         if let Some(member) = ring.members.get(m as usize) {
                             if !member.sender.try_send(part) {
-                                rejected += items;
+                                dropped += items;
                             }
                         }
                     }
                 }
             }
-            Ok(ExportOutcome { rejected })
+            Ok(ExportOutcome {
+                rejected: 0,
+                dropped,
+            })
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Exporters: each owns a bounded queue ([`queue`]), worker tasks and a tower stack
-//! (retry → timeout → client). Clients: [`otlp_grpc`], [`otlp_http`], [`debug`]; the
-//! [`loadbalancing`] exporter routes into member `otlp` exporters of its own. Failures are
-//! classified by the OTLP spec table in [`classify`]; retries follow [`retry`].
+//! (retry → timeout → client). Clients: [`otlp_grpc`], [`otlp_http`], [`debug`],
+//! [`prometheus_remote_write`] (which converts each batch first, then sends its requests one by
+//! one through its own retry → timeout → client stack); the [`loadbalancing`] exporter routes
+//! into member `otlp` exporters of its own. Failures are classified by the OTLP spec table in
+//! [`classify`] (remote write: its own rule there); retries follow [`retry`].
 
 pub mod classify;
 pub mod config;
@@ -10,6 +12,7 @@ pub mod loadbalancing;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod persistent;
+pub mod prometheus_remote_write;
 pub mod queue;
 pub mod retry;
 
@@ -23,11 +26,15 @@ use tokio::task::JoinSet;
 use tower::util::BoxCloneService;
 use tower::{BoxError, ServiceBuilder};
 
-/// What a successful export reports: items the backend rejected (OTLP partial success).
+/// What a successful export reports: items the backend rejected (OTLP partial success) and
+/// items the exporter itself left out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportOutcome {
-    /// Items rejected by the backend.
+    /// Items rejected by the backend (counted as send failures).
     pub rejected: u64,
+    /// Items the exporter left out on purpose and counted with its own drop metric (e.g. delta
+    /// points in `prometheusremotewrite`): neither sent nor failed.
+    pub dropped: u64,
 }
 
 /// The type-erased tower stack of one exporter.
@@ -138,6 +145,16 @@ impl Exporter {
                 balancer = Some(pending);
                 (BoxCloneService::new(router), &c.sending_queue)
             }
+            ExporterConfig::PrometheusRemoteWrite(c) => {
+                let client = prometheus_remote_write::RemoteWriteClient::new(c).map_err(invalid)?;
+                let send = stack(client, &c.retry_on_failure, c.timeout.0, retries);
+                (
+                    BoxCloneService::new(prometheus_remote_write::RemoteWriteExport::new(
+                        id, c, send, metrics,
+                    )),
+                    &c.sending_queue,
+                )
+            }
         };
         let stats = ExporterStats::new(metrics, id, queue_cfg.queue_size);
         let (mut sender, mut receiver) = queue::bounded(
@@ -197,18 +214,17 @@ impl Exporter {
     }
 }
 
-/// retry → timeout → client.
-fn stack<S>(
+/// retry → timeout → client, for requests of type `R` (a whole batch, or one body of an
+/// exporter that splits batches).
+fn stack<S, R>(
     client: S,
     retry: &config::RetryConfig,
     timeout: Duration,
     retries: prometheus_client::metrics::counter::Counter,
-) -> ExportService
+) -> BoxCloneService<R, ExportOutcome, BoxError>
 where
-    S: tower::Service<Arc<Batch>, Response = ExportOutcome, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
+    R: Clone + Send + 'static,
+    S: tower::Service<R, Response = ExportOutcome, Error = BoxError> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     let svc = ServiceBuilder::new()

@@ -196,6 +196,7 @@ impl tower::Service<Arc<Batch>> for GrpcExport {
                         .partial_success
                         .map(|p| p.rejected.max(0) as u64)
                         .unwrap_or(0),
+                    dropped: 0,
                 }),
                 Err(status) => Err(classify::grpc_status(&status).into()),
             }

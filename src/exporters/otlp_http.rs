@@ -129,39 +129,9 @@ pub struct HttpExport {
 impl HttpExport {
     /// Builds the client; URLs for every signal that has one.
     pub fn new(cfg: &OtlpHttpExporterConfig) -> Result<Self, String> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .connect_timeout(cfg.timeout.0);
-        if let Some(pem) = cfg.tls.read_ca().map_err(|e| format!("tls.{e}"))? {
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("tls.ca_file: {e}"))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some(id) = cfg.tls.read_identity().map_err(|e| format!("tls.{e}"))? {
-            let mut pem = id.cert_pem;
-            pem.push(b'\n');
-            pem.extend_from_slice(&id.key_pem);
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| format!("tls.cert_file/key_file: {e}"))?;
-            builder = builder.identity(identity);
-        }
-        if cfg.tls.insecure_skip_verify {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
+        let client = http_client(&cfg.tls, cfg.timeout.0)?;
         let urls = Signal::ALL.map(|s| signal_url(cfg, s).ok());
-        let mut headers = HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("headers: invalid name {k:?}"))?;
-            let mut value =
-                HeaderValue::from_str(v).map_err(|_| format!("headers.{k}: invalid value"))?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
+        let headers = header_map(&cfg.headers)?;
         let format = match cfg.encoding {
             HttpEncoding::Proto => WireFormat::Proto,
             HttpEncoding::Json => WireFormat::Json,
@@ -176,7 +146,52 @@ impl HttpExport {
     }
 }
 
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
+/// A reqwest client (rustls) with the exporter's `tls:` settings; `timeout` bounds connecting.
+/// Shared by the HTTP exporters.
+pub(crate) fn http_client(
+    tls: &TlsClientConfig,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .connect_timeout(timeout);
+    if let Some(pem) = tls.read_ca().map_err(|e| format!("tls.{e}"))? {
+        for cert in
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("tls.ca_file: {e}"))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(id) = tls.read_identity().map_err(|e| format!("tls.{e}"))? {
+        let mut pem = id.cert_pem;
+        pem.push(b'\n');
+        pem.extend_from_slice(&id.key_pem);
+        let identity = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| format!("tls.cert_file/key_file: {e}"))?;
+        builder = builder.identity(identity);
+    }
+    if tls.insecure_skip_verify {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    builder.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// The configured `headers:` as a header map; values are marked sensitive (never logged).
+pub(crate) fn header_map(headers: &BTreeMap<String, String>) -> Result<HeaderMap, String> {
+    let mut out = HeaderMap::new();
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("headers: invalid name {k:?}"))?;
+        let mut value =
+            HeaderValue::from_str(v).map_err(|_| format!("headers.{k}: invalid value"))?;
+        value.set_sensitive(true);
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         let room = cap.saturating_sub(out.len());
@@ -255,6 +270,7 @@ impl tower::Service<Arc<Batch>> for HttpExport {
                 let body = read_capped(resp, MAX_OK_BODY).await;
                 return Ok(ExportOutcome {
                     rejected: rejected_in(&body, this.format, signal),
+                    dropped: 0,
                 });
             }
             let retry_after = resp
@@ -269,7 +285,7 @@ impl tower::Service<Arc<Batch>> for HttpExport {
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

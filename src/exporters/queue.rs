@@ -429,9 +429,10 @@ async fn worker(
             store.delete(key);
         }
         match result {
-            Ok(ExportOutcome { rejected }) => {
+            Ok(ExportOutcome { rejected, dropped }) => {
                 let rejected = rejected.min(items);
-                stats.sent.add(signal, items - rejected);
+                let dropped = dropped.min(items - rejected);
+                stats.sent.add(signal, items - rejected - dropped);
                 stats.failed.add(signal, rejected);
                 if rejected > 0 {
                     crate::telemetry::warn_rate_limited(

@@ -5,6 +5,7 @@
 use super::classify::ExportError;
 use super::config::RetryConfig;
 use super::ExportOutcome;
+#[cfg(doc)]
 use crate::codec::Batch;
 use prometheus_client::metrics::counter::Counter;
 use rand::Rng;
@@ -55,12 +56,14 @@ impl RetryPolicy {
     }
 }
 
-impl tower::retry::Policy<Arc<Batch>, ExportOutcome, BoxError> for RetryPolicy {
+/// Any cloneable request: a whole [`Batch`] (`Arc<Batch>`) for the OTLP exporters, one encoded
+/// remote write body for `prometheusremotewrite`.
+impl<R: Clone> tower::retry::Policy<R, ExportOutcome, BoxError> for RetryPolicy {
     type Future = tokio::time::Sleep;
 
     fn retry(
         &mut self,
-        _req: &mut Arc<Batch>,
+        _req: &mut R,
         result: &mut Result<ExportOutcome, BoxError>,
     ) -> Option<Self::Future> {
         let err = result.as_ref().err()?;
@@ -91,7 +94,7 @@ impl tower::retry::Policy<Arc<Batch>, ExportOutcome, BoxError> for RetryPolicy {
         Some(tokio::time::sleep(delay))
     }
 
-    fn clone_request(&mut self, req: &Arc<Batch>) -> Option<Arc<Batch>> {
+    fn clone_request(&mut self, req: &R) -> Option<R> {
         Some(req.clone())
     }
 }

@@ -67,6 +67,13 @@ pub mod names {
     pub const RECEIVER_LIMITED_VALUES: &str = "gateway_receiver_limited_values";
     /// Members a `loadbalancing` exporter routes to now.
     pub const EXPORTER_LOADBALANCER_MEMBERS: &str = "gateway_exporter_loadbalancer_members";
+    /// Delta (or unspecified-temporality) sum and histogram points a `prometheusremotewrite`
+    /// exporter dropped: remote write carries cumulative series only.
+    pub const EXPORTER_DROPPED_DELTA_POINTS: &str = "gateway_exporter_dropped_delta_metric_points";
+    /// Points a `prometheusremotewrite` exporter cannot send: exponential histograms, points
+    /// without a value or timestamp, histograms whose buckets do not fit their bounds.
+    pub const EXPORTER_DROPPED_UNSUPPORTED_POINTS: &str =
+        "gateway_exporter_dropped_unsupported_metric_points";
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -112,6 +119,13 @@ fn help(stem: &str) -> &'static str {
         names::PROCESSOR_OUTGOING => "Items a processor handed on",
         names::EXPORTER_QUEUE_CAPACITY_BYTES => "Capacity of the exporter queue in encoded bytes",
         names::EXPORTER_IN_FLIGHT_REQUESTS => "Requests the exporter is sending now",
+        names::EXPORTER_DROPPED_DELTA_POINTS => {
+            "Delta metric points dropped by a Prometheus remote write exporter"
+        }
+        names::EXPORTER_DROPPED_UNSUPPORTED_POINTS => {
+            "Metric points a Prometheus remote write exporter cannot send (exponential histograms, \
+             malformed points)"
+        }
         names::RECEIVER_LIMITED_VALUES => {
             "Attributes or values dropped, truncated or replaced by receiver limits"
         }

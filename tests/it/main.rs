@@ -11,6 +11,7 @@ mod fixture_replay;
 mod processors_e2e;
 mod redaction_e2e;
 mod reload;
+mod remote_write;
 mod telemetry;
 mod tls_auth;
 

@@ -7,12 +7,11 @@ use crate::support::fixtures::{
     self, all_spans, count_data_points, count_log_records, count_spans, logs_of, metrics_of,
     traces_of,
 };
-use crate::support::gateway::{self, free_port};
+use crate::support::gateway;
+use crate::support::prometheus::{prometheus_binary, Prometheus};
 use crate::{start_fan_out, FanOut};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -260,138 +259,13 @@ async fn metrics_after_a_fixture_replay_count_exactly_what_was_sent_and_delivere
     );
 }
 
-/// Where the Debian package `prometheus` puts the server (CI: `apt-get install -y prometheus`).
-fn prometheus_binary() -> PathBuf {
-    let candidates = std::iter::once(PathBuf::from("/usr/bin/prometheus")).chain(
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| d.join("prometheus")),
-    );
-    for path in candidates {
-        if path.is_file() {
-            return path;
-        }
-    }
-    panic!(
-        "the Prometheus server is not installed (no /usr/bin/prometheus, none on PATH): this test \
-         needs it. Install it with `apt-get install -y prometheus` (Debian/Ubuntu; CI does this \
-         in .ci/run)"
-    );
-}
-
-/// A Prometheus server killed when dropped; its output goes to a file for messages.
-struct Prometheus {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Prometheus {
-    /// Starts Prometheus scraping `127.0.0.1:<admin_port>` every second as job `gateway`.
-    fn start(dir: &Path, admin_port: u16) -> Prometheus {
-        let binary = prometheus_binary();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: \
-                 ['127.0.0.1:{admin_port}']\n"
-            ),
-        )
-        .expect("write prometheus.yml");
-        let port = free_port();
-        let log = dir.join("prometheus.log");
-        let out = std::fs::File::create(&log).expect("create prometheus.log");
-        let err = out.try_clone().expect("clone log file");
-        let child = Command::new(&binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        Prometheus { child, port, log }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The instant-query result vector of `query`, or an error text (not up yet, bad answer).
-    async fn query(&self, query: &str) -> Result<Vec<serde_json::Value>, String> {
-        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let body = client
-            .get(&url)
-            .query(&[("query", query)])
-            .send()
-            .await
-            .map_err(|e| format!("{e:#}"))?
-            .bytes()
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        let answer: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&body)))?;
-        if answer["status"] != "success" {
-            return Err(answer.to_string());
-        }
-        answer["data"]["result"]
-            .as_array()
-            .cloned()
-            .ok_or_else(|| answer.to_string())
-    }
-
-    /// Polls `query` until it returns exactly one series whose value is `want`; panics with
-    /// the last answer and Prometheus' output after `timeout`.
-    async fn wait_for_value(&mut self, query: &str, want: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let last = self.query(query).await;
-            if let Ok(result) = &last {
-                if result.len() == 1 && result[0]["value"][1] == want {
-                    return;
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("Prometheus exited with {status}:\n{}", self.output());
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "waited {timeout:?} for {query} == {want}; last answer: {last:?}\n\
-                     --- prometheus output ---\n{}",
-                    self.output()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_scrapes_the_gateway() {
     // Fail (not skip) before anything starts when Prometheus is missing.
     prometheus_binary();
     let mut setup = start_fan_out(FanOut::default()).await;
     let dir = tempfile::tempdir().expect("temporary directory");
-    let mut prometheus = Prometheus::start(dir.path(), setup.admin_port);
+    let mut prometheus = Prometheus::start(dir.path(), Some(setup.admin_port), &[]);
 
     let logs = fixtures::of_signal(&fixtures::protobuf_fixtures(), fixtures::Signal::Logs);
     assert!(!logs.is_empty(), "no protobuf logs fixture");
