@@ -671,6 +671,39 @@ pub fn dedupe_attributes(attrs: &mut Vec<KeyValue>, keep: DedupeKeep) -> u64 {
     if !has_duplicate_keys(attrs) {
         return 0;
     }
+    let before = attrs.len();
+    if before <= 64 {
+        // Without allocating: a bit per attribute, comparing key text only between keys of
+        // the same length (modulo 64). Codex repeats `thread.id` on every span, so this path
+        // is hot.
+        let mut lengths_seen = 0u64;
+        let mut repeated = 0u64;
+        for kv in attrs.iter() {
+            let bit = 1u64 << (kv.key.len() & 63);
+            repeated |= lengths_seen & bit;
+            lengths_seen |= bit;
+        }
+        let mut drop_mask = 0u64;
+        for (i, kv) in attrs.iter().enumerate() {
+            if repeated & (1u64 << (kv.key.len() & 63)) == 0 {
+                continue;
+            }
+            let others = match keep {
+                DedupeKeep::First => &attrs[..i],
+                DedupeKeep::Last => &attrs[i + 1..],
+            };
+            if others.iter().any(|o| same_key(&o.key, &kv.key)) {
+                drop_mask |= 1u64 << i;
+            }
+        }
+        let mut i = 0;
+        attrs.retain(|_| {
+            let kept = drop_mask & (1u64 << i) == 0;
+            i += 1;
+            kept
+        });
+        return (before - attrs.len()) as u64;
+    }
     let mut keep_mask = vec![true; attrs.len()];
     let mut seen: HashSet<&str> = HashSet::with_capacity(attrs.len());
     let order: Box<dyn Iterator<Item = (usize, &KeyValue)>> = match keep {
@@ -683,7 +716,6 @@ pub fn dedupe_attributes(attrs: &mut Vec<KeyValue>, keep: DedupeKeep) -> u64 {
         }
     }
     drop(seen);
-    let before = attrs.len();
     let mut mask = keep_mask.into_iter();
     attrs.retain(|_| mask.next().unwrap_or(true));
     (before - attrs.len()) as u64
@@ -1318,24 +1350,40 @@ mod tests {
             }
 
             #[test]
-            fn dedupe_leaves_one_of_each_key_with_its_last_value(
-                keys in proptest::collection::vec(0u8..6, 0..40),
+            fn dedupe_leaves_one_of_each_key_in_place_first_or_last(
+                keys in proptest::collection::vec(0usize..8, 0..100),
+                last in any::<bool>(),
             ) {
+                // Same-length keys, and lengths equal modulo 64 ("a" and the 65-byte key), so
+                // the length prefilter of the small path is exercised; 0..100 attributes cover
+                // both the small (<= 64) and the large path.
+                let long = format!("{}b", "a".repeat(64));
+                let names = ["a", "b", "k1", "k2", "thread.id", "thread.ix", &long, "ab"];
                 let mut attrs: Vec<KeyValue> = keys
                     .iter()
                     .enumerate()
-                    .map(|(i, k)| kv(&format!("k{k}"), Value::IntValue(i as i64)))
+                    .map(|(i, k)| kv(names[*k], Value::IntValue(i as i64)))
                     .collect();
-                let distinct: HashSet<u8> = keys.iter().copied().collect();
-                dedupe_attributes(&mut attrs, DedupeKeep::Last);
-                prop_assert_eq!(attrs.len(), distinct.len());
-                for kv in &attrs {
-                    let last = keys.iter().rposition(|k| format!("k{k}") == kv.key);
-                    prop_assert_eq!(
-                        kv.value.as_ref().and_then(|v| v.value.clone()),
-                        last.map(|i| Value::IntValue(i as i64))
-                    );
-                }
+                let keep = if last { DedupeKeep::Last } else { DedupeKeep::First };
+                // The reference: positions of the kept occurrence of each key, in order.
+                let mut want: Vec<usize> = (0..keys.len())
+                    .filter(|&i| {
+                        let mut others = if last {
+                            keys[i + 1..].iter()
+                        } else {
+                            keys[..i].iter()
+                        };
+                        !others.any(|k| *k == keys[i])
+                    })
+                    .collect();
+                want.sort_unstable();
+                let removed = dedupe_attributes(&mut attrs, keep);
+                prop_assert_eq!(removed as usize, keys.len() - want.len());
+                let got: Vec<Option<Value>> =
+                    attrs.iter().map(|kv| kv.value.as_ref().and_then(|v| v.value.clone())).collect();
+                let want: Vec<Option<Value>> =
+                    want.iter().map(|i| Some(Value::IntValue(*i as i64))).collect();
+                prop_assert_eq!(got, want);
             }
 
             #[test]
