@@ -1,11 +1,16 @@
-//! The `codex-otel-gateway` command line: `run`, `validate`. Thin: parses arguments, loads the
-//! config, hands over to the library.
+//! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`.
+//! Thin: parses arguments, loads the config, hands over to the library. `healthcheck` is the
+//! client side of the admin listener's `/healthz`, for container HEALTHCHECKs in images that
+//! have no curl: one plain HTTP/1.1 GET over a `TcpStream`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use codex_otel_gateway::config::{self, Diagnostic};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// jemalloc: returns freed memory to the OS and reports live heap bytes, which the
 /// `memory_limiter` uses (RSS alone stays high after a burst and would refuse forever).
@@ -48,6 +53,16 @@ enum Command {
     },
     /// Print the embedded default config.
     DefaultConfig,
+    /// GET the admin listener's health endpoint: exit 0 on HTTP 200, 1 otherwise (the reason on
+    /// stderr). For container HEALTHCHECKs.
+    Healthcheck {
+        /// Plain-HTTP URL to GET.
+        #[arg(long, default_value = "http://127.0.0.1:8888/healthz")]
+        url: String,
+        /// Deadline for the whole check (connect, send, status line), e.g. "2s", "500ms".
+        #[arg(long, default_value = "2s", value_parser = config::units::parse_duration)]
+        timeout: Duration,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +73,13 @@ fn main() -> ExitCode {
             print!("{}", config::DEFAULT_CONFIG);
             ExitCode::SUCCESS
         }
+        Command::Healthcheck { url, timeout } => match healthcheck(&url, timeout) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("unhealthy: {url}: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run { config } => match run(config, cli.log_level, cli.log_format) {
             Ok(code) => code,
             Err(e) => {
@@ -130,4 +152,154 @@ fn run(
         .block_on(codex_otel_gateway::app::run(validated.config, path))
         .context("gateway failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why a health check failed; each renders as one line.
+#[derive(Debug, thiserror::Error)]
+enum HealthcheckError {
+    #[error("only plain http:// URLs are supported")]
+    NotHttp,
+    #[error("no host in the URL")]
+    NoHost,
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("{host} resolved to no address")]
+    NoAddress { host: String },
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("connection closed before a status line")]
+    NoStatusLine,
+    #[error("malformed status line {0:?}")]
+    BadStatusLine(String),
+    #[error("HTTP status {0}")]
+    Status(u16),
+}
+
+/// Largest status line read before giving up.
+const MAX_STATUS_LINE: usize = 8 * 1024;
+
+/// GETs `url` (plain HTTP/1.1, `Connection: close`) and succeeds when the status is 200. The
+/// whole exchange, name resolution aside, must finish within `timeout`.
+fn healthcheck(url: &str, timeout: Duration) -> Result<(), HealthcheckError> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or(HealthcheckError::NotHttp)?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err(HealthcheckError::NoHost);
+    }
+    // `host:port`, `[v6]:port`, or no port (80).
+    let has_port = match authority.rfind(']') {
+        Some(close) => authority[close..].contains(':'),
+        None => authority.contains(':'),
+    };
+    let target = if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addrs: Vec<SocketAddr> = target
+        .to_socket_addrs()
+        .map_err(|source| HealthcheckError::Resolve {
+            host: target.clone(),
+            source,
+        })?
+        .collect();
+    let deadline = Instant::now() + timeout;
+    let remaining = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or(HealthcheckError::Timeout(timeout))
+    };
+    let mut last_error = None;
+    let mut stream = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, remaining()?) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(source) if source.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(HealthcheckError::Timeout(timeout))
+            }
+            Err(source) => {
+                last_error = Some(HealthcheckError::Connect {
+                    addr: *addr,
+                    source,
+                })
+            }
+        }
+    }
+    let mut stream = match (stream, last_error) {
+        (Some(s), _) => s,
+        (None, Some(e)) => return Err(e),
+        (None, None) => return Err(HealthcheckError::NoAddress { host: target }),
+    };
+    let io = |what: &'static str| {
+        move |source: std::io::Error| match source.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                HealthcheckError::Timeout(timeout)
+            }
+            _ => HealthcheckError::Io { what, source },
+        }
+    };
+    stream
+        .set_write_timeout(Some(remaining()?))
+        .map_err(io("set write timeout"))?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: codex-otel-gateway-healthcheck\r\n\
+         Accept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(io("send request"))?;
+    let mut head = Vec::with_capacity(256);
+    let mut buf = [0u8; 1024];
+    let line_end = loop {
+        if let Some(i) = head.windows(2).position(|w| w == b"\r\n") {
+            break i;
+        }
+        if head.len() > MAX_STATUS_LINE {
+            return Err(HealthcheckError::BadStatusLine(
+                String::from_utf8_lossy(&head[..64]).into_owned(),
+            ));
+        }
+        stream
+            .set_read_timeout(Some(remaining()?))
+            .map_err(io("set read timeout"))?;
+        let n = stream.read(&mut buf).map_err(io("read response"))?;
+        if n == 0 {
+            return Err(HealthcheckError::NoStatusLine);
+        }
+        head.extend_from_slice(&buf[..n]);
+    };
+    let line = String::from_utf8_lossy(&head[..line_end]).into_owned();
+    let mut parts = line.splitn(3, ' ');
+    let status = match (parts.next(), parts.next()) {
+        (Some(version), Some(code)) if version.starts_with("HTTP/1.") => code.parse::<u16>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| HealthcheckError::BadStatusLine(line.clone()))?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(HealthcheckError::Status(status))
+    }
 }

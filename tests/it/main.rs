@@ -8,10 +8,13 @@ mod config_validate;
 mod delivery;
 mod disk_full;
 mod fixture_replay;
+mod healthcheck;
+mod loadbalancing;
 mod processors_e2e;
 mod redaction_e2e;
 mod reload;
 mod remote_write;
+mod rotel_interop;
 mod telemetry;
 mod tls_auth;
 

@@ -7,3 +7,4 @@ pub mod fixtures;
 pub mod gateway;
 pub mod mock_llm;
 pub mod prometheus;
+pub mod rotel;
