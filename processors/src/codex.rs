@@ -635,26 +635,35 @@ fn same_key(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.last() == b.last() && bytes_eq(a, b)
 }
 
+/// The bit of a key's length (modulo 64) in a length bitmap.
+fn length_bit(key: &str) -> u64 {
+    1u64 << (key.len() & 63)
+}
+
+/// The bitmap of key lengths (modulo 64) that occur more than once in `attrs`: only keys with
+/// such a length can be duplicates, so only their text needs comparing.
+fn repeated_lengths(attrs: &[KeyValue]) -> u64 {
+    let (mut seen, mut repeated) = (0u64, 0u64);
+    for kv in attrs {
+        let bit = length_bit(&kv.key);
+        repeated |= seen & bit;
+        seen |= bit;
+    }
+    repeated
+}
+
 /// Whether two attributes of `attrs` share a key.
 fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
     const SMALL: usize = 32;
     if attrs.len() <= SMALL {
-        // Without allocating, and reading key text only for keys of a length that occurs more
-        // than once: a bitmap of the lengths seen (modulo 64) finds those first.
-        let (mut seen, mut repeated) = (0u64, 0u64);
-        for kv in attrs {
-            let bit = 1u64 << (kv.key.len() & 63);
-            repeated |= seen & bit;
-            seen |= bit;
-        }
+        // Without allocating, reading key text only for keys of a repeated length.
+        let repeated = repeated_lengths(attrs);
         if repeated == 0 {
             return false;
         }
         for i in 1..attrs.len() {
             let a = &attrs[i].key;
-            if repeated & (1u64 << (a.len() & 63)) != 0
-                && attrs[..i].iter().any(|b| same_key(&b.key, a))
-            {
+            if repeated & length_bit(a) != 0 && attrs[..i].iter().any(|b| same_key(&b.key, a)) {
                 return true;
             }
         }
@@ -673,19 +682,12 @@ pub fn dedupe_attributes(attrs: &mut Vec<KeyValue>, keep: DedupeKeep) -> u64 {
     }
     let before = attrs.len();
     if before <= 64 {
-        // Without allocating: a bit per attribute, comparing key text only between keys of
-        // the same length (modulo 64). Codex repeats `thread.id` on every span, so this path
-        // is hot.
-        let mut lengths_seen = 0u64;
-        let mut repeated = 0u64;
-        for kv in attrs.iter() {
-            let bit = 1u64 << (kv.key.len() & 63);
-            repeated |= lengths_seen & bit;
-            lengths_seen |= bit;
-        }
+        // Without allocating: a bit per attribute, comparing key text only between keys of a
+        // repeated length. Codex repeats `thread.id` on every span, so this path is hot.
+        let repeated = repeated_lengths(attrs);
         let mut drop_mask = 0u64;
         for (i, kv) in attrs.iter().enumerate() {
-            if repeated & (1u64 << (kv.key.len() & 63)) == 0 {
+            if repeated & length_bit(&kv.key) == 0 {
                 continue;
             }
             let others = match keep {

@@ -377,7 +377,7 @@ fn metric_attrs(m: &Metric) -> &[KeyValue] {
 }
 
 /// Splits a request by member. Each part keeps its resource and scope; items keep their order.
-/// `None` when every item goes to one member (the caller forwards the batch untouched).
+/// `Err(member)` when every item goes to one member (the caller forwards the batch untouched).
 macro_rules! split_signal {
     ($req:expr, $ring:expr, $key:expr, $Req:ident, $RS:ident, $resources:ident, $SS:ident,
      $scopes:ident, $items:ident, |$item:ident, $res:ident, $fallback:ident| $item_hash:expr) => {{
@@ -396,7 +396,7 @@ macro_rules! split_signal {
         }
         let first = picks.first().copied();
         if picks.iter().all(|p| Some(*p) == first) {
-            None
+            Err(first.unwrap_or(0) as usize)
         } else {
             // Pass 2: copy each item into its member's request.
             let mut parts: BTreeMap<u32, $Req> = BTreeMap::new();
@@ -433,141 +433,99 @@ macro_rules! split_signal {
                     parts.entry(m).or_default().$resources.push(r);
                 }
             }
-            Some(parts.into_iter().collect::<Vec<_>>())
+            Ok(parts.into_iter().collect::<Vec<_>>())
         }
     }};
 }
 
-/// The parts of `payload` by member index; `None` when it all goes to one member.
-fn split(payload: &Payload, ring: &Ring, key: Option<RoutingKey>) -> Option<Vec<(u32, Payload)>> {
-    match payload {
-        Payload::Traces(req) => {
-            let key = key.unwrap_or(RoutingKey::TraceId);
-            split_signal!(
-                req,
-                ring,
-                key,
-                ExportTraceServiceRequest,
-                ResourceSpans,
-                resource_spans,
-                ScopeSpans,
-                scope_spans,
-                spans,
-                |span, res, fallback| item_key(
-                    key,
-                    &span.attributes,
-                    res,
-                    &span.trace_id,
-                    fallback
-                )
-            )
-            .map(|parts| {
-                parts
-                    .into_iter()
-                    .map(|(m, r)| (m, Payload::Traces(r)))
-                    .collect()
-            })
-        }
-        Payload::Logs(req) => {
-            let key = key.unwrap_or(RoutingKey::ConversationId);
-            split_signal!(
-                req,
-                ring,
-                key,
-                ExportLogsServiceRequest,
-                ResourceLogs,
-                resource_logs,
-                ScopeLogs,
-                scope_logs,
-                log_records,
-                |rec, res, fallback| item_key(key, &rec.attributes, res, &rec.trace_id, fallback)
-            )
-            .map(|parts| {
-                parts
-                    .into_iter()
-                    .map(|(m, r)| (m, Payload::Logs(r)))
-                    .collect()
-            })
-        }
-        Payload::Metrics(req) => {
-            let key = key.unwrap_or(RoutingKey::Service);
-            split_signal!(
-                req,
-                ring,
-                key,
-                ExportMetricsServiceRequest,
-                ResourceMetrics,
-                resource_metrics,
-                ScopeMetrics,
-                scope_metrics,
-                metrics,
-                |metric, res, fallback| item_key(key, metric_attrs(metric), res, &[], fallback)
-            )
-            .map(|parts| {
-                parts
-                    .into_iter()
-                    .map(|(m, r)| (m, Payload::Metrics(r)))
-                    .collect()
-            })
+/// Where a batch goes.
+#[derive(Debug)]
+enum Routed {
+    /// Every item to this member: the batch is forwarded as it is.
+    Whole(usize),
+    /// One part per member index.
+    Parts(Vec<(u32, Payload)>),
+}
+
+impl Routed {
+    fn new<R>(split: Result<Vec<(u32, R)>, usize>, wrap: fn(R) -> Payload) -> Self {
+        match split {
+            Err(member) => Routed::Whole(member),
+            Ok(parts) => Routed::Parts(parts.into_iter().map(|(m, r)| (m, wrap(r))).collect()),
         }
     }
 }
 
-/// The member index of a batch that goes to one member whole.
-fn single_member(payload: &Payload, ring: &Ring, key: Option<RoutingKey>) -> usize {
-    // The first item decides (split() found them all equal).
-    let hash = match payload {
+/// Routes `payload` over `ring`.
+fn split(payload: &Payload, ring: &Ring, key: Option<RoutingKey>) -> Routed {
+    match payload {
         Payload::Traces(req) => {
             let key = key.unwrap_or(RoutingKey::TraceId);
-            req.resource_spans.iter().find_map(|rs| {
-                let fallback = resource_key(key, rs.resource.as_ref());
-                rs.scope_spans
-                    .iter()
-                    .flat_map(|s| &s.spans)
-                    .next()
-                    .map(|span| {
-                        item_key(
-                            key,
-                            &span.attributes,
-                            rs.resource.as_ref(),
-                            &span.trace_id,
-                            fallback,
-                        )
-                    })
-            })
+            Routed::new(
+                split_signal!(
+                    req,
+                    ring,
+                    key,
+                    ExportTraceServiceRequest,
+                    ResourceSpans,
+                    resource_spans,
+                    ScopeSpans,
+                    scope_spans,
+                    spans,
+                    |span, res, fallback| item_key(
+                        key,
+                        &span.attributes,
+                        res,
+                        &span.trace_id,
+                        fallback
+                    )
+                ),
+                Payload::Traces,
+            )
         }
         Payload::Logs(req) => {
             let key = key.unwrap_or(RoutingKey::ConversationId);
-            req.resource_logs.iter().find_map(|rs| {
-                let fallback = resource_key(key, rs.resource.as_ref());
-                rs.scope_logs
-                    .iter()
-                    .flat_map(|s| &s.log_records)
-                    .next()
-                    .map(|rec| {
-                        item_key(
-                            key,
-                            &rec.attributes,
-                            rs.resource.as_ref(),
-                            &rec.trace_id,
-                            fallback,
-                        )
-                    })
-            })
+            Routed::new(
+                split_signal!(
+                    req,
+                    ring,
+                    key,
+                    ExportLogsServiceRequest,
+                    ResourceLogs,
+                    resource_logs,
+                    ScopeLogs,
+                    scope_logs,
+                    log_records,
+                    |rec, res, fallback| item_key(
+                        key,
+                        &rec.attributes,
+                        res,
+                        &rec.trace_id,
+                        fallback
+                    )
+                ),
+                Payload::Logs,
+            )
         }
         Payload::Metrics(req) => {
             let key = key.unwrap_or(RoutingKey::Service);
-            req.resource_metrics.iter().find_map(|rs| {
-                let fallback = resource_key(key, rs.resource.as_ref());
-                rs.scope_metrics
-                    .iter()
-                    .flat_map(|s| &s.metrics)
-                    .next()
-                    .map(|m| item_key(key, metric_attrs(m), rs.resource.as_ref(), &[], fallback))
-            })
+            Routed::new(
+                split_signal!(
+                    req,
+                    ring,
+                    key,
+                    ExportMetricsServiceRequest,
+                    ResourceMetrics,
+                    resource_metrics,
+                    ScopeMetrics,
+                    scope_metrics,
+                    metrics,
+                    |metric, res, fallback| item_key(key, metric_attrs(metric), res, &[], fallback)
+                ),
+                Payload::Metrics,
+            )
         }
-    };
-    hash.map_or(0, |h| ring.pick(h))
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -822,14 +780,15 @@ impl tower::Service<Arc<Batch>> for Router {
             let key = b.cfg.routing_key;
             let mut dropped = 0;
             match split(batch.payload(), &ring, key) {
-                None => {
-                    let m = &ring.members[single_member(batch.payload(), &ring, key)];
+                Routed::Whole(m) => {
                     let items = batch.items() as u64;
-                    if !m.sender.try_send(batch) {
-                        dropped += items;
+                    if let Some(member) = ring.members.get(m) {
+                        if !member.sender.try_send(batch) {
+                            dropped += items;
+                        }
                     }
                 }
-                Some(parts) => {
+                Routed::Parts(parts) => {
                     for (m, payload) in parts {
                         let part = Arc::new(Batch::new(payload));
                         let items = part.items() as u64;
@@ -929,7 +888,9 @@ mod tests {
         let convs: Vec<String> = (0..40).map(|i| format!("conv-{}", i % 10)).collect();
         let refs: Vec<&str> = convs.iter().map(String::as_str).collect();
         let payload = Payload::Logs(logs(&refs));
-        let parts = split(&payload, &r, None).expect("ten conversations span several members");
+        let Routed::Parts(parts) = split(&payload, &r, None) else {
+            panic!("ten conversations span several members")
+        };
         let mut seen: BTreeMap<String, u32> = BTreeMap::new();
         let mut total = 0;
         for (m, p) in &parts {
@@ -973,8 +934,9 @@ mod tests {
     fn a_batch_of_one_conversation_is_forwarded_whole() {
         let r = ring(&["a:1", "b:1", "c:1"]);
         let payload = Payload::Logs(logs(&["same", "same", "same"]));
-        assert!(split(&payload, &r, None).is_none());
-        let m = single_member(&payload, &r, None);
+        let Routed::Whole(m) = split(&payload, &r, None) else {
+            panic!("one conversation is not split")
+        };
         assert_eq!(
             r.endpoint_for(fnv1a(b"same")),
             Some(r.members[m].endpoint.as_str())
