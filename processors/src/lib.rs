@@ -11,6 +11,7 @@
 
 pub mod attributes;
 pub mod codex;
+pub mod codex_usage;
 mod context;
 pub mod delta_to_cumulative;
 pub mod filter;

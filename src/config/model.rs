@@ -13,6 +13,7 @@ use crate::receivers::admission::MemoryLimiterConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use processors::attributes::AttributesConfig;
 use processors::codex::CodexConfig;
+use processors::codex_usage::CodexUsageConfig;
 use processors::delta_to_cumulative::DeltaToCumulativeConfig;
 use processors::filter::FilterConfig;
 use processors::metric_names::MetricNamesConfig;
@@ -33,6 +34,8 @@ pub struct GatewayConfig {
     pub processors: BTreeMap<String, ProcessorConfig>,
     /// `exporters:` by id.
     pub exporters: BTreeMap<String, ExporterConfig>,
+    /// `connectors:` by id: each is an exporter of some pipelines and a receiver of others.
+    pub connectors: BTreeMap<String, ConnectorConfig>,
     /// `service:`.
     pub service: ServiceConfig,
 }
@@ -84,6 +87,41 @@ pub enum ExporterConfig {
     PrometheusRemoteWrite(PrometheusRemoteWriteExporterConfig),
 }
 
+/// A connector's config, by type. A connector is listed as an exporter of the pipelines it
+/// reads and as a receiver of the pipelines it feeds, as in the Collector.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectorConfig {
+    /// `codex_usage`: Codex log events → usage metrics (logs → metrics).
+    CodexUsage(CodexUsageConfig),
+}
+
+impl ConnectorConfig {
+    /// Whether the connector can be an exporter of a pipeline of `signal`.
+    pub fn reads(&self, signal: Signal) -> bool {
+        match self {
+            ConnectorConfig::CodexUsage(_) => signal == Signal::Logs,
+        }
+    }
+
+    /// Whether the connector can be a receiver of a pipeline of `signal`.
+    pub fn feeds(&self, signal: Signal) -> bool {
+        match self {
+            ConnectorConfig::CodexUsage(_) => signal == Signal::Metrics,
+        }
+    }
+
+    /// Whether what the connector emits is cumulative already.
+    pub fn emits_cumulative(&self) -> bool {
+        match self {
+            ConnectorConfig::CodexUsage(c) => {
+                c.aggregation_temporality == processors::codex_usage::Temporality::Cumulative
+            }
+        }
+    }
+}
+
+/// Connector types this build knows.
+pub const CONNECTOR_TYPES: &[&str] = &["codex_usage"];
 /// Receiver types this build knows.
 pub const RECEIVER_TYPES: &[&str] = &["otlp"];
 /// Processor types this build knows.
@@ -262,10 +300,18 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
         }
     };
     for key in top.keys() {
-        if !["receivers", "processors", "exporters", "service"].contains(&key.as_str()) {
+        if ![
+            "receivers",
+            "processors",
+            "exporters",
+            "connectors",
+            "service",
+        ]
+        .contains(&key.as_str())
+        {
             let hint = match key.as_str() {
-                "extensions" | "connectors" => " (not supported by this gateway)",
-                _ => " (expected receivers, processors, exporters, service)",
+                "extensions" => " (not supported by this gateway)",
+                _ => " (expected receivers, processors, exporters, connectors, service)",
             };
             errors.push(Diagnostic::error(key.clone(), format!("unknown key{hint}")));
         }
@@ -315,6 +361,16 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             _ => None,
         },
     );
+    let connectors = section(
+        top,
+        "connectors",
+        CONNECTOR_TYPES,
+        &mut errors,
+        |kind, path, v, errs| match kind {
+            "codex_usage" => decode(path, v, errs).map(ConnectorConfig::CodexUsage),
+            _ => None,
+        },
+    );
     let service = match top.get("service") {
         None => {
             errors.push(Diagnostic::error(
@@ -330,6 +386,7 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             receivers,
             processors,
             exporters,
+            connectors,
             service,
         }),
         _ => Err(errors),

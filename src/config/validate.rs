@@ -3,11 +3,11 @@
 //! The checks call the same functions the builder uses, so what validates also builds.
 
 use super::model::{
-    component_type, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
+    component_type, ConnectorConfig, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
 };
 use super::{join, Diagnostic};
 use crate::exporters::{self, config::QueueConfig, config::RetryConfig};
-use crate::pipeline::builder::build_processor;
+use crate::pipeline::builder::{build_connector, build_processor};
 use crate::receivers::otlp::parse_listen_addr;
 use processors::Signal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +35,48 @@ pub fn validate(cfg: &GatewayConfig) -> Vec<Diagnostic> {
     for (id, e) in &cfg.exporters {
         check_exporter(id, e, &used_signals(cfg, id, |p| &p.exporters), &mut out);
     }
+    check_connectors(cfg, &mut out);
     out
+}
+
+/// Connectors: built like processors, ids distinct from receivers and exporters, and used on
+/// both sides (a connector only exported to would drop what it makes; one only received from
+/// would never produce anything).
+fn check_connectors(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+    for (id, c) in &cfg.connectors {
+        let path = join("connectors", id);
+        if let Err(errs) = build_connector(c) {
+            for e in errs {
+                out.push(Diagnostic::error(join(&path, &e.field), e.message));
+            }
+        }
+        for (section, clash) in [
+            ("receivers", cfg.receivers.contains_key(id)),
+            ("exporters", cfg.exporters.contains_key(id)),
+        ] {
+            if clash {
+                out.push(Diagnostic::error(
+                    path.clone(),
+                    format!(
+                        "{id:?} is also defined under {section}: pipeline lists would be ambiguous"
+                    ),
+                ));
+            }
+        }
+        let as_exporter = !used_signals(cfg, id, |p| &p.exporters).is_empty();
+        let as_receiver = !used_signals(cfg, id, |p| &p.receivers).is_empty();
+        match (as_exporter, as_receiver) {
+            (true, false) => out.push(Diagnostic::error(
+                path,
+                "used as an exporter but no pipeline lists it as a receiver: what it makes would go nowhere",
+            )),
+            (false, true) => out.push(Diagnostic::error(
+                path,
+                "used as a receiver but no pipeline lists it as an exporter: it would never produce anything",
+            )),
+            _ => {}
+        }
+    }
 }
 
 /// Signals of the pipelines that list component `id` (in the list chosen by `list`).
@@ -89,6 +130,7 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                 cfg.receivers
                     .get(id)
                     .map(|r: &ReceiverConfig| r.supports(signal))
+                    .or_else(|| cfg.connectors.get(id).map(|c| c.feeds(signal)))
             }),
             ("processors", &p.processors, &|id| {
                 cfg.processors
@@ -99,6 +141,7 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                 cfg.exporters
                     .get(id)
                     .map(|r: &ExporterConfig| r.supports(signal))
+                    .or_else(|| cfg.connectors.get(id).map(|c| c.reads(signal)))
             }),
         ];
         if let Some(pos) = p.processors.iter().position(|id| {
@@ -146,7 +189,15 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                             {
                                 " (prometheusremotewrite exports metrics only)"
                             }
-                            _ => "",
+                            _ => match cfg.connectors.get(id) {
+                                Some(ConnectorConfig::CodexUsage(_)) if kind == "exporters" => {
+                                    " (codex_usage reads logs pipelines)"
+                                }
+                                Some(ConnectorConfig::CodexUsage(_)) => {
+                                    " (codex_usage feeds metrics pipelines)"
+                                }
+                                None => "",
+                            },
                         };
                         out.push(Diagnostic::error(
                             item,
@@ -154,7 +205,13 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                         ))
                     }
                     Some(true) => {
-                        used.insert((kind, id));
+                        let section =
+                            if cfg.connectors.contains_key(id.as_str()) && kind != "processors" {
+                                "connectors"
+                            } else {
+                                kind
+                            };
+                        used.insert((section, id));
                     }
                 }
             }
@@ -165,7 +222,8 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
         .keys()
         .map(|k| ("receivers", k))
         .chain(cfg.processors.keys().map(|k| ("processors", k)))
-        .chain(cfg.exporters.keys().map(|k| ("exporters", k)));
+        .chain(cfg.exporters.keys().map(|k| ("exporters", k)))
+        .chain(cfg.connectors.keys().map(|k| ("connectors", k)));
     for (kind, id) in defined {
         if !used.contains(&(kind, id.as_str())) {
             out.push(Diagnostic::warning(
@@ -190,7 +248,14 @@ fn check_cumulative_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                 Some(ProcessorConfig::DeltaToCumulative(_))
             )
         });
-        if converts {
+        // Fed only by connectors that emit cumulative data: nothing to convert.
+        let cumulative_in = !p.receivers.is_empty()
+            && p.receivers.iter().all(|id| {
+                cfg.connectors
+                    .get(id)
+                    .is_some_and(ConnectorConfig::emits_cumulative)
+            });
+        if converts || cumulative_in {
             continue;
         }
         for id in &p.exporters {

@@ -2,9 +2,10 @@
 //! pipelines (processor chains + queue senders) and, per receiver, the routes it feeds.
 
 use super::batch::{BatchConfig, Batcher};
+use super::connector::{Connector, ConnectorLink};
 use super::{Pipeline, Routes, Stage};
 use crate::config::model::{
-    component_type, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
+    component_type, ConnectorConfig, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
 };
 use crate::exporters::queue::QueueSender;
 use crate::exporters::{Exporter, ExporterBuildError};
@@ -54,6 +55,13 @@ pub fn build_processor(cfg: &ProcessorConfig) -> Result<BuiltProcessor, Vec<Buil
             check(c.problems())?;
             BuiltProcessor::MemoryLimiter(c.clone())
         }
+    })
+}
+
+/// Builds one connector from its config.
+pub fn build_connector(cfg: &ConnectorConfig) -> Result<Connector, Vec<BuildError>> {
+    Ok(match cfg {
+        ConnectorConfig::CodexUsage(c) => Connector::CodexUsage(c.build()?),
     })
 }
 
@@ -135,7 +143,38 @@ pub fn build_reusing(
     let mut summary = Vec::new();
     let mut batching = Vec::new();
     let mut limiters: BTreeMap<String, (MemoryLimiterConfig, Vec<String>)> = BTreeMap::new();
-    for (pid, pcfg) in &cfg.service.pipelines {
+    let mut connectors: BTreeMap<&str, Arc<Connector>> = BTreeMap::new();
+    for (id, c) in &cfg.connectors {
+        let built = build_connector(c).map_err(|errs| GraphError::Processor {
+            id: id.clone(),
+            message: errs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
+        connectors.insert(id, Arc::new(built));
+    }
+    // Pipelines a connector feeds, by connector id; filled before the pipelines exporting to
+    // it are built (connectors go logs → metrics, so one ordering pass suffices).
+    let mut connector_routes: BTreeMap<&str, Routes> = BTreeMap::new();
+    let exports_to_connector = |p: &crate::config::model::PipelineConfig| {
+        p.exporters
+            .iter()
+            .any(|e| connectors.contains_key(e.as_str()))
+    };
+    let ordered = cfg
+        .service
+        .pipelines
+        .iter()
+        .filter(|(_, p)| !exports_to_connector(p))
+        .chain(
+            cfg.service
+                .pipelines
+                .iter()
+                .filter(|(_, p)| exports_to_connector(p)),
+        );
+    for (pid, pcfg) in ordered {
         let pipeline_err = |message: String| GraphError::Pipeline {
             pipeline: pid.clone(),
             message,
@@ -187,7 +226,16 @@ pub fn build_reusing(
             }
         }
         let mut senders = Vec::new();
+        let mut links = Vec::new();
         for id in &pcfg.exporters {
+            if let Some(c) = connectors.get(id.as_str()) {
+                let routes = connector_routes
+                    .get(id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                links.push(ConnectorLink::new(id, c.clone(), routes, metrics));
+                continue;
+            }
             let ec: &ExporterConfig = cfg
                 .exporters
                 .get(id)
@@ -210,6 +258,7 @@ pub fn build_reusing(
             stages,
             exporters: senders,
             batcher,
+            connectors: links,
         });
         if pipeline.batcher.is_some() {
             batching.push(pipeline.clone());
@@ -222,6 +271,13 @@ pub fn build_reusing(
                 .extend(pcfg.receivers.iter().cloned());
         }
         for id in &pcfg.receivers {
+            if let Some((cid, _)) = connectors.get_key_value(id.as_str()) {
+                connector_routes
+                    .entry(cid)
+                    .or_default()
+                    .push(pipeline.clone());
+                continue;
+            }
             if !cfg.receivers.contains_key(id) {
                 return Err(pipeline_err(format!("receiver {id:?} is not defined")));
             }

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod builder;
+pub mod connector;
 pub mod fanout;
 
 use crate::codec::{Batch, Payload};
@@ -79,6 +80,8 @@ pub struct Pipeline {
     pub exporters: Vec<QueueSender>,
     /// The `batch` stage, if the pipeline has one (always last).
     pub batcher: Option<batch::Batcher>,
+    /// Connectors listed among its exporters.
+    pub connectors: Vec<connector::ConnectorLink>,
 }
 
 impl Pipeline {
@@ -241,6 +244,11 @@ where
     if items == 0 {
         return Outcome::default();
     }
+    for link in &p.connectors {
+        link.consume(&req, metadata);
+    }
+    // A connector takes the data synchronously: the pipeline has delivered somewhere.
+    let connected = !p.connectors.is_empty();
     match &p.batcher {
         // Held by the batch stage: accepted; what its flush cannot queue is counted there.
         Some(b) => {
@@ -255,7 +263,7 @@ where
             let f = fanout::fan_out(&p.exporters, &Arc::new(Batch::new(req.into())));
             Outcome {
                 to_send: true,
-                accepted: f.accepted > 0,
+                accepted: f.accepted > 0 || connected,
                 rejected: f.rejected,
                 durable: f.durable,
             }

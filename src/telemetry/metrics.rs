@@ -74,6 +74,12 @@ pub mod names {
     /// without a value or timestamp, histograms whose buckets do not fit their bounds.
     pub const EXPORTER_DROPPED_UNSUPPORTED_POINTS: &str =
         "gateway_exporter_dropped_unsupported_metric_points";
+    /// Items a connector read from the pipelines that export to it.
+    pub const CONNECTOR_RECEIVED: &str = "gateway_connector_received";
+    /// Items a connector produced for the pipelines it feeds.
+    pub const CONNECTOR_PRODUCED: &str = "gateway_connector_produced";
+    /// Produced items no downstream pipeline took (its exporter queues were full).
+    pub const CONNECTOR_DROPPED: &str = "gateway_connector_dropped";
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -130,6 +136,11 @@ fn help(stem: &str) -> &'static str {
             "Attributes or values dropped, truncated or replaced by receiver limits"
         }
         names::EXPORTER_LOADBALANCER_MEMBERS => "Members a loadbalancing exporter routes to",
+        names::CONNECTOR_RECEIVED => "Items a connector read",
+        names::CONNECTOR_PRODUCED => "Items a connector produced",
+        names::CONNECTOR_DROPPED => {
+            "Items a connector produced that no downstream pipeline took (queues full)"
+        }
         _ => "codex-otel-gateway self-metric",
     }
 }

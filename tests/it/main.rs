@@ -4,6 +4,7 @@ mod support;
 
 mod bad_requests;
 mod codex_cli;
+mod codex_intelligence;
 mod config_validate;
 mod delivery;
 mod disk_full;
