@@ -11,9 +11,12 @@
 
 pub mod attributes;
 pub mod codex;
+mod codex_event;
 mod context;
+pub mod cost;
 pub mod delta_to_cumulative;
 pub mod filter;
+pub mod genai;
 pub mod metric_names;
 pub mod redaction;
 mod request;
