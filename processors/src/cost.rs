@@ -309,8 +309,7 @@ impl Processor for CostProcessor {
             .flat_map(|r| &mut r.scope_logs)
             .flat_map(|s| &mut s.log_records)
         {
-            if !is_response_completed(lr) || lr.attributes.iter().any(|a| a.key == self.attribute)
-            {
+            if !is_response_completed(lr) || lr.attributes.iter().any(|a| a.key == self.attribute) {
                 continue;
             }
             let Some(usage) = TokenUsage::from_attributes(&lr.attributes) else {
@@ -335,7 +334,11 @@ impl Processor for CostProcessor {
                 }
             }
             if let Some(cost) = cost {
-                set_if_absent(&mut lr.attributes, &self.attribute, Value::DoubleValue(cost));
+                set_if_absent(
+                    &mut lr.attributes,
+                    &self.attribute,
+                    Value::DoubleValue(cost),
+                );
             }
         }
         for (label, n) in &priced {
@@ -390,14 +393,16 @@ mod tests {
             .iter()
             .flat_map(|r| &r.scope_logs)
             .flat_map(|s| &s.log_records)
-            .filter_map(|lr: &LogRecord| match find_attr(&lr.attributes, "cost.usd") {
-                Some(Value::DoubleValue(d)) => Some((
-                    int_attr(&lr.attributes, "input_token_count").expect("input"),
-                    *d,
-                )),
-                Some(other) => panic!("{other:?}"),
-                None => None,
-            })
+            .filter_map(
+                |lr: &LogRecord| match find_attr(&lr.attributes, "cost.usd") {
+                    Some(Value::DoubleValue(d)) => Some((
+                        int_attr(&lr.attributes, "input_token_count").expect("input"),
+                        *d,
+                    )),
+                    Some(other) => panic!("{other:?}"),
+                    None => None,
+                },
+            )
             .collect()
     }
 
@@ -406,8 +411,7 @@ mod tests {
 
     /// (90000 + k + 1 − 20000) × 1.25 + 20000 × 0.125 + (3000 − 1500) × 10 + 1500 × 10, / 1e6.
     fn expected(input: i64) -> f64 {
-        ((input - 20_000) as f64 * 1.25 + 20_000.0 * 0.125 + 1_500.0 * 10.0 + 1_500.0 * 10.0)
-            / 1e6
+        ((input - 20_000) as f64 * 1.25 + 20_000.0 * 0.125 + 1_500.0 * 10.0 + 1_500.0 * 10.0) / 1e6
     }
 
     #[test]
@@ -425,7 +429,9 @@ mod tests {
                 assert!((cost - expected(*input)).abs() < 1e-12, "{input}: {cost}");
             }
             // 90001: 70001 × 1.25 + 2500 + 30000 = 120001.25 µ$.
-            assert!(got.iter().any(|(i, c)| *i == 90001 && (c - 0.12000125).abs() < 1e-12));
+            assert!(got
+                .iter()
+                .any(|(i, c)| *i == 90001 && (c - 0.12000125).abs() < 1e-12));
             assert_eq!(
                 counts,
                 [("cost_priced".to_string(), "gpt-5.1-codex".to_string(), 8)]
@@ -472,7 +478,10 @@ mod tests {
             None => None,
         };
         assert_eq!(key("gpt-5.1-codex").as_deref(), Some("gpt-5.1-codex"));
-        assert_eq!(key("gpt-5.1-codex-mini").as_deref(), Some("gpt-5.1-codex-mini"));
+        assert_eq!(
+            key("gpt-5.1-codex-mini").as_deref(),
+            Some("gpt-5.1-codex-mini")
+        );
         assert_eq!(
             key("gpt-5.1-codex-mini-2025-11-13").as_deref(),
             Some("gpt-5.1-codex-mini")
@@ -481,7 +490,8 @@ mod tests {
         assert_eq!(key("gpt-5-codex").as_deref(), Some("gpt-5"));
         assert_eq!(key("gpt-5.1"), None, "no '-' after the key");
         assert_eq!(key("GPT-5.1-CODEX"), None, "case matters");
-        let exact_only = build(r#"{"prefix_match": false, "models": {"gpt-5": {"input": 1, "output": 1}}}"#);
+        let exact_only =
+            build(r#"{"prefix_match": false, "models": {"gpt-5": {"input": 1, "output": 1}}}"#);
         assert!(exact_only.lookup("gpt-5-codex").is_none());
     }
 

@@ -68,8 +68,8 @@
 //! `model`, `tools`, `usage`, `token_type`): attributes added.
 
 use crate::codex_event::{
-    count_attr, event_name, is_response_completed, set_if_absent, str_attr, API_REQUEST,
-    SSE_EVENT, TOOL_DECISION, TOOL_RESULT,
+    count_attr, event_name, is_response_completed, set_if_absent, str_attr, API_REQUEST, SSE_EVENT,
+    TOOL_DECISION, TOOL_RESULT,
 };
 use crate::{BuildError, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
@@ -348,7 +348,12 @@ impl GenAiProcessor {
         };
         let attrs = &mut lr.attributes;
         if self.cfg.conversation {
-            copy_str(attrs, "conversation.id", CONVERSATION_ID, &mut t.conversation);
+            copy_str(
+                attrs,
+                "conversation.id",
+                CONVERSATION_ID,
+                &mut t.conversation,
+            );
         }
         self.provider(attrs, t);
         match kind {
@@ -378,7 +383,12 @@ impl GenAiProcessor {
     fn span(&self, span: &mut Span, t: &mut Tally) {
         let attrs = &mut span.attributes;
         if self.cfg.conversation {
-            copy_str(attrs, "conversation.id", CONVERSATION_ID, &mut t.conversation);
+            copy_str(
+                attrs,
+                "conversation.id",
+                CONVERSATION_ID,
+                &mut t.conversation,
+            );
         }
         let name = span.name.as_str();
         if self.cfg.model_span_names.iter().any(|n| n == name) {
@@ -569,7 +579,10 @@ mod tests {
                     Some(Value::IntValue(i)) => inputs.push(*i),
                     other => panic!("{other:?}"),
                 }
-                assert_eq!(find_attr(a, USAGE_OUTPUT_TOKENS), Some(&Value::IntValue(3000)));
+                assert_eq!(
+                    find_attr(a, USAGE_OUTPUT_TOKENS),
+                    Some(&Value::IntValue(3000))
+                );
                 assert_eq!(
                     find_attr(a, USAGE_CACHE_READ_INPUT_TOKENS),
                     Some(&Value::IntValue(20000))
@@ -625,7 +638,14 @@ mod tests {
         let labels: Vec<&str> = counts.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(
             labels,
-            ["conversation", "provider", "operation", "model", "tools", "usage"]
+            [
+                "conversation",
+                "provider",
+                "operation",
+                "model",
+                "tools",
+                "usage"
+            ]
         );
     }
 
@@ -690,7 +710,10 @@ mod tests {
             .flat_map(|s| &s.spans)
             .collect();
         let op = |sp: &Span| find_attr(&sp.attributes, OPERATION_NAME).cloned();
-        let chat: Vec<_> = spans.iter().filter(|sp| op(sp) == Some(s("chat"))).collect();
+        let chat: Vec<_> = spans
+            .iter()
+            .filter(|sp| op(sp) == Some(s("chat")))
+            .collect();
         assert!(!chat.is_empty());
         for sp in &chat {
             assert_eq!(sp.name, "model_client.stream_responses_api");

@@ -11,6 +11,7 @@
 
 pub mod attributes;
 pub mod codex;
+pub mod codex_anomaly;
 mod codex_event;
 mod context;
 pub mod cost;
