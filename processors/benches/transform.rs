@@ -1,5 +1,6 @@
 //! Cost of the transform processors (`codex`, `team`, `attributes`, `metric_names`, `filter`,
-//! `delta_to_cumulative`) on real Codex CLI 0.169.0 payloads, and of the five stateless ones
+//! `delta_to_cumulative`, and the Codex intelligence processors `genai`, `cost`, `codex_anomaly`
+//! on `failing-tool-loop-protobuf/005_logs.pb`) on real Codex CLI 0.169.0 payloads, and of the five stateless ones
 //! chained, next to what the gateway pays anyway for the same payload: prost decode + encode.
 //!
 //! Payloads (`tests/fixtures`): `tool-secrets-protobuf/001_traces.pb` (≈512 spans),
@@ -55,8 +56,11 @@ use opentelemetry_proto::tonic::collector::{
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use processors::attributes::{AttributesConfig, Level};
 use processors::codex::{CodexConfig, CodexProcessor};
+use processors::codex_anomaly::CodexAnomalyConfig;
+use processors::cost::CostConfig;
 use processors::delta_to_cumulative::{DeltaToCumulativeConfig, DeltaToCumulativeProcessor};
 use processors::filter::{FilterConfig, FilterProcessor};
+use processors::genai::GenAiConfig;
 use processors::metric_names::{MetricNamesConfig, MetricNamesProcessor};
 use processors::team::{TeamConfig, TeamProcessor};
 use processors::{Metadata, OtlpRequest, ProcessContext, Processor};
@@ -73,6 +77,12 @@ const TRACES: &str = concat!(
 const LOGS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../tests/fixtures/tool-secrets-protobuf/004_logs.pb"
+);
+/// Logs with token counts, tool results and decisions: what `genai`, `cost` and `codex_anomaly`
+/// work on.
+const LOOP_LOGS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/failing-tool-loop-protobuf/005_logs.pb"
 );
 const METRICS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -171,6 +181,10 @@ fn filter_codex_lean() -> FilterProcessor {
         }))
         .build(),
     )
+}
+
+fn genai_traces() -> processors::genai::GenAiProcessor {
+    built(config::<GenAiConfig>(json!({})).build())
 }
 
 fn delta_to_cumulative() -> DeltaToCumulativeProcessor {
@@ -463,6 +477,87 @@ fn benches(c: &mut Criterion) {
         &metrics,
         |p, r, cx| p.process_metrics(r, cx),
     );
+
+    // The Codex intelligence processors, on the failing-tool-loop logs (69 records: 8 priced
+    // responses, 7 tool results, 7 decisions). `codex_anomaly` gets a new processor per
+    // iteration (built in the batch setup, not timed), so each run sees a new conversation and
+    // raises its alerts (tool failure loop, runaway session, decision policy).
+    let loop_bytes = read(LOOP_LOGS);
+    let loop_logs: ExportLogsServiceRequest = decode(LOOP_LOGS, &loop_bytes);
+    let n_loop = loop_logs.item_count();
+    let p = built(config::<GenAiConfig>(json!({})).build());
+    bench_one(c, "genai", "logs", n_loop, &p, &loop_logs, |p, r, cx| {
+        p.process_logs(r, cx)
+    });
+    let p = genai_traces();
+    bench_one(c, "genai", "traces", n_spans, &p, &traces, |p, r, cx| {
+        p.process_traces(r, cx)
+    });
+    let p = built(
+        config::<CostConfig>(json!({
+            "models": {
+                "gpt-5.1-codex": { "input": 1.25, "cached_input": 0.125, "output": 10 },
+                "gpt-5.1-codex-mini": { "input": 0.25, "cached_input": 0.025, "output": 2 },
+                "gpt-5": { "input": 1.25, "cached_input": 0.125, "output": 10 }
+            }
+        }))
+        .build(),
+    );
+    bench_one(c, "cost", "logs", n_loop, &p, &loop_logs, |p, r, cx| {
+        p.process_logs(r, cx)
+    });
+    let anomaly = || {
+        built(
+            config::<CodexAnomalyConfig>(json!({
+                "runaway_session": { "max_tokens": 500000 },
+                "tool_decision": { "watch_tools": ["exec_command"] }
+            }))
+            .build(),
+        )
+    };
+    {
+        let md = Metadata::default();
+        let mut r = loop_logs.clone();
+        let mut cx = ProcessContext::new(&md);
+        anomaly().process_logs(&mut r, &mut cx);
+        let alerts: u64 = cx
+            .counts()
+            .iter()
+            .filter(|(n, _, _)| *n == "alerts")
+            .map(|(_, _, v)| v)
+            .sum();
+        assert_eq!(alerts, 3, "codex_anomaly alerts on the fixture");
+    }
+    let md = Metadata::default();
+    let mut g = c.benchmark_group("codex_anomaly");
+    g.throughput(Throughput::Elements(n_loop as u64));
+    g.bench_function("logs_new_conversation", |b| {
+        b.iter_batched(
+            || (anomaly(), loop_logs.clone()),
+            |(p, mut r)| {
+                let mut cx = ProcessContext::new(&md);
+                p.process_logs(black_box(&mut r), &mut cx);
+                (p, r, cx.dropped())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // Steady state: one processor, the same request replayed (every record is skipped as a
+    // replay after the first run: the lookup and watermark path).
+    let steady = anomaly();
+    steady.process_logs(&mut loop_logs.clone(), &mut ProcessContext::new(&md));
+    g.bench_function("logs_replayed", |b| {
+        b.iter_batched(
+            || loop_logs.clone(),
+            |mut r| {
+                let mut cx = ProcessContext::new(&md);
+                steady.process_logs(black_box(&mut r), &mut cx);
+                (r, cx.dropped())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
 
     // delta_to_cumulative: first-seen streams (a new processor per iteration) and steady state
     // (one processor, each payload shifted past the previous one: in-order deltas).

@@ -27,6 +27,7 @@
 //! time as start time. `delta` emits what this request added. Counts are exact integers.
 //! Works for clients that send no metrics at all (older `codex exec`): only logs are read.
 
+use crate::codex_event::{bool_attr, event_name, int_attr, is_response_completed, str_attr};
 use crate::delta_to_cumulative::deserialize_duration;
 use crate::{BuildError, ProcessContext};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -396,9 +397,7 @@ impl CodexUsage {
         resource: Option<&Resource>,
     ) -> Vec<(Kind, Vec<KeyValue>, Value)> {
         let attrs = &record.attributes;
-        // Codex 0.169.0 fills the `event_name` field with a source location; its event name is
-        // the `event.name` attribute (the `codex` normaliser copies it into the field).
-        let event = str_attr(attrs, "event.name").unwrap_or(record.event_name.as_str());
+        let event = event_name(record);
         let mut out = Vec::new();
         let base = |extra: &[(&str, AnyValue)]| -> Vec<KeyValue> {
             let mut kv: Vec<KeyValue> = Vec::with_capacity(extra.len() + 4);
@@ -432,7 +431,7 @@ impl CodexUsage {
             kv
         };
         match event {
-            "codex.sse_event" if str_attr(attrs, "event.kind") == Some("response.completed") => {
+            _ if is_response_completed(record) => {
                 for (key, ty) in [
                     ("input_token_count", "input"),
                     ("cached_token_count", "cached_input"),
@@ -657,22 +656,7 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
     crate::find_attr(attrs, key)
 }
 
-fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    match attr(attrs, key)? {
-        any_value::Value::StringValue(s) => Some(s.as_str()),
-        _ => None,
-    }
-}
 
-/// An integer attribute, sent as an int or (as Codex does) as a decimal string.
-fn int_attr(attrs: &[KeyValue], key: &str) -> Option<i64> {
-    match attr(attrs, key)? {
-        any_value::Value::IntValue(n) => Some(*n),
-        any_value::Value::StringValue(s) => s.trim().parse().ok(),
-        any_value::Value::DoubleValue(d) if d.is_finite() => Some(*d as i64),
-        _ => None,
-    }
-}
 
 fn double_attr(attrs: &[KeyValue], key: &str) -> Option<f64> {
     match attr(attrs, key)? {
@@ -684,17 +668,6 @@ fn double_attr(attrs: &[KeyValue], key: &str) -> Option<f64> {
     .filter(|d| d.is_finite())
 }
 
-fn bool_attr(attrs: &[KeyValue], key: &str) -> Option<bool> {
-    match attr(attrs, key)? {
-        any_value::Value::BoolValue(b) => Some(*b),
-        any_value::Value::StringValue(s) => match s.trim() {
-            "true" | "True" | "TRUE" => Some(true),
-            "false" | "False" | "FALSE" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
 
 fn string_value(s: &str) -> AnyValue {
     AnyValue {

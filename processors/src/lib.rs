@@ -11,10 +11,14 @@
 
 pub mod attributes;
 pub mod codex;
+pub mod codex_anomaly;
+mod codex_event;
 pub mod codex_usage;
 mod context;
+pub mod cost;
 pub mod delta_to_cumulative;
 pub mod filter;
+pub mod genai;
 pub mod metric_names;
 pub mod redaction;
 mod request;

@@ -13,6 +13,9 @@ use crate::receivers::admission::MemoryLimiterConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use processors::attributes::AttributesConfig;
 use processors::codex::CodexConfig;
+use processors::codex_anomaly::CodexAnomalyConfig;
+use processors::cost::CostConfig;
+use processors::genai::GenAiConfig;
 use processors::codex_usage::CodexUsageConfig;
 use processors::delta_to_cumulative::DeltaToCumulativeConfig;
 use processors::filter::FilterConfig;
@@ -70,6 +73,12 @@ pub enum ProcessorConfig {
     MetricNames(MetricNamesConfig),
     /// `delta_to_cumulative`: turns delta sums and histograms into cumulative ones (stateful).
     DeltaToCumulative(DeltaToCumulativeConfig),
+    /// `genai`: OpenTelemetry GenAI semantic-convention attributes next to Codex's own.
+    GenAi(GenAiConfig),
+    /// `cost`: prices each Codex model response (`cost.usd`) from a price table (logs).
+    Cost(CostConfig),
+    /// `codex_anomaly`: per-conversation alerts as `codex.gateway.alert` records (logs).
+    CodexAnomaly(CodexAnomalyConfig),
 }
 
 /// An exporter's config, by type.
@@ -136,6 +145,9 @@ pub const PROCESSOR_TYPES: &[&str] = &[
     "redaction",
     "metric_names",
     "delta_to_cumulative",
+    "genai",
+    "cost",
+    "codex_anomaly",
 ];
 /// Exporter types this build knows.
 pub const EXPORTER_TYPES: &[&str] = &[
@@ -160,6 +172,7 @@ impl ProcessorConfig {
             ProcessorConfig::MetricNames(_) | ProcessorConfig::DeltaToCumulative(_) => {
                 signal == Signal::Metrics
             }
+            ProcessorConfig::Cost(_) | ProcessorConfig::CodexAnomaly(_) => signal == Signal::Logs,
             _ => true,
         }
     }
@@ -342,6 +355,9 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             "memory_limiter" => decode(path, v, errs).map(ProcessorConfig::MemoryLimiter),
             "metric_names" => decode(path, v, errs).map(ProcessorConfig::MetricNames),
             "delta_to_cumulative" => decode(path, v, errs).map(ProcessorConfig::DeltaToCumulative),
+            "genai" => decode(path, v, errs).map(ProcessorConfig::GenAi),
+            "cost" => decode(path, v, errs).map(ProcessorConfig::Cost),
+            "codex_anomaly" => decode(path, v, errs).map(ProcessorConfig::CodexAnomaly),
             _ => None,
         },
     );

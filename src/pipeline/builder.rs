@@ -47,6 +47,9 @@ pub fn build_processor(cfg: &ProcessorConfig) -> Result<BuiltProcessor, Vec<Buil
         }
         ProcessorConfig::MetricNames(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::DeltaToCumulative(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::GenAi(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::Cost(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::CodexAnomaly(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::Batch(c) => {
             check(c.problems())?;
             BuiltProcessor::Batch(c.clone())

@@ -220,3 +220,177 @@ service:
     );
     assert!(gw.stop().await.success());
 }
+
+/// What one replay of `failing-tool-loop-protobuf` through the full Codex logs chain produced.
+struct Replay {
+    logs: Vec<ExportLogsServiceRequest>,
+    metrics: Vec<ExportMetricsServiceRequest>,
+    sent_logs: Vec<ExportLogsServiceRequest>,
+    admin_text: String,
+}
+
+impl Replay {
+    fn alert_kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = all_log_records(&self.logs)
+            .into_iter()
+            .filter(|r| {
+                attr_text(&r.attributes, "event.name").as_deref() == Some("codex.gateway.alert")
+            })
+            .filter_map(|r| attr_text(&r.attributes, "alert.kind"))
+            .collect();
+        kinds.sort();
+        kinds
+    }
+}
+
+/// Prices of the test's `cost` table (USD per 1M tokens), distinct so a mix-up shows.
+const PRICES: [f64; 4] = [2.0, 0.5, 8.0, 12.0];
+
+async fn replay_tool_loop(max_tokens: u64, consecutive_failures: u32) -> Replay {
+    let backend = FakeBackend::grpc().await;
+    let (http, admin) = (free_port(), free_port());
+    let [input, cached, output, reasoning] = PRICES;
+    let yaml = format!(
+        r#"receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }} }}
+processors:
+  codex: {{}}
+  team:
+    rules:
+      - name: repo
+        match: {{ resource_attribute: {{ key: service.name, value: codex_exec }} }}
+        set: {{ team: payments, project: payments-service }}
+    default: {{ team: unknown }}
+  genai: {{}}
+  cost:
+    models:
+      gpt-5.1-codex: {{ input: {input}, cached_input: {cached}, output: {output}, reasoning: {reasoning} }}
+  codex_anomaly:
+    runaway_session: {{ max_tokens: {max_tokens} }}
+    tool_failure_loop: {{ consecutive_failures: {consecutive_failures} }}
+connectors:
+  codex_usage: {{}}
+exporters:
+  otlp: {{ endpoint: "{}" }}
+service:
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], processors: [codex, team, genai, cost, codex_anomaly], exporters: [otlp, codex_usage] }}
+    metrics: {{ receivers: [otlp], processors: [codex, team], exporters: [otlp] }}
+    traces: {{ receivers: [otlp], processors: [codex, team], exporters: [otlp] }}
+    metrics/usage: {{ receivers: [codex_usage], exporters: [otlp] }}
+"#,
+        backend.endpoint()
+    );
+    let mut gw = Gateway::start(&yaml, &[http, admin]).await;
+    let session = fixtures::session_fixtures("failing-tool-loop-protobuf");
+    let base = format!("http://127.0.0.1:{http}");
+    for f in &session {
+        let (status, _, _) = gateway::post_fixture(&base, f).await;
+        assert_eq!(status, 200, "{}", f.label());
+    }
+    let sent_logs = fixtures::logs_of(&session);
+    let n = fixtures::count_log_records(&sent_logs);
+    assert!(
+        backend
+            .wait_for(
+                |b| b.log_record_count() >= n
+                    && fixtures::all_metrics(&b.received_metrics())
+                        .iter()
+                        .any(|m| m.name == "codex_tokens"),
+                WAIT
+            )
+            .await,
+        "{}",
+        backend.describe()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let admin_text = reqwest::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let replay = Replay {
+        logs: backend.received_logs(),
+        metrics: backend.received_metrics(),
+        sent_logs,
+        admin_text,
+    };
+    assert!(gw.stop().await.success());
+    replay
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_loop_replay_counts_tokens_and_dollars_exactly_and_alerts_once_per_kind() {
+    let r = replay_tool_loop(500_000, 5).await;
+    let sums = [
+        "input_token_count",
+        "cached_token_count",
+        "output_token_count",
+        "reasoning_token_count",
+    ]
+    .map(|k| token_sum(&r.sent_logs, k) as f64);
+    assert_eq!(sums, [720_036.0, 160_000.0, 24_000.0, 12_000.0]);
+    for (i, ty) in ["input", "cached_input", "output", "reasoning_output"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(latest_total(&r.metrics, "codex_tokens", "token_type", ty), sums[i], "{ty}");
+        assert_eq!(
+            latest_total(&r.metrics, "codex_tokens", "team", "payments"),
+            sums.iter().sum::<f64>(),
+            "every token point carries the team"
+        );
+    }
+    // Codex's input includes the cached tokens and its output the reasoning ones.
+    let [input, cached, output, reasoning] = sums;
+    let expected = ((input - cached) * PRICES[0]
+        + cached * PRICES[1]
+        + (output - reasoning) * PRICES[2]
+        + reasoning * PRICES[3])
+        / 1e6;
+    let cost = latest_total(&r.metrics, "codex_cost_usd", "model", "gpt-5.1-codex");
+    assert!((cost - expected).abs() < 1e-9, "{cost} vs {expected}");
+    // Each priced usage event carries its own cost.
+    let per_event: f64 = all_log_records(&r.logs)
+        .into_iter()
+        .filter_map(|lr| match attr(&lr.attributes, "cost.usd").and_then(|v| v.value.as_ref()) {
+            Some(Value::DoubleValue(d)) => Some(*d),
+            _ => None,
+        })
+        .sum();
+    assert!((per_event - expected).abs() < 1e-9, "{per_event}");
+
+    assert_eq!(r.alert_kinds(), ["runaway_session", "tool_failure_loop"]);
+    let alert = all_log_records(&r.logs)
+        .into_iter()
+        .find(|lr| attr_text(&lr.attributes, "alert.kind").as_deref() == Some("tool_failure_loop"))
+        .expect("alert");
+    assert_eq!(
+        attr_text(&alert.attributes, "conversation.id").as_deref(),
+        Some("01a1fc6e-fa43-71b0-95bd-d025fbd0e34c")
+    );
+    assert_eq!(attr_text(&alert.attributes, "team").as_deref(), Some("payments"));
+    for kind in ["runaway_session", "tool_failure_loop"] {
+        assert_eq!(latest_total(&r.metrics, "codex_alerts", "kind", kind), 1.0, "{kind}");
+        let line = format!(
+            "gateway_processor_events_total{{processor=\"codex_anomaly\",event=\"alerts\",rule=\"{kind}\"}} 1"
+        );
+        assert!(r.admin_text.lines().any(|l| l == line), "{line}\n{}", r.admin_text);
+    }
+    // genai semantic conventions ride along on the usage events.
+    assert!(all_log_records(&r.logs).iter().any(|lr| {
+        attr(&lr.attributes, "gen_ai.usage.input_tokens").is_some()
+            && attr_text(&lr.attributes, "gen_ai.request.model").as_deref() == Some("gpt-5.1-codex")
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_loop_replay_raises_no_alert_with_thresholds_above_the_session() {
+    // 744,036 tokens and six failures in a row: just above both.
+    let r = replay_tool_loop(744_036, 7).await;
+    assert!(r.alert_kinds().is_empty(), "{:?}", r.alert_kinds());
+    assert_eq!(latest_total(&r.metrics, "codex_alerts", "", ""), 0.0);
+    assert!(latest_total(&r.metrics, "codex_tokens", "token_type", "input") > 0.0);
+}
