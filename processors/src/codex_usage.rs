@@ -656,8 +656,6 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
     crate::find_attr(attrs, key)
 }
 
-
-
 fn double_attr(attrs: &[KeyValue], key: &str) -> Option<f64> {
     match attr(attrs, key)? {
         any_value::Value::DoubleValue(d) => Some(*d),
@@ -667,7 +665,6 @@ fn double_attr(attrs: &[KeyValue], key: &str) -> Option<f64> {
     }
     .filter(|d| d.is_finite())
 }
-
 
 fn string_value(s: &str) -> AnyValue {
     AnyValue {

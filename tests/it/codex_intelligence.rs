@@ -336,7 +336,11 @@ async fn tool_loop_replay_counts_tokens_and_dollars_exactly_and_alerts_once_per_
         .iter()
         .enumerate()
     {
-        assert_eq!(latest_total(&r.metrics, "codex_tokens", "token_type", ty), sums[i], "{ty}");
+        assert_eq!(
+            latest_total(&r.metrics, "codex_tokens", "token_type", ty),
+            sums[i],
+            "{ty}"
+        );
         assert_eq!(
             latest_total(&r.metrics, "codex_tokens", "team", "payments"),
             sums.iter().sum::<f64>(),
@@ -355,10 +359,12 @@ async fn tool_loop_replay_counts_tokens_and_dollars_exactly_and_alerts_once_per_
     // Each priced usage event carries its own cost.
     let per_event: f64 = all_log_records(&r.logs)
         .into_iter()
-        .filter_map(|lr| match attr(&lr.attributes, "cost.usd").and_then(|v| v.value.as_ref()) {
-            Some(Value::DoubleValue(d)) => Some(*d),
-            _ => None,
-        })
+        .filter_map(
+            |lr| match attr(&lr.attributes, "cost.usd").and_then(|v| v.value.as_ref()) {
+                Some(Value::DoubleValue(d)) => Some(*d),
+                _ => None,
+            },
+        )
         .sum();
     assert!((per_event - expected).abs() < 1e-9, "{per_event}");
 
@@ -371,13 +377,24 @@ async fn tool_loop_replay_counts_tokens_and_dollars_exactly_and_alerts_once_per_
         attr_text(&alert.attributes, "conversation.id").as_deref(),
         Some("01a1fc6e-fa43-71b0-95bd-d025fbd0e34c")
     );
-    assert_eq!(attr_text(&alert.attributes, "team").as_deref(), Some("payments"));
+    assert_eq!(
+        attr_text(&alert.attributes, "team").as_deref(),
+        Some("payments")
+    );
     for kind in ["runaway_session", "tool_failure_loop"] {
-        assert_eq!(latest_total(&r.metrics, "codex_alerts", "kind", kind), 1.0, "{kind}");
+        assert_eq!(
+            latest_total(&r.metrics, "codex_alerts", "kind", kind),
+            1.0,
+            "{kind}"
+        );
         let line = format!(
             "gateway_processor_events_total{{processor=\"codex_anomaly\",event=\"alerts\",rule=\"{kind}\"}} 1"
         );
-        assert!(r.admin_text.lines().any(|l| l == line), "{line}\n{}", r.admin_text);
+        assert!(
+            r.admin_text.lines().any(|l| l == line),
+            "{line}\n{}",
+            r.admin_text
+        );
     }
     // genai semantic conventions ride along on the usage events.
     assert!(all_log_records(&r.logs).iter().any(|lr| {
