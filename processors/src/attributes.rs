@@ -19,7 +19,6 @@ use opentelemetry_proto::tonic::collector::{
     trace::v1::ExportTraceServiceRequest,
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
 
@@ -299,29 +298,7 @@ impl Processor for AttributesProcessor {
                 Level::Resource => self.apply_resource(&mut rm.resource),
                 Level::Record => {
                     for m in rm.scope_metrics.iter_mut().flat_map(|s| &mut s.metrics) {
-                        match &mut m.data {
-                            Some(Data::Gauge(g)) => g
-                                .data_points
-                                .iter_mut()
-                                .for_each(|p| self.apply(&mut p.attributes)),
-                            Some(Data::Sum(s)) => s
-                                .data_points
-                                .iter_mut()
-                                .for_each(|p| self.apply(&mut p.attributes)),
-                            Some(Data::Histogram(h)) => h
-                                .data_points
-                                .iter_mut()
-                                .for_each(|p| self.apply(&mut p.attributes)),
-                            Some(Data::ExponentialHistogram(h)) => h
-                                .data_points
-                                .iter_mut()
-                                .for_each(|p| self.apply(&mut p.attributes)),
-                            Some(Data::Summary(s)) => s
-                                .data_points
-                                .iter_mut()
-                                .for_each(|p| self.apply(&mut p.attributes)),
-                            None => {}
-                        }
+                        crate::for_each_point_attributes(m, |a| self.apply(a))
                     }
                 }
             }

@@ -39,7 +39,6 @@ use opentelemetry_proto::tonic::collector::{
 };
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use regex::Regex;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -533,29 +532,7 @@ impl CodexProcessor {
         if self.dedupe.is_none() && self.numeric.is_none() {
             return;
         }
-        match &mut m.data {
-            Some(Data::Gauge(g)) => g
-                .data_points
-                .iter_mut()
-                .for_each(|p| self.item(&mut p.attributes, fixes)),
-            Some(Data::Sum(s)) => s
-                .data_points
-                .iter_mut()
-                .for_each(|p| self.item(&mut p.attributes, fixes)),
-            Some(Data::Histogram(h)) => h
-                .data_points
-                .iter_mut()
-                .for_each(|p| self.item(&mut p.attributes, fixes)),
-            Some(Data::ExponentialHistogram(h)) => h
-                .data_points
-                .iter_mut()
-                .for_each(|p| self.item(&mut p.attributes, fixes)),
-            Some(Data::Summary(s)) => s
-                .data_points
-                .iter_mut()
-                .for_each(|p| self.item(&mut p.attributes, fixes)),
-            None => {}
-        }
+        crate::for_each_point_attributes(m, |a| self.item(a, fixes))
     }
 }
 
@@ -896,6 +873,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 mod tests {
     use super::*;
     use crate::{find_attr, Metadata};
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
     use prost::Message;
 
     fn fixture(path: &str) -> Vec<u8> {

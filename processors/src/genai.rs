@@ -78,7 +78,6 @@ use opentelemetry_proto::tonic::collector::{
 };
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde::Deserialize;
 
@@ -468,29 +467,7 @@ impl Processor for GenAiProcessor {
             .flat_map(|s| &mut s.metrics)
             .filter(|m| m.name == self.cfg.token_usage_metric)
         {
-            match &mut m.data {
-                Some(Data::Histogram(h)) => h
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.token_point(&mut p.attributes, &mut t)),
-                Some(Data::Sum(s)) => s
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.token_point(&mut p.attributes, &mut t)),
-                Some(Data::Gauge(g)) => g
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.token_point(&mut p.attributes, &mut t)),
-                Some(Data::ExponentialHistogram(h)) => h
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.token_point(&mut p.attributes, &mut t)),
-                Some(Data::Summary(s)) => s
-                    .data_points
-                    .iter_mut()
-                    .for_each(|p| self.token_point(&mut p.attributes, &mut t)),
-                None => {}
-            }
+            crate::for_each_point_attributes(m, |a| self.token_point(a, &mut t));
         }
         t.report(cx);
     }
@@ -517,6 +494,7 @@ mod tests {
     use super::*;
     use crate::codex::CodexConfig;
     use crate::{find_attr, Metadata};
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
     use prost::Message;
 
     fn fixture<T: Message + Default>(path: &str) -> T {

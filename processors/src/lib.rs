@@ -26,7 +26,9 @@ pub mod team;
 mod value;
 
 pub use context::{Metadata, ProcessContext};
-pub use request::{find_attr, metric_point_count, Batchable, OtlpRequest, Signal};
+pub use request::{
+    find_attr, for_each_point_attributes, metric_point_count, Batchable, OtlpRequest, Signal,
+};
 pub use value::ConfigValue;
 
 use opentelemetry_proto::tonic::collector::{

@@ -318,29 +318,7 @@ impl Processor for MetricNamesProcessor {
             }
             if self.attributes {
                 let c = &mut collisions;
-                match &mut m.data {
-                    Some(Data::Gauge(g)) => g
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| self.rename_attributes(&mut p.attributes, c)),
-                    Some(Data::Sum(s)) => s
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| self.rename_attributes(&mut p.attributes, c)),
-                    Some(Data::Histogram(h)) => h
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| self.rename_attributes(&mut p.attributes, c)),
-                    Some(Data::ExponentialHistogram(h)) => h
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| self.rename_attributes(&mut p.attributes, c)),
-                    Some(Data::Summary(s)) => s
-                        .data_points
-                        .iter_mut()
-                        .for_each(|p| self.rename_attributes(&mut p.attributes, c)),
-                    None => {}
-                }
+                crate::for_each_point_attributes(m, |a| self.rename_attributes(a, c))
             }
         }
         if renamed > 0 {

@@ -93,6 +93,20 @@ fn service_name(resource: Option<&Resource>) -> &str {
         .unwrap_or("")
 }
 
+/// Calls `f` with the attributes of every data point of `m`, whatever its type.
+pub fn for_each_point_attributes(m: &mut Metric, mut f: impl FnMut(&mut Vec<KeyValue>)) {
+    match &mut m.data {
+        Some(Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(Data::Sum(s)) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(Data::Histogram(h)) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        Some(Data::ExponentialHistogram(h)) => {
+            h.data_points.iter_mut().for_each(|p| f(&mut p.attributes))
+        }
+        Some(Data::Summary(s)) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+        None => {}
+    }
+}
+
 /// The value of attribute `key`, if present with a value.
 pub fn find_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
     attrs

@@ -52,7 +52,6 @@ use opentelemetry_proto::tonic::collector::{
     trace::v1::ExportTraceServiceRequest,
 };
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use regex::{Captures, Regex};
@@ -704,29 +703,7 @@ impl TeamProcessor {
 
     fn tag_points(&self, resource: &[KeyValue], m: &mut Metric, md: &Metadata, tally: &mut Tally) {
         let mut each = |attrs: &mut Vec<KeyValue>| self.tag_record(resource, attrs, md, tally);
-        match &mut m.data {
-            Some(Data::Gauge(g)) => g
-                .data_points
-                .iter_mut()
-                .for_each(|p| each(&mut p.attributes)),
-            Some(Data::Sum(s)) => s
-                .data_points
-                .iter_mut()
-                .for_each(|p| each(&mut p.attributes)),
-            Some(Data::Histogram(h)) => h
-                .data_points
-                .iter_mut()
-                .for_each(|p| each(&mut p.attributes)),
-            Some(Data::ExponentialHistogram(h)) => h
-                .data_points
-                .iter_mut()
-                .for_each(|p| each(&mut p.attributes)),
-            Some(Data::Summary(s)) => s
-                .data_points
-                .iter_mut()
-                .for_each(|p| each(&mut p.attributes)),
-            None => {}
-        }
+        crate::for_each_point_attributes(m, |a| each(a))
     }
 }
 

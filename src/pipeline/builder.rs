@@ -78,6 +78,18 @@ fn check(problems: Vec<(&'static str, String)>) -> Result<(), Vec<BuildError>> {
         .collect())
 }
 
+/// A processor's or connector's build errors as one [`GraphError`].
+fn component_error(id: &str, errs: &[BuildError]) -> GraphError {
+    GraphError::Processor {
+        id: id.to_string(),
+        message: errs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
 /// Why the graph could not be built (validate catches these first; this is the backstop).
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -148,14 +160,7 @@ pub fn build_reusing(
     let mut limiters: BTreeMap<String, (MemoryLimiterConfig, Vec<String>)> = BTreeMap::new();
     let mut connectors: BTreeMap<&str, Arc<Connector>> = BTreeMap::new();
     for (id, c) in &cfg.connectors {
-        let built = build_connector(c).map_err(|errs| GraphError::Processor {
-            id: id.clone(),
-            message: errs
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        })?;
+        let built = build_connector(c).map_err(|errs| component_error(id, &errs))?;
         connectors.insert(id, Arc::new(built));
     }
     // Pipelines a connector feeds, by connector id; filled before the pipelines exporting to
@@ -192,14 +197,7 @@ pub fn build_reusing(
                 .processors
                 .get(id)
                 .ok_or_else(|| pipeline_err(format!("processor {id:?} is not defined")))?;
-            let processor = build_processor(pc).map_err(|errs| GraphError::Processor {
-                id: id.clone(),
-                message: errs
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            })?;
+            let processor = build_processor(pc).map_err(|errs| component_error(id, &errs))?;
             match processor {
                 BuiltProcessor::Stage(processor) => stages.push(Stage {
                     id: id.clone(),

@@ -69,8 +69,9 @@ pub fn latest_total(
     latest.values().sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn usage_connector_turns_a_replayed_session_into_token_and_tool_counters() {
+/// A gateway with the `codex` normaliser, the `codex_usage` connector and one `otlp` exporter
+/// to a fresh in-test backend; `pipelines` is the body of `service: pipelines:`.
+async fn usage_gateway(pipelines: &str) -> (FakeBackend, Gateway, u16, u16) {
     let backend = FakeBackend::grpc().await;
     let (http, admin) = (free_port(), free_port());
     let yaml = format!(
@@ -85,12 +86,21 @@ exporters:
 service:
   telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
   pipelines:
-    logs: {{ receivers: [otlp], processors: [codex], exporters: [codex_usage] }}
-    metrics/usage: {{ receivers: [codex_usage], exporters: [otlp] }}
+{pipelines}
 "#,
         backend.endpoint()
     );
-    let mut gw = Gateway::start(&yaml, &[http, admin]).await;
+    let gw = Gateway::start(&yaml, &[http, admin]).await;
+    (backend, gw, http, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_connector_turns_a_replayed_session_into_token_and_tool_counters() {
+    let (backend, mut gw, http, admin) = usage_gateway(
+        "    logs: { receivers: [otlp], processors: [codex], exporters: [codex_usage] }
+    metrics/usage: { receivers: [codex_usage], exporters: [otlp] }",
+    )
+    .await;
     let logs = fixtures::fixture("failing-tool-loop-protobuf", "005_logs.pb");
     let sent = fixtures::logs_of(std::slice::from_ref(&logs));
     let (status, _, _) = gateway::post_fixture(&format!("http://127.0.0.1:{http}"), &logs).await;
@@ -160,27 +170,12 @@ async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_me
         reasoning: 128,
     };
     let llm = MockLlm::start(script).await;
-    let backend = FakeBackend::grpc().await;
-    let (http, admin) = (free_port(), free_port());
-    let yaml = format!(
-        r#"receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }} }}
-processors:
-  codex: {{}}
-connectors:
-  codex_usage: {{}}
-exporters:
-  otlp: {{ endpoint: "{}" }}
-service:
-  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
-  pipelines:
-    logs: {{ receivers: [otlp], processors: [codex], exporters: [otlp, codex_usage] }}
-    metrics: {{ receivers: [otlp], exporters: [otlp] }}
-    metrics/usage: {{ receivers: [codex_usage], exporters: [otlp] }}
-"#,
-        backend.endpoint()
-    );
-    let mut gw = Gateway::start(&yaml, &[http, admin]).await;
+    let (backend, mut gw, http, _) = usage_gateway(
+        "    logs: { receivers: [otlp], processors: [codex], exporters: [otlp, codex_usage] }
+    metrics: { receivers: [otlp], exporters: [otlp] }
+    metrics/usage: { receivers: [codex_usage], exporters: [otlp] }",
+    )
+    .await;
     let session = CodexSession::new(
         "Check the build",
         &llm.base_url(),
