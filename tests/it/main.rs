@@ -4,6 +4,8 @@ mod support;
 
 mod bad_requests;
 mod codex_cli;
+mod codex_config_cmd;
+mod codex_ingest;
 mod config_validate;
 mod delivery;
 mod disk_full;
