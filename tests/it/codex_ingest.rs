@@ -555,3 +555,83 @@ async fn unreadable_paths_fail_the_run_and_corrupt_lines_are_skipped_and_counted
     assert_eq!(std::fs::read(&state).unwrap(), before);
     assert!(setup.gateway.stop().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_authenticates_with_a_bearer_token_from_the_environment() {
+    let backend = FakeBackend::http().await;
+    let (http_port, admin_port) = (free_port(), free_port());
+    let yaml = format!(
+        r#"receivers:
+  otlp:
+    auth:
+      bearer_tokens:
+        - token: ingest-t0ken
+    protocols:
+      http:
+        endpoint: 127.0.0.1:{http_port}
+exporters:
+  otlphttp/backend:
+    endpoint: {endpoint}
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{admin_port}
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [otlphttp/backend]
+    metrics:
+      receivers: [otlp]
+      exporters: [otlphttp/backend]
+"#,
+        endpoint = backend.endpoint()
+    );
+    let mut gateway =
+        crate::support::gateway::Gateway::start(&yaml, &[http_port, admin_port]).await;
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state.json");
+    let endpoint = format!("http://127.0.0.1:{http_port}");
+    let sessions = sessions_dir();
+    let base = [
+        "--endpoint",
+        endpoint.as_str(),
+        "--state",
+        path_str(&state),
+        path_str(&sessions),
+    ];
+
+    // No credential: refused with 401, nothing recorded as sent.
+    let (code, stderr) = ingest(&base);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+    assert!(!state.exists());
+
+    let out = Command::new(GATEWAY_BIN)
+        .args([
+            "ingest",
+            "--no-progress",
+            "--bearer-token-env",
+            "INGEST_TOKEN",
+        ])
+        .args(base)
+        .env("INGEST_TOKEN", "ingest-t0ken")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ingest");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let expected = recorded_grand_total();
+    assert!(
+        backend
+            .wait_for(
+                |b| logged_totals(b) == expected && metric_totals(b) == expected,
+                WAIT
+            )
+            .await,
+        "{:?} / {:?}",
+        logged_totals(&backend),
+        metric_totals(&backend)
+    );
+    assert!(state.exists());
+    assert!(gateway.stop().await.success());
+}
