@@ -97,7 +97,9 @@ pub async fn run(opts: &Options, mut sink: Sink) -> Result<Summary, RunError> {
     let mut unacked: Vec<Part> = Vec::new();
     let mut batch_records = 0usize;
     for path in &files {
-        let key = std::path::absolute(path)
+        // The same file under any spelling (relative, `..`, symlinks) has one entry.
+        let key = std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
             .unwrap_or_else(|_| path.clone())
             .to_string_lossy()
             .into_owned();
