@@ -1,4 +1,5 @@
-//! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`.
+//! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`,
+//! `codex-config`, `ingest`.
 //! Thin: parses arguments, loads the config, hands over to the library. `healthcheck` is the
 //! client side of the admin listener's `/healthz`, for container HEALTHCHECKs in images that
 //! have no curl: one plain HTTP/1.1 GET over a `TcpStream`.
@@ -63,6 +64,73 @@ enum Command {
         #[arg(long, default_value = "2s", value_parser = config::units::parse_duration)]
         timeout: Duration,
     },
+    /// Print the Codex config.toml [otel] block that exports to this gateway's otlp receiver.
+    CodexConfig(CodexConfigArgs),
+    /// Send the token usage in Codex session files (rollout-*.jsonl) as OTLP logs and metrics.
+    Ingest(IngestArgs),
+}
+
+#[derive(clap::Args)]
+struct CodexConfigArgs {
+    /// YAML pipeline config (default: the embedded default config).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Exporter protocol: binary (OTLP/HTTP protobuf), json (OTLP/HTTP JSON) or grpc.
+    #[arg(long, default_value = "binary", value_parser = codex_otel_gateway::codex_config::Protocol::parse)]
+    protocol: codex_otel_gateway::codex_config::Protocol,
+    /// Host clients use to reach the gateway (needed when the receiver binds 0.0.0.0).
+    #[arg(long)]
+    host: Option<String>,
+    /// Write `authorization = "Bearer <value of NAME>"` into every exporter (Codex does not
+    /// expand variables in headers; without it, a comment explains OTEL_EXPORTER_OTLP_HEADERS).
+    #[arg(long, value_name = "NAME")]
+    auth_header_env: Option<String>,
+    /// The otlp receiver to point at (default: the only one).
+    #[arg(long)]
+    receiver: Option<String>,
+    /// Print the /etc/codex/requirements.toml form administrators use to enforce it.
+    #[arg(long)]
+    requirements: bool,
+}
+
+#[derive(clap::Args)]
+struct IngestArgs {
+    /// Session files, or folders searched recursively for rollout-*.jsonl (e.g. ~/.codex/sessions).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Running gateway's OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318 (protobuf to /v1/logs,
+    /// /v1/metrics).
+    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+    endpoint: Option<String>,
+    /// Send through this config's pipelines in-process instead (its processors and exporters).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Extra request header `name=value` (repeatable; with --endpoint).
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// Send `authorization: Bearer <value of this variable>` (with --endpoint).
+    #[arg(long, value_name = "NAME")]
+    bearer_token_env: Option<String>,
+    /// State file (default $XDG_STATE_HOME/codex-otel-gateway/ingest-state.json, else
+    /// ~/.local/state/codex-otel-gateway/ingest-state.json).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Per-request timeout with --endpoint, e.g. "10s".
+    #[arg(long, default_value = "10s", value_parser = config::units::parse_duration)]
+    timeout: Duration,
+    /// Log records per request.
+    #[arg(long, default_value_t = codex_otel_gateway::ingest::DEFAULT_BATCH_RECORDS)]
+    batch: usize,
+    /// Never draw the progress bar (it is only drawn when stderr is a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{text:?}: expected NAME=VALUE")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -81,6 +149,14 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => match run(config, cli.log_level, cli.log_format) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CodexConfig(args) => codex_config(&args),
+        Command::Ingest(args) => match ingest(args, cli.log_level, cli.log_format) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -301,5 +377,116 @@ fn healthcheck(url: &str, timeout: Duration) -> Result<(), HealthcheckError> {
         Ok(())
     } else {
         Err(HealthcheckError::Status(status))
+    }
+}
+
+fn codex_config(args: &CodexConfigArgs) -> ExitCode {
+    use codex_otel_gateway::codex_config::{render, Options};
+    let validated = match load(args.config.as_ref()) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let options = Options {
+        protocol: args.protocol,
+        host: args.host.clone(),
+        auth_header_env: args.auth_header_env.clone(),
+        receiver: args.receiver.clone(),
+        requirements: args.requirements,
+    };
+    match render(&validated.config, &options, &config::process_env) {
+        Ok(r) => {
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
+            print!("{}", r.text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EX_CONFIG)
+        }
+    }
+}
+
+fn ingest(
+    args: IngestArgs,
+    level: Option<String>,
+    format: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use codex_otel_gateway::ingest::{self, deliver};
+    codex_otel_gateway::telemetry::init_logging(
+        level.as_deref().unwrap_or("warn"),
+        format.as_deref() == Some("json"),
+    );
+    let state_path = match args.state {
+        Some(p) => p,
+        None => ingest::state::default_path(&config::process_env)?,
+    };
+    let gateway = match &args.config {
+        Some(path) => match load(Some(path)) {
+            Ok(v) => Some(v.config),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    let mut headers = args.headers;
+    if let Some(name) = &args.bearer_token_env {
+        let token = std::env::var(name)
+            .with_context(|| format!("--bearer-token-env {name}: the variable is not set"))?;
+        headers.push(("authorization".into(), format!("Bearer {token}")));
+    }
+    let options = ingest::Options {
+        paths: args.paths,
+        state_path,
+        batch_records: args.batch,
+        progress: !args.no_progress,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        let sink = match (&gateway, &args.endpoint) {
+            (Some(cfg), _) => {
+                deliver::Sink::Pipelines(Box::new(deliver::PipelineSink::start(cfg)?))
+            }
+            (None, Some(endpoint)) => {
+                deliver::Sink::Http(deliver::HttpSink::new(endpoint, &headers, args.timeout)?)
+            }
+            (None, None) => anyhow::bail!("pass --endpoint or --config"),
+        };
+        Ok(ingest::run(&options, sink).await?)
+    })?;
+    let t = &summary.tokens;
+    eprintln!(
+        "ingest: {} file(s), {} with new usage; sent {} usage record(s): {} input ({} cached), {} output ({} reasoning), {} total tokens",
+        summary.files,
+        summary.files_with_usage,
+        summary.records,
+        t.input_tokens,
+        t.cached_input_tokens,
+        t.output_tokens,
+        t.reasoning_output_tokens,
+        t.total_tokens
+    );
+    if summary.corrupt_lines > 0 {
+        eprintln!(
+            "ingest: skipped {} line(s) that are not JSON",
+            summary.corrupt_lines
+        );
+    }
+    if summary.rejected.log_records + summary.rejected.data_points > 0 {
+        eprintln!(
+            "warning: the gateway rejected {} log record(s) and {} data point(s) (partial success)",
+            summary.rejected.log_records, summary.rejected.data_points
+        );
+    }
+    if summary.unreadable.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for e in &summary.unreadable {
+            eprintln!("error: cannot read {e}");
+        }
+        Ok(ExitCode::FAILURE)
     }
 }

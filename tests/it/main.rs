@@ -4,6 +4,8 @@ mod support;
 
 mod bad_requests;
 mod codex_cli;
+mod codex_config_cmd;
+mod codex_ingest;
 mod codex_intelligence;
 mod config_validate;
 mod delivery;
