@@ -8,7 +8,7 @@
 //!
 //! | event | metric | point attributes |
 //! | --- | --- | --- |
-//! | `codex.sse_event`, `event.kind` = `response.completed` | `codex_tokens` (sum, `{token}`) | `token_type` = `input`, `cached_input`, `output`, `reasoning_output` (Codex's own vocabulary of `codex.turn.token_usage`) |
+//! | `codex.sse_event`, `event.kind` = `response.completed`, or `codex.ingest.token_usage` (from `ingest`) | `codex_tokens` (sum, `{token}`) | `token_type` = `input`, `cached_input`, `output`, `reasoning_output` (Codex's own vocabulary of `codex.turn.token_usage`) |
 //! | same, with a `cost.usd` attribute (from the `cost` processor) | `codex_cost_usd` (sum, `USD`, double) | — |
 //! | `codex.tool_result` | `codex_tool_calls` (sum) and `codex_tool_duration` (histogram, `ms`) | `tool_name`, `success` |
 //! | `codex.api_request` | `codex_api_requests` (sum) | `http.response.status_code`, `error` (`true` when the status is ≥ 400 or `error.message` is set) |
@@ -44,6 +44,10 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Event name of the usage records `codex-otel-gateway ingest` makes from session files; they
+/// carry the same `*_token_count` attributes as `response.completed` and are counted alike.
+pub const INGESTED_USAGE: &str = "codex.ingest.token_usage";
 
 /// Name of the instrumentation scope of every metric the connector emits.
 pub const SCOPE_NAME: &str = "codex-otel-gateway/codex_usage";
@@ -431,7 +435,7 @@ impl CodexUsage {
             kv
         };
         match event {
-            _ if is_response_completed(record) => {
+            _ if is_response_completed(record) || event == INGESTED_USAGE => {
                 for (key, ty) in [
                     ("input_token_count", "input"),
                     ("cached_token_count", "cached_input"),

@@ -25,7 +25,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::BTreeMap;
 
 /// `event.name` of the usage log records.
-pub const EVENT_NAME: &str = "codex.ingest.token_usage";
+pub const EVENT_NAME: &str = processors::codex_usage::INGESTED_USAGE;
 /// Name of the usage metric (a monotonic delta sum).
 pub const METRIC_NAME: &str = "codex.ingest.token_usage";
 /// Instrumentation scope of everything `ingest` sends.

@@ -320,3 +320,33 @@ fn bad_configs_name_their_fields() {
         ]
     );
 }
+
+#[test]
+fn usage_records_from_ingested_session_files_count_as_tokens() {
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    attributes: vec![
+                        string_kv("event.name", INGESTED_USAGE),
+                        string_kv("model", "gpt-5.1-codex"),
+                        KeyValue {
+                            key: "input_token_count".into(),
+                            value: Some(AnyValue {
+                                value: Some(any_value::Value::IntValue(2403)),
+                            }),
+                            ..Default::default()
+                        },
+                        string_kv("output_token_count", "84"),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let out = run(&build("{}"), &req);
+    assert_eq!(int_total(&out, names::TOKENS, "token_type", "input"), 2403);
+    assert_eq!(int_total(&out, names::TOKENS, "token_type", "output"), 84);
+}
