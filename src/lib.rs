@@ -4,12 +4,14 @@
 //! Flow: [`receivers`] decode OTLP (gRPC, HTTP protobuf/JSON) → [`pipeline`] runs the processor
 //! chain (crate `processors`) in place and fans the result out → [`exporters`] each own a bounded
 //! queue, workers and a tower stack (retry → timeout → client). [`config`] loads and validates the
-//! YAML; [`app`] runs the lifecycle; [`telemetry`] is the gateway's own logs and metrics.
+//! YAML; [`app`] runs the lifecycle; [`telemetry`] is the gateway's own logs and metrics;
+//! [`loadgen`] is the benchmark load generator and counting sink.
 
 pub mod app;
 pub mod codec;
 pub mod config;
 pub mod exporters;
+pub mod loadgen;
 pub mod pipeline;
 pub mod receivers;
 pub mod telemetry;

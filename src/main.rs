@@ -1,4 +1,5 @@
-//! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`.
+//! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`,
+//! `loadgen` (benchmark tools, in the library's `loadgen` module).
 //! Thin: parses arguments, loads the config, hands over to the library. `healthcheck` is the
 //! client side of the admin listener's `/healthz`, for container HEALTHCHECKs in images that
 //! have no curl: one plain HTTP/1.1 GET over a `TcpStream`.
@@ -63,6 +64,11 @@ enum Command {
         #[arg(long, default_value = "2s", value_parser = config::units::parse_duration)]
         timeout: Duration,
     },
+    /// Benchmark tools: `loadgen send` replays a payload, `loadgen sink` counts what arrives.
+    Loadgen {
+        #[command(subcommand)]
+        command: codex_otel_gateway::loadgen::Command,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +83,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("unhealthy: {url}: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Loadgen { command } => match codex_otel_gateway::loadgen::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
                 ExitCode::FAILURE
             }
         },
