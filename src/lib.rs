@@ -6,7 +6,8 @@
 //! queue, workers and a tower stack (retry → timeout → client). [`config`] loads and validates the
 //! YAML; [`app`] runs the lifecycle; [`telemetry`] is the gateway's own logs and metrics.
 //! Client-side helpers: [`codex_config`] renders the Codex `[otel]` block for a config;
-//! [`ingest`] sends the token usage recorded in Codex session files.
+//! [`ingest`] sends the token usage recorded in Codex session files; [`loadgen`] is the
+//! benchmark load generator and counting sink.
 
 pub mod app;
 pub mod codec;
@@ -14,6 +15,7 @@ pub mod codex_config;
 pub mod config;
 pub mod exporters;
 pub mod ingest;
+pub mod loadgen;
 pub mod pipeline;
 pub mod receivers;
 pub mod telemetry;

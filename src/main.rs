@@ -1,5 +1,5 @@
 //! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`,
-//! `codex-config`, `ingest`.
+//! `codex-config`, `ingest`, `loadgen` (benchmark tools, in the library's `loadgen` module).
 //! Thin: parses arguments, loads the config, hands over to the library. `healthcheck` is the
 //! client side of the admin listener's `/healthz`, for container HEALTHCHECKs in images that
 //! have no curl: one plain HTTP/1.1 GET over a `TcpStream`.
@@ -68,6 +68,11 @@ enum Command {
     CodexConfig(CodexConfigArgs),
     /// Send the token usage in Codex session files (rollout-*.jsonl) as OTLP logs and metrics.
     Ingest(IngestArgs),
+    /// Benchmark tools: `loadgen send` replays a payload, `loadgen sink` counts what arrives.
+    Loadgen {
+        #[command(subcommand)]
+        command: codex_otel_gateway::loadgen::Command,
+    },
 }
 
 #[derive(clap::Args)]
@@ -145,6 +150,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("unhealthy: {url}: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Loadgen { command } => match codex_otel_gateway::loadgen::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -1,9 +1,12 @@
 //! Wire formats shared by receivers and exporters: the processed [`Batch`] every exporter queue
 //! holds (encoded at most once per wire format, then shared), the OTLP JSON mapping ([`json`]) and
-//! the `google.rpc` messages used in error replies and retry hints ([`rpc`]).
+//! the `google.rpc` messages used in error replies and retry hints ([`rpc`]), and the
+//! allocation-free protobuf walk that lets pass-through pipelines forward a request's own bytes
+//! ([`scan`]).
 
 pub mod json;
 pub mod rpc;
+pub mod scan;
 
 use bytes::Bytes;
 use flate2::write::GzEncoder;
@@ -100,6 +103,15 @@ impl Payload {
         }
     }
 
+    /// A request of `signal` without items.
+    pub fn empty(signal: Signal) -> Payload {
+        match signal {
+            Signal::Traces => ExportTraceServiceRequest::default().into(),
+            Signal::Metrics => ExportMetricsServiceRequest::default().into(),
+            Signal::Logs => ExportLogsServiceRequest::default().into(),
+        }
+    }
+
     /// Decodes the protobuf encoding of a request of `signal`.
     pub fn decode_proto(signal: Signal, bytes: Bytes) -> Result<Payload, prost::DecodeError> {
         Ok(match signal {
@@ -139,10 +151,12 @@ pub enum WireFormat {
 
 /// One processed request on its way to the exporters, shared through an `Arc` by every exporter
 /// queue it was accepted into. Each encoding is computed at most once, by the first exporter
-/// that needs it.
+/// that needs it. A batch made from a request's own protobuf bytes ([`Batch::from_proto`])
+/// decodes them only if an exporter asks for the [`Batch::payload`].
 #[derive(Debug)]
 pub struct Batch {
-    payload: Payload,
+    signal: Signal,
+    payload: OnceLock<Payload>,
     items: usize,
     encoded: [OnceLock<Bytes>; 4],
     size: OnceLock<u64>,
@@ -153,11 +167,26 @@ impl Batch {
     pub fn new(payload: Payload) -> Self {
         let items = payload.item_count();
         Batch {
-            payload,
+            signal: payload.signal(),
+            payload: OnceLock::from(payload),
             items,
             encoded: Default::default(),
             size: OnceLock::new(),
         }
+    }
+
+    /// A batch of a request's protobuf encoding, forwarded as it is: `proto` must be a request
+    /// of `signal` that prost decodes (checked by [`scan::scan`]) holding `items` items.
+    pub fn from_proto(signal: Signal, proto: Bytes, items: usize) -> Self {
+        let batch = Batch {
+            signal,
+            payload: OnceLock::new(),
+            items,
+            encoded: Default::default(),
+            size: OnceLock::from(proto.len() as u64),
+        };
+        let _ = batch.encoded[0].set(proto);
+        batch
     }
 
     /// A batch read back from a persistent queue: its protobuf bytes are already known.
@@ -172,18 +201,25 @@ impl Batch {
     pub fn size_bytes(&self) -> u64 {
         *self.size.get_or_init(|| match self.encoded[0].get() {
             Some(b) => b.len() as u64,
-            None => self.payload.encoded_len() as u64,
+            None => self.payload().encoded_len() as u64,
         })
     }
 
-    /// The content.
+    /// The content (decoded on first use for a [`Batch::from_proto`] batch).
     pub fn payload(&self) -> &Payload {
-        &self.payload
+        self.payload.get_or_init(|| {
+            let proto = self.encoded[0].get().cloned().unwrap_or_default();
+            // from_proto's caller checked that the bytes decode.
+            Payload::decode_proto(self.signal, proto).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "forwarded request does not decode");
+                Payload::empty(self.signal)
+            })
+        })
     }
 
     /// The signal.
     pub fn signal(&self) -> Signal {
-        self.payload.signal()
+        self.signal
     }
 
     /// Spans, data points or log records.
@@ -204,8 +240,8 @@ impl Batch {
                 Bytes::from(gzip_bytes(self.encoded(format, false)))
             } else {
                 Bytes::from(match format {
-                    WireFormat::Proto => self.payload.encode_proto(),
-                    WireFormat::Json => self.payload.encode_json(),
+                    WireFormat::Proto => self.payload().encode_proto(),
+                    WireFormat::Json => self.payload().encode_json(),
                 })
             }
         })
@@ -226,6 +262,24 @@ pub fn gzip_bytes(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forwarded_batch_keeps_its_bytes_and_decodes_on_demand() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tool-secrets-protobuf/001_traces.pb"
+        ))
+        .expect("fixture");
+        let req = ExportTraceServiceRequest::decode(body.as_slice()).expect("decode");
+        let proto = Bytes::from(body);
+        let batch = Batch::from_proto(Signal::Traces, proto.clone(), req.item_count());
+        assert_eq!(
+            batch.encoded(WireFormat::Proto, false).as_ptr(),
+            proto.as_ptr()
+        );
+        assert_eq!(batch.size_bytes(), proto.len() as u64);
+        assert_eq!(batch.payload(), &Payload::Traces(req));
+    }
 
     #[test]
     fn a_batch_encodes_each_format_once_and_gzip_round_trips() {

@@ -203,6 +203,41 @@ where
     })
 }
 
+/// Whether every pipeline of `signal` forwards requests unchanged (no processors, no batch
+/// stage), so a receiver may hand over the request's own encoding ([`ingest_encoded`]).
+pub fn passes_through(routes: &Routes, signal: Signal) -> bool {
+    let pipelines = routes.get(signal);
+    !pipelines.is_empty()
+        && pipelines
+            .iter()
+            .all(|p| p.stages.is_empty() && p.batcher.is_none())
+}
+
+/// [`ingest`] for pass-through pipelines ([`passes_through`]): offers one already-encoded,
+/// non-empty batch, shared, to the exporter queues of every pipeline of its signal.
+pub fn ingest_encoded(routes: &Routes, batch: Arc<Batch>) -> Result<Pending, IngestError> {
+    let pipelines = routes.get(batch.signal());
+    if pipelines.is_empty() {
+        return Err(IngestError::NotRouted(batch.signal()));
+    }
+    let mut total = Outcome::default();
+    for p in pipelines {
+        let f = fanout::fan_out(&p.exporters, &batch);
+        total.add(Outcome {
+            to_send: true,
+            accepted: f.accepted > 0,
+            rejected: f.rejected,
+            durable: f.durable,
+        });
+    }
+    if total.rejected || !total.accepted {
+        return Err(IngestError::Unavailable);
+    }
+    Ok(Pending {
+        durable: total.durable,
+    })
+}
+
 #[derive(Default)]
 struct Outcome {
     to_send: bool,

@@ -13,6 +13,7 @@ mod disk_full;
 mod fixture_replay;
 mod healthcheck;
 mod loadbalancing;
+mod loadgen;
 mod processors_e2e;
 mod redaction_e2e;
 mod reload;

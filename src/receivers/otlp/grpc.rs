@@ -1,48 +1,30 @@
 //! OTLP/gRPC server (tonic): the three collector services, gzip accepted, message size capped,
 //! HTTP/2 stream and reset limits set explicitly, optionally over TLS. Authentication and
-//! admission control run in a tower layer before tonic reads the message; then each call
-//! decodes (tonic/prost) and ingests.
+//! admission control run in a tower layer before tonic reads the message; then each call hands
+//! the message's bytes to [`Shared::ingest_proto`] (forwarded undecoded to pass-through
+//! pipelines, decoded with prost otherwise).
 
 use super::auth::{self, AuthAttributes};
 use super::config::GrpcServerConfig;
 use super::status::RequestError;
 use super::tls::{ReloadingTls, TlsIncoming};
 use super::{ReceiverError, Shared};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use futures::future::BoxFuture;
 use http_body::Frame;
 use http_body_util::BodyExt;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use processors::{Metadata, Signal};
+use std::convert::Infallible;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::net::TcpListener;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::KeyAndValueRef;
+use tonic::server::{NamedService, UnaryService};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
-
-/// The tonic service implementation shared by the three OTLP services.
-#[derive(Clone)]
-pub struct GrpcIngest {
-    shared: Arc<Shared>,
-}
 
 /// Request metadata (ASCII entries only) for the processors, with the `auth.<key>` attributes
 /// the [`Gate`] layer found (see [`auth::request_metadata`]).
@@ -59,49 +41,163 @@ fn metadata_of<T>(req: &Request<T>) -> Metadata {
     )
 }
 
-impl GrpcIngest {
-    async fn export<R>(&self, request: Request<R>) -> Result<(), Status>
-    where
-        R: processors::OtlpRequest + Into<crate::codec::Payload> + super::limits::Limit,
-    {
-        let md = metadata_of(&request);
-        self.shared
-            .ingest(request.into_inner(), &md)
-            .await
-            .map_err(|e| e.to_grpc())
+/// One OTLP collector service: its signal, gRPC service name and `Export` method path.
+pub trait OtlpService: Send + Sync + 'static {
+    /// The signal it takes.
+    const SIGNAL: Signal;
+    /// gRPC service name.
+    const NAME: &'static str;
+    /// Path of its `Export` method.
+    const PATH: &'static str;
+}
+
+/// `opentelemetry.proto.collector.trace.v1.TraceService`.
+pub struct TraceService;
+impl OtlpService for TraceService {
+    const SIGNAL: Signal = Signal::Traces;
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+}
+
+/// `opentelemetry.proto.collector.metrics.v1.MetricsService`.
+pub struct MetricsService;
+impl OtlpService for MetricsService {
+    const SIGNAL: Signal = Signal::Metrics;
+    const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+}
+
+/// `opentelemetry.proto.collector.logs.v1.LogsService`.
+pub struct LogsService;
+impl OtlpService for LogsService {
+    const SIGNAL: Signal = Signal::Logs;
+    const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+}
+
+/// The server of one OTLP collector service. Unlike tonic's generated servers it does not
+/// decode the message: [`Shared::ingest_proto`] gets the protobuf bytes (gunzipped, size
+/// capped by tonic) and forwards them undecoded to pass-through pipelines.
+pub struct ExportServer<S> {
+    shared: Arc<Shared>,
+    limit: usize,
+    service: PhantomData<fn() -> S>,
+}
+
+impl<S> ExportServer<S> {
+    /// A server for `shared` refusing messages over `limit` bytes.
+    pub fn new(shared: Arc<Shared>, limit: usize) -> Self {
+        ExportServer {
+            shared,
+            limit,
+            service: PhantomData,
+        }
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for GrpcIngest {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        GrpcIngest::export(self, request).await?;
-        Ok(Response::new(ExportTraceServiceResponse::default()))
+impl<S> Clone for ExportServer<S> {
+    fn clone(&self) -> Self {
+        ExportServer::new(self.shared.clone(), self.limit)
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for GrpcIngest {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        GrpcIngest::export(self, request).await?;
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
+impl<S: OtlpService> NamedService for ExportServer<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> tower::Service<http::Request<B>> for ExportServer<S>
+where
+    S: OtlpService,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<tower::BoxError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != S::PATH {
+            let resp = Status::unimplemented("").into_http::<tonic::body::Body>();
+            return Box::pin(std::future::ready(Ok(resp)));
+        }
+        let unary = ExportCall {
+            shared: self.shared.clone(),
+            signal: S::SIGNAL,
+        };
+        let limit = self.limit;
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(limit);
+            Ok(grpc.unary(unary, req).await)
+        })
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for GrpcIngest {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        GrpcIngest::export(self, request).await?;
-        Ok(Response::new(ExportLogsServiceResponse::default()))
+/// One `Export` call.
+struct ExportCall {
+    shared: Arc<Shared>,
+    signal: Signal,
+}
+
+impl UnaryService<Bytes> for ExportCall {
+    type Response = ();
+    type Future = BoxFuture<'static, Result<Response<()>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let shared = self.shared.clone();
+        let signal = self.signal;
+        Box::pin(async move {
+            let md = metadata_of(&request);
+            shared
+                .ingest_proto(signal, request.into_inner(), &md)
+                .await
+                .map_err(|e| e.to_grpc())?;
+            Ok(Response::new(()))
+        })
+    }
+}
+
+/// Takes a message as its bytes; answers with an empty message (every
+/// `Export*ServiceResponse` without partial success encodes to nothing).
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = ();
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = ();
+    type Error = Status;
+
+    fn encode(&mut self, _item: (), _dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let len = src.remaining();
+        Ok(Some(src.copy_to_bytes(len)))
     }
 }
 
@@ -117,30 +213,15 @@ pub async fn serve(
 ) -> Result<(), ReceiverError> {
     let id = shared.id.clone();
     let limit = cfg.max_recv_msg_size.as_usize();
-    let svc = GrpcIngest {
-        shared: shared.clone(),
-    };
     let mut routes = tonic::service::RoutesBuilder::default();
     if shared.routes.has(Signal::Traces) {
-        routes.add_service(
-            TraceServiceServer::new(svc.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(limit),
-        );
+        routes.add_service(ExportServer::<TraceService>::new(shared.clone(), limit));
     }
     if shared.routes.has(Signal::Metrics) {
-        routes.add_service(
-            MetricsServiceServer::new(svc.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(limit),
-        );
+        routes.add_service(ExportServer::<MetricsService>::new(shared.clone(), limit));
     }
     if shared.routes.has(Signal::Logs) {
-        routes.add_service(
-            LogsServiceServer::new(svc)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(limit),
-        );
+        routes.add_service(ExportServer::<LogsService>::new(shared.clone(), limit));
     }
     let gate = GateLayer {
         shared: shared.clone(),

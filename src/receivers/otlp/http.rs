@@ -1,4 +1,5 @@
-//! OTLP/HTTP server (axum/hyper): `POST` on the per-signal paths, protobuf or JSON bodies,
+//! OTLP/HTTP server (axum/hyper): `POST` on the per-signal paths, protobuf or JSON bodies
+//! (protobuf through [`Shared::ingest_proto`], which may forward the bytes undecoded),
 //! optional gzip or zstd inflated with a cap, the size limit applied after decompression. Replies use the
 //! request's encoding: an empty `Export*ServiceResponse` on success, a `google.rpc.Status` on error.
 
@@ -17,10 +18,6 @@ use http::header::{
 };
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use opentelemetry_proto::tonic::collector::{
-    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
-    trace::v1::ExportTraceServiceRequest,
-};
 use processors::Signal;
 use prost::Message;
 use std::future::Future;
@@ -250,20 +247,7 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
     };
     let shared = &st.shared;
     match (signal, format) {
-        (Signal::Traces, BodyFormat::Proto) => {
-            shared
-                .ingest(decode_proto::<ExportTraceServiceRequest>(body)?, &metadata)
-                .await
-        }
-        (Signal::Metrics, BodyFormat::Proto) => {
-            let req = decode_proto::<ExportMetricsServiceRequest>(body)?;
-            shared.ingest(req, &metadata).await
-        }
-        (Signal::Logs, BodyFormat::Proto) => {
-            shared
-                .ingest(decode_proto::<ExportLogsServiceRequest>(body)?, &metadata)
-                .await
-        }
+        (_, BodyFormat::Proto) => shared.ingest_proto(signal, body, &metadata).await,
         (Signal::Traces, BodyFormat::Json) => {
             shared
                 .ingest(json::decode_traces(&body).map_err(bad_json)?, &metadata)
@@ -285,10 +269,6 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
 
 fn bad_json(e: json::JsonError) -> RequestError {
     RequestError::BadRequest(e.to_string())
-}
-
-fn decode_proto<M: Message + Default>(body: Bytes) -> Result<M, RequestError> {
-    M::decode(body).map_err(|e| RequestError::BadRequest(format!("invalid OTLP protobuf: {e}")))
 }
 
 /// Inflates a gzip body, refusing to produce more than `limit` bytes.

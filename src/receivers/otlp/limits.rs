@@ -44,6 +44,16 @@ pub trait Limit {
 }
 
 impl Limits {
+    /// The same limits for [`crate::codec::scan`], which tells whether applying them would
+    /// change a request.
+    pub fn scan_limits(&self) -> crate::codec::scan::ScanLimits {
+        crate::codec::scan::ScanLimits {
+            max_attributes: self.max_attributes,
+            max_string: self.max_string,
+            max_depth: self.max_depth,
+        }
+    }
+
     /// Limits one attribute list; returns the number of changes and adds the dropped
     /// attributes to `dropped` (the item's `dropped_attributes_count`) when given.
     fn attrs(&self, kvs: &mut Vec<KeyValue>, dropped: Option<&mut u32>) -> u64 {

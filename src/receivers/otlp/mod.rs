@@ -11,13 +11,19 @@ pub mod limits;
 pub mod status;
 pub mod tls;
 
-use crate::codec::Payload;
+use crate::codec::{scan, Batch, Payload};
 use crate::pipeline::{self, Routes, Swap};
 use crate::receivers::admission::{admit_all, Admission};
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
+use bytes::Bytes;
 use config::OtlpReceiverConfig;
-use processors::{Metadata, OtlpRequest};
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+    trace::v1::ExportTraceServiceRequest,
+};
+use processors::{Metadata, OtlpRequest, Signal};
 use prometheus_client::metrics::counter::Counter;
+use prost::Message;
 use status::RequestError;
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -134,18 +140,68 @@ impl Shared {
         let routes = self.routes.load();
         let ingested = pipeline::ingest(&routes, req, md);
         drop(routes);
+        self.settle(R::SIGNAL, items, ingested).await
+    }
+
+    /// Ingests the protobuf encoding of a request of `signal`. When every pipeline of the
+    /// signal passes requests through unchanged and [`scan::scan`] vouches for the bytes (prost
+    /// decodes them, the limits and pruning would not change them, it has items), the bytes
+    /// themselves go to the exporters, undecoded; otherwise the request is decoded (a decode
+    /// error is a bad request) and [`Shared::ingest`]ed.
+    pub async fn ingest_proto(
+        &self,
+        signal: Signal,
+        body: Bytes,
+        md: &Metadata,
+    ) -> Result<(), RequestError> {
+        let routes = self.routes.load();
+        if pipeline::passes_through(&routes, signal) {
+            if let Ok(found) = scan::scan(signal, &body, &self.limits.0.scan_limits()) {
+                if found.items > 0 && !found.has_empty {
+                    let batch = Batch::from_proto(signal, body, found.items as usize);
+                    let ingested = pipeline::ingest_encoded(&routes, Arc::new(batch));
+                    drop(routes);
+                    return self.settle(signal, found.items, ingested).await;
+                }
+            }
+        }
+        drop(routes);
+        match signal {
+            Signal::Traces => {
+                let req = decode::<ExportTraceServiceRequest>(body)?;
+                self.ingest(req, md).await
+            }
+            Signal::Metrics => {
+                let req = decode::<ExportMetricsServiceRequest>(body)?;
+                self.ingest(req, md).await
+            }
+            Signal::Logs => {
+                let req = decode::<ExportLogsServiceRequest>(body)?;
+                self.ingest(req, md).await
+            }
+        }
+    }
+
+    /// Waits for persistent queues to store an ingested request; counts its items accepted or
+    /// refused.
+    async fn settle(
+        &self,
+        signal: Signal,
+        items: u64,
+        ingested: Result<pipeline::Pending, pipeline::IngestError>,
+    ) -> Result<(), RequestError> {
         let result = match ingested {
             Ok(pending) => pending.settle().await,
             Err(e) => Err(e),
         };
         match result {
             Ok(()) => {
-                self.accepted.add(R::SIGNAL, items);
+                self.accepted.add(signal, items);
                 self.accepted_requests.inc();
                 Ok(())
             }
             Err(e) => {
-                self.refused.add(R::SIGNAL, items);
+                self.refused.add(signal, items);
                 self.refused_requests.inc();
                 if e == pipeline::IngestError::Unavailable {
                     crate::telemetry::warn_rate_limited(
@@ -208,6 +264,11 @@ impl Shared {
         self.refused_requests.inc();
         tracing::debug!(receiver = %self.id, error = %err, "request refused");
     }
+}
+
+/// Decodes a protobuf request; an error is a bad request (HTTP 400, gRPC INVALID_ARGUMENT).
+fn decode<M: Message + Default>(body: Bytes) -> Result<M, RequestError> {
+    M::decode(body).map_err(|e| RequestError::BadRequest(format!("invalid OTLP protobuf: {e}")))
 }
 
 /// A receiver with its listeners bound, ready to serve.

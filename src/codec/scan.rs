@@ -1,0 +1,704 @@
+//! A zero-allocation walk over the protobuf encoding of an OTLP export request: checks that
+//! prost would decode it, counts its items (spans, data points, log records) and tells whether
+//! the receiver `limits:` or pruning would change it, without building the message.
+//!
+//! It lets a pass-through pipeline forward a request's own bytes instead of decoding and
+//! re-encoding them ([`crate::receivers::otlp::Shared::ingest_proto`]), and lets the load
+//! generator's sink count what it receives. The scan is conservative: `Ok` only when prost
+//! accepts the bytes and the decoded request would be left as it is; anything it is unsure of
+//! (a group, a singular message or oneof seen twice, deep nesting, an odd packed length) is an
+//! `Err`, and the caller takes the full decode path, which has the final word.
+//!
+//! The schema is the `opentelemetry-proto` messages' (field numbers and wire types); unknown
+//! fields are skipped like prost skips them.
+
+use processors::Signal;
+
+/// What the receiver `limits:` allow; a request the limits would change fails the scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanLimits {
+    /// Attributes per list (resource, scope, span, event, link, log record, metric metadata,
+    /// data point, exemplar).
+    pub max_attributes: usize,
+    /// Bytes of an `AnyValue` string.
+    pub max_string: usize,
+    /// Arrays / key-value lists enclosing an array or key-value list value.
+    pub max_depth: usize,
+}
+
+impl ScanLimits {
+    /// No limits: only well-formedness is checked.
+    pub const NONE: ScanLimits = ScanLimits {
+        max_attributes: usize::MAX,
+        max_string: usize::MAX,
+        max_depth: usize::MAX,
+    };
+}
+
+/// Why a scan did not vouch for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    /// Not a well-formed encoding of the request (prost would refuse it too, or the scan
+    /// could not tell).
+    #[error("malformed protobuf")]
+    Malformed,
+    /// Well-formed as far as the scan goes, but outside what it vouches for.
+    #[error("encoding outside the scan's fast path")]
+    Unsupported,
+    /// The receiver limits would drop, truncate or replace something.
+    #[error("over a receiver limit")]
+    OverLimit,
+}
+
+/// What a successful scan found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scanned {
+    /// Spans, data points or log records.
+    pub items: u64,
+    /// Whether some resource, scope or metric holds no items (pruning would remove it).
+    pub has_empty: bool,
+}
+
+/// Scans the protobuf encoding of an `Export*ServiceRequest` of `signal`.
+pub fn scan(signal: Signal, buf: &[u8], limits: &ScanLimits) -> Result<Scanned, ScanError> {
+    let mut s = Scanner {
+        limits: *limits,
+        has_empty: false,
+        count_only: false,
+    };
+    let items = s.message(root_of(signal), buf, 0, 0)?;
+    Ok(Scanned {
+        items,
+        has_empty: s.has_empty,
+    })
+}
+
+/// Counts the items of an export request of `signal` quickly: walks only the messages that
+/// lead to items (resources, scopes, metrics) and skips the items and everything else as
+/// opaque length-delimited fields, checking neither UTF-8 nor limits. For a sink that trusts
+/// its sender, not for validation.
+pub fn count(signal: Signal, buf: &[u8]) -> Result<u64, ScanError> {
+    let mut s = Scanner {
+        limits: ScanLimits::NONE,
+        has_empty: false,
+        count_only: true,
+    };
+    s.message(root_of(signal), buf, 0, 0)
+}
+
+fn root_of(signal: Signal) -> M {
+    match signal {
+        Signal::Traces => M::TraceReq,
+        Signal::Metrics => M::MetricsReq,
+        Signal::Logs => M::LogsReq,
+    }
+}
+
+/// Message nesting the scan follows (prost allows 100).
+const MAX_RECURSION: u32 = 64;
+
+/// The messages of the three export requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum M {
+    TraceReq,
+    ResourceSpans,
+    ScopeSpans,
+    Span,
+    Event,
+    Link,
+    Status,
+    LogsReq,
+    ResourceLogs,
+    ScopeLogs,
+    LogRecord,
+    MetricsReq,
+    ResourceMetrics,
+    ScopeMetrics,
+    Metric,
+    Gauge,
+    Sum,
+    Histogram,
+    ExpHistogram,
+    Summary,
+    NumberDp,
+    HistogramDp,
+    ExpHistogramDp,
+    Buckets,
+    SummaryDp,
+    Quantile,
+    Exemplar,
+    Resource,
+    Scope,
+    EntityRef,
+    KeyValue,
+    AnyValue,
+    ArrayValue,
+    KvList,
+}
+
+/// How a message field is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum R {
+    /// Repeated; its items add up into the parent's.
+    Repeated,
+    /// Not repeated: a second occurrence would be merged by prost, which the scan does not
+    /// follow.
+    Singular,
+    /// One attribute of the parent's list (counted against `max_attributes`).
+    Attr,
+    /// One item (span, data point, log record).
+    Item,
+    /// The array / key-value list of an `AnyValue` (one nesting level deeper).
+    Container,
+}
+
+/// A field's type, as far as the scan cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum F {
+    Varint,
+    I64,
+    I32,
+    Bytes,
+    Str,
+    /// `AnyValue.string_value`: UTF-8 and `max_string`.
+    AnyStr,
+    /// Repeated fixed64 / double: packed or not.
+    PackedI64,
+    /// Repeated uint64: packed or not.
+    PackedVarint,
+    Msg(M, R),
+    Unknown,
+}
+
+const WIRE_VARINT: u8 = 0;
+const WIRE_I64: u8 = 1;
+const WIRE_LEN: u8 = 2;
+const WIRE_I32: u8 = 5;
+
+/// The schema: field `tag` of message `m`.
+fn field(m: M, tag: u32) -> F {
+    use F::*;
+    match (m, tag) {
+        (M::TraceReq, 1) => Msg(M::ResourceSpans, R::Repeated),
+        (M::ResourceSpans, 1) | (M::ResourceLogs, 1) | (M::ResourceMetrics, 1) => {
+            Msg(M::Resource, R::Singular)
+        }
+        (M::ResourceSpans, 2) => Msg(M::ScopeSpans, R::Repeated),
+        (M::ScopeSpans, 1) | (M::ScopeLogs, 1) | (M::ScopeMetrics, 1) => Msg(M::Scope, R::Singular),
+        (M::ScopeSpans, 2) => Msg(M::Span, R::Item),
+        (M::ResourceSpans | M::ResourceLogs | M::ResourceMetrics, 3)
+        | (M::ScopeSpans | M::ScopeLogs | M::ScopeMetrics, 3) => Str,
+        (M::Span, 1 | 2 | 4) => Bytes,
+        (M::Span, 3 | 5) => Str,
+        (M::Span, 16) => I32,
+        (M::Span, 6 | 10 | 12 | 14) => Varint,
+        (M::Span, 7 | 8) => I64,
+        (M::Span, 9) => Msg(M::KeyValue, R::Attr),
+        (M::Span, 11) => Msg(M::Event, R::Repeated),
+        (M::Span, 13) => Msg(M::Link, R::Repeated),
+        (M::Span, 15) => Msg(M::Status, R::Singular),
+        (M::Event, 1) => I64,
+        (M::Event, 2) => Str,
+        (M::Event, 3) => Msg(M::KeyValue, R::Attr),
+        (M::Event, 4) => Varint,
+        (M::Link, 1 | 2) => Bytes,
+        (M::Link, 3) => Str,
+        (M::Link, 4) => Msg(M::KeyValue, R::Attr),
+        (M::Link, 5) => Varint,
+        (M::Link, 6) => I32,
+        (M::Status, 2) => Str,
+        (M::Status, 3) => Varint,
+        (M::Resource, 1) => Msg(M::KeyValue, R::Attr),
+        (M::Resource, 2) => Varint,
+        (M::Resource, 3) => Msg(M::EntityRef, R::Repeated),
+        (M::EntityRef, 1..=4) => Str,
+        (M::Scope, 1 | 2) => Str,
+        (M::Scope, 3) => Msg(M::KeyValue, R::Attr),
+        (M::Scope, 4) => Varint,
+        (M::KeyValue, 1) => Str,
+        (M::KeyValue, 2) => Msg(M::AnyValue, R::Singular),
+        (M::KeyValue, 3) => Varint,
+        (M::AnyValue, 1) => AnyStr,
+        (M::AnyValue, 2 | 3 | 8) => Varint,
+        (M::AnyValue, 4) => I64,
+        (M::AnyValue, 5) => Msg(M::ArrayValue, R::Container),
+        (M::AnyValue, 6) => Msg(M::KvList, R::Container),
+        (M::AnyValue, 7) => Bytes,
+        (M::ArrayValue, 1) => Msg(M::AnyValue, R::Repeated),
+        (M::KvList, 1) => Msg(M::KeyValue, R::Repeated),
+        (M::LogsReq, 1) => Msg(M::ResourceLogs, R::Repeated),
+        (M::ResourceLogs, 2) => Msg(M::ScopeLogs, R::Repeated),
+        (M::ScopeLogs, 2) => Msg(M::LogRecord, R::Item),
+        (M::LogRecord, 1 | 11) => I64,
+        (M::LogRecord, 2 | 7) => Varint,
+        (M::LogRecord, 3 | 12) => Str,
+        (M::LogRecord, 5) => Msg(M::AnyValue, R::Singular),
+        (M::LogRecord, 6) => Msg(M::KeyValue, R::Attr),
+        (M::LogRecord, 8) => I32,
+        (M::LogRecord, 9 | 10) => Bytes,
+        (M::MetricsReq, 1) => Msg(M::ResourceMetrics, R::Repeated),
+        (M::ResourceMetrics, 2) => Msg(M::ScopeMetrics, R::Repeated),
+        (M::ScopeMetrics, 2) => Msg(M::Metric, R::Repeated),
+        (M::Metric, 1..=3) => Str,
+        (M::Metric, 12) => Msg(M::KeyValue, R::Attr),
+        (M::Metric, 5) => Msg(M::Gauge, R::Repeated),
+        (M::Metric, 7) => Msg(M::Sum, R::Repeated),
+        (M::Metric, 9) => Msg(M::Histogram, R::Repeated),
+        (M::Metric, 10) => Msg(M::ExpHistogram, R::Repeated),
+        (M::Metric, 11) => Msg(M::Summary, R::Repeated),
+        (M::Gauge | M::Sum, 1) => Msg(M::NumberDp, R::Item),
+        (M::Sum, 2 | 3) => Varint,
+        (M::Histogram, 1) => Msg(M::HistogramDp, R::Item),
+        (M::ExpHistogram, 1) => Msg(M::ExpHistogramDp, R::Item),
+        (M::Histogram | M::ExpHistogram, 2) => Varint,
+        (M::Summary, 1) => Msg(M::SummaryDp, R::Item),
+        (M::NumberDp, 7) => Msg(M::KeyValue, R::Attr),
+        (M::NumberDp, 2 | 3 | 4 | 6) => I64,
+        (M::NumberDp, 5) => Msg(M::Exemplar, R::Repeated),
+        (M::NumberDp, 8) => Varint,
+        (M::HistogramDp, 9) => Msg(M::KeyValue, R::Attr),
+        (M::HistogramDp, 2..=5 | 11 | 12) => I64,
+        (M::HistogramDp, 6 | 7) => PackedI64,
+        (M::HistogramDp, 8) => Msg(M::Exemplar, R::Repeated),
+        (M::HistogramDp, 10) => Varint,
+        (M::ExpHistogramDp, 1) => Msg(M::KeyValue, R::Attr),
+        (M::ExpHistogramDp, 2..=5 | 7 | 12..=14) => I64,
+        (M::ExpHistogramDp, 6 | 10) => Varint,
+        (M::ExpHistogramDp, 8 | 9) => Msg(M::Buckets, R::Singular),
+        (M::ExpHistogramDp, 11) => Msg(M::Exemplar, R::Repeated),
+        (M::Buckets, 1) => Varint,
+        (M::Buckets, 2) => PackedVarint,
+        (M::SummaryDp, 7) => Msg(M::KeyValue, R::Attr),
+        (M::SummaryDp, 2..=5) => I64,
+        (M::SummaryDp, 6) => Msg(M::Quantile, R::Repeated),
+        (M::SummaryDp, 8) => Varint,
+        (M::Quantile, 1 | 2) => I64,
+        (M::Exemplar, 7) => Msg(M::KeyValue, R::Attr),
+        (M::Exemplar, 2 | 3 | 6) => I64,
+        (M::Exemplar, 4 | 5) => Bytes,
+        _ => Unknown,
+    }
+}
+
+/// Whether field `tag` of `m` is in the oneof the scan tracks (a second member would replace
+/// the first, so the scan refuses it): `AnyValue.value` and `Metric.data`.
+fn in_oneof(m: M, tag: u32) -> bool {
+    match m {
+        M::AnyValue => (1..=8).contains(&tag),
+        M::Metric => matches!(tag, 5 | 7 | 9 | 10 | 11),
+        _ => false,
+    }
+}
+
+/// Whether pruning removes an instance of `m` that holds no items.
+fn prunable(m: M) -> bool {
+    matches!(
+        m,
+        M::ResourceSpans
+            | M::ScopeSpans
+            | M::ResourceLogs
+            | M::ScopeLogs
+            | M::ResourceMetrics
+            | M::ScopeMetrics
+            | M::Metric
+    )
+}
+
+/// Whether a message leads to items (the only ones [`count`] descends into).
+fn leads_to_items(m: M) -> bool {
+    prunable(m)
+        || matches!(
+            m,
+            M::Gauge | M::Sum | M::Histogram | M::ExpHistogram | M::Summary
+        )
+}
+
+struct Scanner {
+    limits: ScanLimits,
+    has_empty: bool,
+    /// [`count`]: skip what does not lead to items, check nothing.
+    count_only: bool,
+}
+
+/// Reads a varint at `*pos` like prost (at most 10 bytes, the 10th at most 1).
+#[inline]
+fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, ScanError> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let Some(&b) = buf.get(*pos) else {
+            return Err(ScanError::Malformed);
+        };
+        *pos += 1;
+        if i == 9 && b > 1 {
+            return Err(ScanError::Malformed);
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok(value);
+        }
+    }
+    Err(ScanError::Malformed)
+}
+
+/// Advances `*pos` by `n` bytes, which must be there.
+#[inline]
+fn skip(buf: &[u8], pos: &mut usize, n: usize) -> Result<(), ScanError> {
+    match pos.checked_add(n) {
+        Some(end) if end <= buf.len() => {
+            *pos = end;
+            Ok(())
+        }
+        _ => Err(ScanError::Malformed),
+    }
+}
+
+/// The length-delimited payload at `*pos`.
+#[inline]
+fn delimited<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], ScanError> {
+    let len = usize::try_from(varint(buf, pos)?).map_err(|_| ScanError::Malformed)?;
+    let start = *pos;
+    skip(buf, pos, len)?;
+    Ok(&buf[start..*pos])
+}
+
+#[inline]
+fn expect(wire: u8, want: u8) -> Result<(), ScanError> {
+    if wire == want {
+        Ok(())
+    } else {
+        Err(ScanError::Malformed)
+    }
+}
+
+impl Scanner {
+    /// Scans one message of type `m`; returns the items in it. `depth`: message nesting;
+    /// `any_depth`: arrays / key-value lists enclosing it.
+    fn message(
+        &mut self,
+        m: M,
+        buf: &[u8],
+        depth: u32,
+        any_depth: usize,
+    ) -> Result<u64, ScanError> {
+        if depth > MAX_RECURSION {
+            return Err(ScanError::Unsupported);
+        }
+        let mut pos = 0;
+        let mut items = 0u64;
+        let mut attrs = 0usize;
+        // Bit `tag`: singular message fields seen; bit 0: the tracked oneof.
+        let mut seen = 0u32;
+        while pos < buf.len() {
+            let key = varint(buf, &mut pos)?;
+            let tag = u32::try_from(key >> 3).map_err(|_| ScanError::Malformed)?;
+            let wire = (key & 7) as u8;
+            if tag == 0 {
+                return Err(ScanError::Malformed);
+            }
+            if in_oneof(m, tag) {
+                if seen & 1 != 0 {
+                    return Err(ScanError::Unsupported);
+                }
+                seen |= 1;
+            }
+            match field(m, tag) {
+                F::Varint => {
+                    expect(wire, WIRE_VARINT)?;
+                    varint(buf, &mut pos)?;
+                }
+                F::I64 => {
+                    expect(wire, WIRE_I64)?;
+                    skip(buf, &mut pos, 8)?;
+                }
+                F::I32 => {
+                    expect(wire, WIRE_I32)?;
+                    skip(buf, &mut pos, 4)?;
+                }
+                F::Bytes => {
+                    expect(wire, WIRE_LEN)?;
+                    delimited(buf, &mut pos)?;
+                }
+                F::Str | F::AnyStr => {
+                    expect(wire, WIRE_LEN)?;
+                    let s = delimited(buf, &mut pos)?;
+                    if self.count_only {
+                        continue;
+                    }
+                    if std::str::from_utf8(s).is_err() {
+                        return Err(ScanError::Malformed);
+                    }
+                    if field(m, tag) == F::AnyStr && s.len() > self.limits.max_string {
+                        return Err(ScanError::OverLimit);
+                    }
+                }
+                F::PackedI64 => match wire {
+                    WIRE_I64 => skip(buf, &mut pos, 8)?,
+                    WIRE_LEN => {
+                        if delimited(buf, &mut pos)?.len() % 8 != 0 {
+                            return Err(ScanError::Unsupported);
+                        }
+                    }
+                    _ => return Err(ScanError::Malformed),
+                },
+                F::PackedVarint => match wire {
+                    WIRE_VARINT => {
+                        varint(buf, &mut pos)?;
+                    }
+                    WIRE_LEN => {
+                        let packed = delimited(buf, &mut pos)?;
+                        let mut p = 0;
+                        while p < packed.len() {
+                            varint(packed, &mut p)?;
+                        }
+                    }
+                    _ => return Err(ScanError::Malformed),
+                },
+                F::Msg(child, role) => {
+                    expect(wire, WIRE_LEN)?;
+                    let body = delimited(buf, &mut pos)?;
+                    if self.count_only && !leads_to_items(child) {
+                        items += u64::from(role == R::Item);
+                        continue;
+                    }
+                    let mut child_any_depth = any_depth;
+                    match role {
+                        R::Repeated => {}
+                        R::Singular => {
+                            let bit = 1u32 << (tag & 31);
+                            if seen & bit != 0 {
+                                return Err(ScanError::Unsupported);
+                            }
+                            seen |= bit;
+                        }
+                        R::Attr => attrs += 1,
+                        R::Item => items += 1,
+                        R::Container => {
+                            if any_depth >= self.limits.max_depth {
+                                return Err(ScanError::OverLimit);
+                            }
+                            child_any_depth += 1;
+                        }
+                    }
+                    let inner = self.message(child, body, depth + 1, child_any_depth)?;
+                    if role != R::Item {
+                        items += inner;
+                    }
+                }
+                F::Unknown => match wire {
+                    WIRE_VARINT => {
+                        varint(buf, &mut pos)?;
+                    }
+                    WIRE_I64 => skip(buf, &mut pos, 8)?,
+                    WIRE_LEN => {
+                        delimited(buf, &mut pos)?;
+                    }
+                    WIRE_I32 => skip(buf, &mut pos, 4)?,
+                    // Groups (3, 4): prost skips them; the scan leaves them to prost.
+                    3 | 4 => return Err(ScanError::Unsupported),
+                    _ => return Err(ScanError::Malformed),
+                },
+            }
+        }
+        if attrs > self.limits.max_attributes {
+            return Err(ScanError::OverLimit);
+        }
+        if items == 0 && prunable(m) {
+            self.has_empty = true;
+        }
+        Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::{
+        logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+        trace::v1::ExportTraceServiceRequest,
+    };
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
+    use processors::OtlpRequest;
+    use prost::Message;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/tool-secrets-protobuf/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(path).expect("fixture")
+    }
+
+    #[test]
+    fn scan_counts_the_same_items_as_a_decode_for_every_fixture_signal() {
+        let traces = fixture("001_traces.pb");
+        let want = ExportTraceServiceRequest::decode(traces.as_slice())
+            .expect("decode")
+            .item_count() as u64;
+        let got = scan(Signal::Traces, &traces, &ScanLimits::NONE).expect("scan");
+        assert_eq!(got.items, want);
+        let metrics = fixture("003_metrics.pb");
+        let want = ExportMetricsServiceRequest::decode(metrics.as_slice())
+            .expect("decode")
+            .item_count() as u64;
+        assert_eq!(
+            scan(Signal::Metrics, &metrics, &ScanLimits::NONE)
+                .expect("scan")
+                .items,
+            want
+        );
+        let logs = fixture("004_logs.pb");
+        let want = ExportLogsServiceRequest::decode(logs.as_slice())
+            .expect("decode")
+            .item_count() as u64;
+        assert_eq!(
+            scan(Signal::Logs, &logs, &ScanLimits::NONE)
+                .expect("scan")
+                .items,
+            want
+        );
+    }
+
+    #[test]
+    fn count_agrees_with_scan_on_every_fixture_signal() {
+        for (signal, name) in [
+            (Signal::Traces, "001_traces.pb"),
+            (Signal::Metrics, "003_metrics.pb"),
+            (Signal::Logs, "004_logs.pb"),
+        ] {
+            let body = fixture(name);
+            let scanned = scan(signal, &body, &ScanLimits::NONE).expect("scan").items;
+            assert_eq!(count(signal, &body), Ok(scanned), "{name}");
+        }
+    }
+
+    #[test]
+    fn scan_refuses_every_truncation_of_a_request() {
+        let logs = fixture("004_logs.pb");
+        for cut in [1, 2, 7, 100, logs.len() / 2, logs.len() - 1] {
+            let r = scan(Signal::Logs, &logs[..cut], &ScanLimits::NONE);
+            assert!(r.is_err(), "cut at {cut}: {r:?}");
+            assert!(ExportLogsServiceRequest::decode(&logs[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn scan_refuses_invalid_utf8_and_wrong_wire_types() {
+        // resource_spans { scope_spans { spans { name: "\xff" } } }
+        let span = [0x2a, 0x01, 0xff];
+        let scope = [&[0x12, span.len() as u8][..], &span].concat();
+        let rs = [&[0x12, scope.len() as u8][..], &scope].concat();
+        let req = [&[0x0a, rs.len() as u8][..], &rs].concat();
+        assert_eq!(
+            scan(Signal::Traces, &req, &ScanLimits::NONE),
+            Err(ScanError::Malformed)
+        );
+        assert!(ExportTraceServiceRequest::decode(req.as_slice()).is_err());
+        // resource_spans as a varint.
+        assert_eq!(
+            scan(Signal::Traces, &[0x08, 0x01], &ScanLimits::NONE),
+            Err(ScanError::Malformed)
+        );
+    }
+
+    fn kv(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    fn one_span(attributes: Vec<KeyValue>) -> Vec<u8> {
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        name: "s".into(),
+                        attributes,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn scan_reports_what_the_receiver_limits_would_change() {
+        let limits = ScanLimits {
+            max_attributes: 2,
+            max_string: 4,
+            max_depth: 1,
+        };
+        let s = |v: &str| any_value::Value::StringValue(v.into());
+        let ok = one_span(vec![kv("a", s("1234")), kv("b", s("x"))]);
+        assert_eq!(
+            scan(Signal::Traces, &ok, &limits),
+            Ok(Scanned {
+                items: 1,
+                has_empty: false
+            })
+        );
+        let many = one_span(vec![kv("a", s("1")), kv("b", s("2")), kv("c", s("3"))]);
+        assert_eq!(
+            scan(Signal::Traces, &many, &limits),
+            Err(ScanError::OverLimit)
+        );
+        let long = one_span(vec![kv("a", s("12345"))]);
+        assert_eq!(
+            scan(Signal::Traces, &long, &limits),
+            Err(ScanError::OverLimit)
+        );
+        let array = |values| any_value::Value::ArrayValue(ArrayValue { values });
+        let shallow = one_span(vec![kv(
+            "a",
+            array(vec![AnyValue {
+                value: Some(s("x")),
+            }]),
+        )]);
+        assert!(scan(Signal::Traces, &shallow, &limits).is_ok());
+        let deep = one_span(vec![kv(
+            "a",
+            array(vec![AnyValue {
+                value: Some(array(vec![])),
+            }]),
+        )]);
+        assert_eq!(
+            scan(Signal::Traces, &deep, &limits),
+            Err(ScanError::OverLimit)
+        );
+    }
+
+    #[test]
+    fn scan_flags_empty_scopes_and_repeated_singular_fields() {
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+        let empty = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans::default()],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec();
+        assert_eq!(
+            scan(Signal::Traces, &empty, &ScanLimits::NONE),
+            Ok(Scanned {
+                items: 0,
+                has_empty: true
+            })
+        );
+        // KeyValue with two values: prost keeps the last, the scan does not vouch.
+        let kv = [0x0a, 0x01, b'k', 0x12, 0x00, 0x12, 0x00];
+        let span = [&[0x4a, kv.len() as u8][..], &kv].concat();
+        let scope = [&[0x12, span.len() as u8][..], &span].concat();
+        let rs = [&[0x12, scope.len() as u8][..], &scope].concat();
+        let req = [&[0x0a, rs.len() as u8][..], &rs].concat();
+        assert!(ExportTraceServiceRequest::decode(req.as_slice()).is_ok());
+        assert_eq!(
+            scan(Signal::Traces, &req, &ScanLimits::NONE),
+            Err(ScanError::Unsupported)
+        );
+    }
+}
