@@ -204,13 +204,14 @@ where
 }
 
 /// Whether every pipeline of `signal` forwards requests unchanged (no processors, no batch
-/// stage), so a receiver may hand over the request's own encoding ([`ingest_encoded`]).
+/// stage, no connector: a connector reads the decoded request), so a receiver may hand over the
+/// request's own encoding ([`ingest_encoded`]).
 pub fn passes_through(routes: &Routes, signal: Signal) -> bool {
     let pipelines = routes.get(signal);
     !pipelines.is_empty()
         && pipelines
             .iter()
-            .all(|p| p.stages.is_empty() && p.batcher.is_none())
+            .all(|p| p.stages.is_empty() && p.batcher.is_none() && p.connectors.is_empty())
 }
 
 /// [`ingest`] for pass-through pipelines ([`passes_through`]): offers one already-encoded,

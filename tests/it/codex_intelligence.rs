@@ -97,8 +97,10 @@ service:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_connector_turns_a_replayed_session_into_token_and_tool_counters() {
     let (backend, mut gw, http, admin) = usage_gateway(
-        "    logs: { receivers: [otlp], processors: [codex], exporters: [codex_usage] }
-    metrics/usage: { receivers: [codex_usage], exporters: [otlp] }",
+        // No processors: the connector still sees every decoded request (no byte pass-through).
+        "    logs: { receivers: [otlp], exporters: [codex_usage] }
+    metrics/usage: { receivers: [codex_usage], exporters: [otlp] }
+    traces: { receivers: [otlp], processors: [codex], exporters: [otlp] }",
     )
     .await;
     let logs = fixtures::fixture("failing-tool-loop-protobuf", "005_logs.pb");
