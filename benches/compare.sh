@@ -144,6 +144,46 @@ service:
 EOF
 }
 
+# The full Codex pipeline of issue 8: the codex normaliser, the redaction preset, team tagging
+# (and metric_names for metrics) on every signal, two destinations (OTLP/gRPC and OTLP/HTTP),
+# no filter (every span is processed and sent twice). Queues as in the pass-through config, with
+# on_full: reject on both, so a request is accepted only when both destinations have room (what
+# is accepted is what both receive).
+full_config() {
+  cat <<EOF
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: "127.0.0.1:$grpc", max_recv_msg_size: 64MiB }
+      http: { endpoint: "127.0.0.1:$http", max_request_body_size: 64MiB }
+processors:
+  codex: {}
+  redaction: { preset: codex, hash_key: "\${env:REDACTION_HASH_KEY}" }
+  team:
+    rules:
+      - name: header
+        match: { metadata: { key: x-codex-team, regex: "^(?P<team>[a-z0-9-]+)\$" } }
+        set: { team: "\$\${team}" }
+    default: { team: unknown, project: payments-service }
+  metric_names: { mode: prometheus }
+exporters:
+  otlp/primary:
+    endpoint: http://127.0.0.1:$sink_port
+    compression: none
+    sending_queue: { max_bytes: 8MiB, num_consumers: 16, on_full: reject }
+  otlphttp/secondary:
+    endpoint: http://127.0.0.1:$sink_port
+    compression: none
+    sending_queue: { max_bytes: 8MiB, num_consumers: 16, on_full: reject }
+service:
+  telemetry: { logs: { level: warn }, metrics: { address: "127.0.0.1:$admin" } }
+  pipelines:
+    traces: { receivers: [otlp], processors: [codex, redaction, team], exporters: [otlp/primary, otlphttp/secondary] }
+    metrics: { receivers: [otlp], processors: [codex, redaction, team, metric_names], exporters: [otlp/primary, otlphttp/secondary] }
+    logs: { receivers: [otlp], processors: [codex, redaction, team], exporters: [otlp/primary, otlphttp/secondary] }
+EOF
+}
+
 ports() { grpc=$(free_port); http=$(free_port); admin=$(free_port); }
 
 run_gateway_passthrough() { # NAME PROTOCOL PAYLOAD [loadgen args...]
@@ -155,11 +195,8 @@ run_gateway_passthrough() { # NAME PROTOCOL PAYLOAD [loadgen args...]
 
 run_gateway_full() { # NAME PROTOCOL PAYLOAD
   local name="$1" protocol="$2" payload="$3"
-  ports; rm -rf "$work/queue"
-  start_gateway config/examples/codex-full.yaml \
-    GATEWAY_GRPC_ENDPOINT="127.0.0.1:$grpc" GATEWAY_HTTP_ENDPOINT="127.0.0.1:$http" \
-    GATEWAY_ADMIN_ENDPOINT="127.0.0.1:$admin" GATEWAY_QUEUE_DIR="$work/queue" \
-    PRIMARY_OTLP_ENDPOINT="http://127.0.0.1:$sink_port" SECONDARY_OTLP_ENDPOINT="http://127.0.0.1:$sink_port"
+  ports; full_config >"$work/full.yaml"
+  start_gateway "$work/full.yaml"
   measure "$name" gateway "$protocol" "$payload" 2
 }
 

@@ -187,6 +187,18 @@ impl ExporterConfig {
         }
     }
 
+    /// Whether the exporter sends nothing but the protobuf encoding (so a pipeline whose
+    /// exporters all do can encode once up front and drop the decoded request).
+    pub fn sends_proto_only(&self) -> bool {
+        match self {
+            ExporterConfig::Otlp(_) => true,
+            ExporterConfig::OtlpHttp(c) => {
+                c.encoding == crate::exporters::otlp_http::HttpEncoding::Proto
+            }
+            _ => false,
+        }
+    }
+
     /// The exporter's queue settings.
     pub fn sending_queue(&self) -> &crate::exporters::config::QueueConfig {
         match self {

@@ -253,6 +253,12 @@ pub fn build_reusing(
                 senders.push(e.sender());
             }
         }
+        let encode_early = !senders.is_empty()
+            && pcfg
+                .exporters
+                .iter()
+                .filter_map(|id| cfg.exporters.get(id))
+                .all(ExporterConfig::sends_proto_only);
         let pipeline = Arc::new(Pipeline {
             id: pid.clone(),
             signal,
@@ -260,6 +266,7 @@ pub fn build_reusing(
             exporters: senders,
             batcher,
             connectors: links,
+            encode_early,
         });
         if pipeline.batcher.is_some() {
             batching.push(pipeline.clone());

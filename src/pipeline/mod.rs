@@ -82,6 +82,9 @@ pub struct Pipeline {
     pub batcher: Option<batch::Batcher>,
     /// Connectors listed among its exporters.
     pub connectors: Vec<connector::ConnectorLink>,
+    /// Every exporter sends only the protobuf encoding: batches are encoded as they are made
+    /// and the decoded request is freed at once, so queues hold encoded bytes only.
+    pub encode_early: bool,
 }
 
 impl Pipeline {
@@ -89,7 +92,7 @@ impl Pipeline {
     /// when the batch stage took the data, so refusals here are counted drops.
     pub fn send(&self, payloads: Vec<Payload>) {
         for p in payloads {
-            let batch = Arc::new(Batch::new(p));
+            let batch = Arc::new(self.batch_of(p));
             let f = fanout::fan_out(&self.exporters, &batch);
             if f.rejected {
                 for q in &self.exporters {
@@ -97,6 +100,15 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// A batch of `payload` for this pipeline's exporters (see [`Pipeline::encode_early`]).
+    fn batch_of(&self, payload: Payload) -> Batch {
+        if !self.encode_early {
+            return Batch::new(payload);
+        }
+        let items = payload.item_count();
+        Batch::from_proto(payload.signal(), payload.encode_proto().into(), items)
     }
 
     /// Sends whatever the batch stage holds past its timeout (`all`: everything, at shutdown).
@@ -296,7 +308,7 @@ where
             }
         }
         None => {
-            let f = fanout::fan_out(&p.exporters, &Arc::new(Batch::new(req.into())));
+            let f = fanout::fan_out(&p.exporters, &Arc::new(p.batch_of(req.into())));
             Outcome {
                 to_send: true,
                 accepted: f.accepted > 0 || connected,

@@ -268,7 +268,7 @@ async fn memory_limiter_refuses_before_decoding_with_503_and_unavailable() {
     let (hung, _task) = hung_backend().await;
     let (http_port, grpc_port, admin_port) = (free_port(), free_port(), free_port());
     // Soft limit 51.2 MiB of live heap: one 30 MB request held by the hung exporter (decoded and
-    // encoded) pushes the gateway over it. The hard limit (64 MiB) is well above the RSS of a
+    // JSON-encoded: a JSON exporter keeps the decoded request) pushes the gateway over it. The hard limit (64 MiB) is well above the RSS of a
     // debug build at start (~35 MB: the binary's own pages count).
     let yaml = format!(
         r#"receivers:
@@ -276,7 +276,7 @@ async fn memory_limiter_refuses_before_decoding_with_503_and_unavailable() {
 processors:
   memory_limiter: {{ limit: 64MiB, check_interval: 20ms }}
 exporters:
-  otlphttp/hung: {{ endpoint: "{hung}", timeout: 60s, compression: none, retry_on_failure: {{ enabled: false }} }}
+  otlphttp/hung: {{ endpoint: "{hung}", timeout: 60s, compression: none, encoding: json, retry_on_failure: {{ enabled: false }} }}
 service:
   shutdown_timeout: 1s
   telemetry: {{ metrics: {{ address: "127.0.0.1:{admin_port}" }} }}
