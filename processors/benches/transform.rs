@@ -1,6 +1,7 @@
 //! Cost of the transform processors (`codex`, `team`, `attributes`, `metric_names`, `filter`,
-//! `delta_to_cumulative`, and the Codex intelligence processors `genai`, `cost`, `codex_anomaly`
-//! on `failing-tool-loop-protobuf/005_logs.pb`) on real Codex CLI 0.169.0 payloads, and of the five stateless ones
+//! `delta_to_cumulative`, the Codex intelligence processors `genai`, `cost`, `codex_anomaly` and
+//! the `codex_usage` connector (steady state, on `failing-tool-loop-protobuf/005_logs.pb`)) on
+//! real Codex CLI 0.169.0 payloads, and of the five stateless ones
 //! chained, next to what the gateway pays anyway for the same payload: prost decode + encode.
 //!
 //! Payloads (`tests/fixtures`): `tool-secrets-protobuf/001_traces.pb` (≈512 spans),
@@ -556,6 +557,27 @@ fn benches(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    g.finish();
+
+    // codex_usage connector: the logs of the tool-loop session into usage metrics (cumulative,
+    // steady state: the streams exist after the first request).
+    let usage = processors::codex_usage::CodexUsageConfig::default()
+        .build()
+        .expect("codex_usage builds");
+    assert!(
+        usage
+            .consume_logs(&loop_logs, &mut ProcessContext::new(&md))
+            .is_some(),
+        "codex_usage finds usage in the fixture"
+    );
+    let mut g = c.benchmark_group("codex_usage");
+    g.throughput(Throughput::Elements(n_loop as u64));
+    g.bench_function("logs_to_metrics", |b| {
+        b.iter(|| {
+            let mut cx = ProcessContext::new(&md);
+            usage.consume_logs(black_box(&loop_logs), &mut cx)
+        })
     });
     g.finish();
 
