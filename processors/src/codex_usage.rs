@@ -569,21 +569,16 @@ impl CodexUsage {
                 continue;
             };
             match (&mut metric.data, p.value) {
-                (Some(metric::Data::Sum(s)), Value::Int(n)) => {
+                (Some(metric::Data::Sum(s)), v @ (Value::Int(_) | Value::Double(_))) => {
                     s.data_points.push(NumberDataPoint {
                         attributes: p.attrs,
                         start_time_unix_nano: p.start,
                         time_unix_nano: now_unix,
-                        value: Some(number_data_point::Value::AsInt(n)),
-                        ..Default::default()
-                    })
-                }
-                (Some(metric::Data::Sum(s)), Value::Double(x)) => {
-                    s.data_points.push(NumberDataPoint {
-                        attributes: p.attrs,
-                        start_time_unix_nano: p.start,
-                        time_unix_nano: now_unix,
-                        value: Some(number_data_point::Value::AsDouble(x)),
+                        value: match v {
+                            Value::Double(x) => Some(number_data_point::Value::AsDouble(x)),
+                            Value::Int(n) => Some(number_data_point::Value::AsInt(n)),
+                            Value::Hist { .. } => None,
+                        },
                         ..Default::default()
                     })
                 }
