@@ -118,6 +118,14 @@ impl Capacity {
         took
     }
 
+    /// Whether one request of `bytes` would be taken now ([`Capacity::try_acquire`]'s test,
+    /// without taking anything).
+    pub fn could_take(&self, bytes: u64) -> bool {
+        let b = self.bytes.load(Ordering::SeqCst);
+        self.requests.load(Ordering::SeqCst) < self.max_requests
+            && (b == 0 || b.saturating_add(bytes) <= self.max_bytes)
+    }
+
     /// Takes room regardless of the bounds (batches recovered from disk at start).
     pub fn force_acquire(&self, bytes: u64) {
         self.requests.fetch_add(1, Ordering::SeqCst);
@@ -268,12 +276,19 @@ impl QueueSender {
         })
     }
 
+    /// Whether a batch of `bytes` would find room now (nothing is reserved).
+    pub fn could_take(&self, bytes: u64) -> bool {
+        self.core.cap.could_take(bytes)
+    }
+
     /// Counts a batch this exporter had no room for.
     pub fn count_full(&self, batch: &Batch) {
-        self.core
-            .stats
-            .enqueue_failed
-            .add(batch.signal(), batch.items() as u64);
+        self.count_full_items(batch.signal(), batch.items() as u64);
+    }
+
+    /// Counts `items` of `signal` this exporter had no room for.
+    pub fn count_full_items(&self, signal: processors::Signal, items: u64) {
+        self.core.stats.enqueue_failed.add(signal, items);
         crate::telemetry::warn_rate_limited(&self.core.id, "sending queue full: batch dropped");
     }
 

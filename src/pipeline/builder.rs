@@ -259,6 +259,12 @@ pub fn build_reusing(
                 .iter()
                 .filter_map(|id| cfg.exporters.get(id))
                 .all(ExporterConfig::sends_proto_only);
+        let size_preserving = batcher.is_none()
+            && links.is_empty()
+            && !pcfg
+                .processors
+                .iter()
+                .any(|id| matches!(cfg.processors.get(id), Some(ProcessorConfig::Filter(_))));
         let pipeline = Arc::new(Pipeline {
             id: pid.clone(),
             signal,
@@ -267,6 +273,7 @@ pub fn build_reusing(
             batcher,
             connectors: links,
             encode_early,
+            size_preserving,
         });
         if pipeline.batcher.is_some() {
             batching.push(pipeline.clone());

@@ -85,6 +85,9 @@ pub struct Pipeline {
     /// Every exporter sends only the protobuf encoding: batches are encoded as they are made
     /// and the decoded request is freed at once, so queues hold encoded bytes only.
     pub encode_early: bool,
+    /// No batch stage, no connector and no processor that removes items: what comes out is
+    /// about as large as what came in, so [`has_room`] may judge a request by its body size.
+    pub size_preserving: bool,
 }
 
 impl Pipeline {
@@ -213,6 +216,42 @@ where
     Ok(Pending {
         durable: total.durable,
     })
+}
+
+/// Whether the pipelines of `signal` will refuse a protobuf request of `bytes` anyway, judged
+/// before it is decoded: a size-preserving pipeline ([`Pipeline::size_preserving`]) has an
+/// `on_full: reject` queue without room for it, or every pipeline is size-preserving and none of
+/// their queues has room. Such a request would be refused (503 / UNAVAILABLE) after decoding
+/// and processing; the receiver refuses it first and spends no work on it. In the second case
+/// each queue counts the items as it would have (`items` is called only then). The fan-out's
+/// reservation stays the real check for everything admitted here.
+pub fn refuses_early(
+    routes: &Routes,
+    signal: Signal,
+    bytes: u64,
+    items: impl FnOnce() -> u64,
+) -> bool {
+    let pipelines = routes.get(signal);
+    let judged = |p: &Arc<Pipeline>| p.size_preserving && !p.exporters.is_empty();
+    let reject_full = pipelines.iter().filter(|p| judged(p)).any(|p| {
+        p.exporters
+            .iter()
+            .any(|q| q.on_full() == crate::exporters::config::OnFull::Reject && !q.could_take(bytes))
+    });
+    if reject_full {
+        return true;
+    }
+    let all_full = !pipelines.is_empty()
+        && pipelines
+            .iter()
+            .all(|p| judged(p) && p.exporters.iter().all(|q| !q.could_take(bytes)));
+    if all_full {
+        let n = items();
+        for q in pipelines.iter().flat_map(|p| &p.exporters) {
+            q.count_full_items(signal, n);
+        }
+    }
+    all_full
 }
 
 /// Whether every pipeline of `signal` forwards requests unchanged (no processors, no batch

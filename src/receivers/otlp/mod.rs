@@ -155,6 +155,13 @@ impl Shared {
         md: &Metadata,
     ) -> Result<(), RequestError> {
         let routes = self.routes.load();
+        let count = || scan::count(signal, &body).unwrap_or(0);
+        if pipeline::refuses_early(&routes, signal, body.len() as u64, count) {
+            drop(routes);
+            return self
+                .settle(signal, count(), Err(pipeline::IngestError::Unavailable))
+                .await;
+        }
         if pipeline::passes_through(&routes, signal) {
             if let Ok(found) = scan::scan(signal, &body, &self.limits.0.scan_limits()) {
                 if found.items > 0 && !found.has_empty {
