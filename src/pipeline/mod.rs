@@ -234,9 +234,9 @@ pub fn refuses_early(
     let pipelines = routes.get(signal);
     let judged = |p: &Arc<Pipeline>| p.size_preserving && !p.exporters.is_empty();
     let reject_full = pipelines.iter().filter(|p| judged(p)).any(|p| {
-        p.exporters
-            .iter()
-            .any(|q| q.on_full() == crate::exporters::config::OnFull::Reject && !q.could_take(bytes))
+        p.exporters.iter().any(|q| {
+            q.on_full() == crate::exporters::config::OnFull::Reject && !q.could_take(bytes)
+        })
     });
     if reject_full {
         return true;
