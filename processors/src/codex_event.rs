@@ -66,7 +66,7 @@ pub(crate) fn is_response_completed(lr: &LogRecord) -> bool {
 }
 
 /// An attribute with a value.
-pub(crate) fn kv(key: &str, value: Value) -> KeyValue {
+pub fn kv(key: &str, value: Value) -> KeyValue {
     KeyValue {
         key: key.to_string(),
         value: Some(AnyValue { value: Some(value) }),

@@ -27,9 +27,9 @@
 //! time as start time. `delta` emits what this request added. Counts are exact integers.
 //! Works for clients that send no metrics at all (older `codex exec`): only logs are read.
 
-use crate::codex_event::{bool_attr, event_name, int_attr, is_response_completed, str_attr};
+use crate::codex_event::{bool_attr, event_name, int_attr, is_response_completed, kv, str_attr};
 use crate::delta_to_cumulative::deserialize_duration;
-use crate::{BuildError, ProcessContext};
+use crate::{find_attr, BuildError, ProcessContext};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -150,7 +150,7 @@ impl CodexUsageConfig {
         }
         Ok(CodexUsage {
             cfg: self.clone(),
-            state: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
         })
     }
 }
@@ -173,8 +173,18 @@ const RESERVED: &[&str] = &[
 #[derive(Debug)]
 pub struct CodexUsage {
     cfg: CodexUsageConfig,
-    state: Mutex<HashMap<Vec<u8>, Stream>>,
+    state: Mutex<State>,
 }
+
+/// The running totals, and when stale ones were last forgotten.
+#[derive(Debug, Default)]
+struct State {
+    streams: HashMap<Vec<u8>, Stream>,
+    last_sweep: Option<Instant>,
+}
+
+/// How often stale streams are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Stream {
@@ -325,6 +335,7 @@ impl CodexUsage {
                 for (kind, attrs, value) in self.points_of(record, resource) {
                     let start = record_time(record).unwrap_or(now_unix);
                     let key = stream_key(kind, &resources[ridx].1, &attrs);
+                    // One key per stream: the running totals below find it by the same key.
                     match index.get(&key) {
                         Some(&i) => {
                             pending[i].value.add(&value);
@@ -348,14 +359,28 @@ impl CodexUsage {
             return None;
         }
         if self.cfg.aggregation_temporality == Temporality::Cumulative {
-            let mut state = self.lock();
-            let stale = self.cfg.max_stale;
-            state.retain(|_, s| now.saturating_duration_since(s.last_seen) < stale);
+            let mut keys = vec![Vec::new(); pending.len()];
+            for (key, i) in index {
+                keys[i] = key;
+            }
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            // Forget stale streams at most once per second, not on every request.
+            if state
+                .last_sweep
+                .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_INTERVAL)
+            {
+                let stale = self.cfg.max_stale;
+                state
+                    .streams
+                    .retain(|_, s| now.saturating_duration_since(s.last_seen) < stale);
+                state.last_sweep = Some(now);
+            }
+            let streams = &mut state.streams;
             let mut kept = Vec::with_capacity(pending.len());
-            for mut p in pending {
-                let key = stream_key(p.kind, &resources[p.resource].1, &p.attrs);
-                let full = state.len() >= self.cfg.max_streams;
-                match state.get_mut(&key) {
+            for (mut p, key) in pending.into_iter().zip(keys) {
+                let full = streams.len() >= self.cfg.max_streams;
+                match streams.get_mut(&key) {
                     Some(s) => {
                         s.value.add(&p.value);
                         s.last_seen = now;
@@ -367,7 +392,7 @@ impl CodexUsage {
                         continue;
                     }
                     None => {
-                        state.insert(
+                        streams.insert(
                             key,
                             Stream {
                                 start: now_unix.min(p.start),
@@ -385,13 +410,13 @@ impl CodexUsage {
         Some(self.assemble(pending, &resources, now_unix))
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Stream>> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Number of cumulative streams held.
     pub fn stream_count(&self) -> usize {
-        self.lock().len()
+        self.lock().streams.len()
     }
 
     /// The points one record contributes.
@@ -416,7 +441,8 @@ impl CodexUsage {
                 });
             }
             for d in &self.cfg.dimensions {
-                let v = attr(attrs, d).or_else(|| resource.and_then(|r| attr(&r.attributes, d)));
+                let v = find_attr(attrs, d)
+                    .or_else(|| resource.and_then(|r| find_attr(&r.attributes, d)));
                 if let Some(v) = v {
                     kv.push(KeyValue {
                         key: d.clone(),
@@ -473,7 +499,7 @@ impl CodexUsage {
             }
             "codex.api_request" => {
                 let status = int_attr(attrs, "http.response.status_code").unwrap_or(0);
-                let error = status >= 400 || attr(attrs, "error.message").is_some();
+                let error = status >= 400 || find_attr(attrs, "error.message").is_some();
                 out.push((
                     Kind::ApiRequests,
                     base(&[
@@ -651,12 +677,8 @@ fn record_time(r: &LogRecord) -> Option<u64> {
         .find(|t| *t > 0)
 }
 
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    crate::find_attr(attrs, key)
-}
-
 fn double_attr(attrs: &[KeyValue], key: &str) -> Option<f64> {
-    match attr(attrs, key)? {
+    match find_attr(attrs, key)? {
         any_value::Value::DoubleValue(d) => Some(*d),
         any_value::Value::IntValue(n) => Some(*n as f64),
         any_value::Value::StringValue(s) => s.trim().parse().ok(),
@@ -672,11 +694,7 @@ fn string_value(s: &str) -> AnyValue {
 }
 
 fn string_kv(key: &str, s: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(string_value(s)),
-        ..Default::default()
-    }
+    kv(key, any_value::Value::StringValue(s.to_string()))
 }
 
 #[cfg(test)]

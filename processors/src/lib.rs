@@ -25,6 +25,7 @@ mod request;
 pub mod team;
 mod value;
 
+pub use codex_event::kv;
 pub use context::{Metadata, ProcessContext};
 pub use request::{
     find_attr, for_each_point_attributes, metric_point_count, Batchable, OtlpRequest, Signal,

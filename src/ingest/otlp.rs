@@ -15,7 +15,7 @@
 use super::session::{SessionInfo, TokenUsage, UsageDelta};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics,
@@ -42,13 +42,7 @@ pub struct FileUsage {
     pub deltas: Vec<UsageDelta>,
 }
 
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..KeyValue::default()
-    }
-}
+use processors::kv;
 
 fn s(key: &str, value: &str) -> KeyValue {
     kv(key, any_value::Value::StringValue(value.to_string()))

@@ -155,11 +155,16 @@ impl Shared {
         md: &Metadata,
     ) -> Result<(), RequestError> {
         let routes = self.routes.load();
-        let count = || scan::count(signal, &body).unwrap_or(0);
-        if pipeline::refuses_early(&routes, signal, body.len() as u64, count) {
+        // Items are counted (a scan) only when refused, and at most once.
+        let refused = {
+            let counted = std::cell::OnceCell::new();
+            let count = || *counted.get_or_init(|| scan::count(signal, &body).unwrap_or(0));
+            pipeline::refuses_early(&routes, signal, body.len() as u64, count).then(count)
+        };
+        if let Some(items) = refused {
             drop(routes);
             return self
-                .settle(signal, count(), Err(pipeline::IngestError::Unavailable))
+                .settle(signal, items, Err(pipeline::IngestError::Unavailable))
                 .await;
         }
         if pipeline::passes_through(&routes, signal) {
