@@ -5,6 +5,7 @@
 //! with nothing failed, refused or left over.
 
 use crate::config::GatewayConfig;
+use crate::exporters::classify::{self, ExportError};
 use crate::exporters::RunningExporter;
 use crate::pipeline::builder::{self, GraphError};
 use crate::pipeline::{self, IngestError, Pipeline, Routes};
@@ -201,6 +202,8 @@ impl HttpSink {
     /// POSTs `body`; retries connection errors and 429/502/503/504 with backoff (honouring a
     /// `Retry-After` in seconds, up to 30 s). Returns the answer body of a 2xx.
     async fn post(&self, url: &str, body: Vec<u8>) -> Result<Vec<u8>, DeliveryError> {
+        // Shared by every attempt without copying.
+        let body = bytes::Bytes::from(body);
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 0;
         loop {
@@ -228,18 +231,21 @@ impl HttpSink {
                         .headers()
                         .get(http::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(|s| Duration::from_secs(s.min(30)));
+                        .map(str::to_owned);
                     let text = resp.text().await.unwrap_or_default();
                     let error = DeliveryError::Status {
                         url: url.to_string(),
                         status,
                         body: text.chars().take(200).collect(),
                     };
-                    if !matches!(status, 429 | 502 | 503 | 504) {
-                        return Err(error);
+                    // The exporters' OTLP retry table and Retry-After parsing (seconds or
+                    // HTTP-date), with the wait capped at 30 s.
+                    match classify::http_status(status, retry_after.as_deref(), "") {
+                        ExportError::Retryable { retry_after, .. } => {
+                            (error, retry_after.map(|d| d.min(Duration::from_secs(30))))
+                        }
+                        ExportError::Permanent { .. } => return Err(error),
                     }
-                    (error, retry_after)
                 }
                 Err(e) => (
                     DeliveryError::Connect {
