@@ -339,7 +339,7 @@ pub async fn run(cfg: GatewayConfig, config_path: Option<PathBuf>) -> Result<(),
     }
     let telemetry = &cfg.service.telemetry.metrics;
     let admin_listener = if telemetry.enabled() {
-        let addr = crate::receivers::otlp::parse_listen_addr(&telemetry.address).map_err(|e| {
+        let addr = crate::base::net::parse_listen_addr(&telemetry.address).map_err(|e| {
             RunError::Admin {
                 addr: telemetry.address.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),

@@ -471,7 +471,7 @@ mod tests {
                 key_file: "key.pem".into(),
                 client_ca_file: None,
                 min_version: Default::default(),
-                reload_interval: crate::config::units::ConfigDuration::secs(0),
+                reload_interval: processors::units::ConfigDuration::secs(0),
             });
         }
         let https = render(

@@ -10,6 +10,7 @@
 //! benchmark load generator and counting sink.
 
 pub mod app;
+pub mod base;
 pub mod codec;
 pub mod codex_config;
 pub mod config;

@@ -61,7 +61,7 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8888/healthz")]
         url: String,
         /// Deadline for the whole check (connect, send, status line), e.g. "2s", "500ms".
-        #[arg(long, default_value = "2s", value_parser = config::units::parse_duration)]
+        #[arg(long, default_value = "2s", value_parser = processors::units::parse_duration)]
         timeout: Duration,
     },
     /// Print the Codex config.toml [otel] block that exports to this gateway's otlp receiver.
@@ -121,7 +121,7 @@ struct IngestArgs {
     #[arg(long)]
     state: Option<PathBuf>,
     /// Per-request timeout with --endpoint, e.g. "10s".
-    #[arg(long, default_value = "10s", value_parser = config::units::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = processors::units::parse_duration)]
     timeout: Duration,
     /// Log records per request.
     #[arg(long, default_value_t = codex_otel_gateway::ingest::DEFAULT_BATCH_RECORDS)]

@@ -75,11 +75,12 @@
 //! conversations not checked because the bound was reached), `{label=expired}` (conversations
 //! forgotten after `max_idle`), `{label=replayed}` (records skipped).
 
+use crate::clock::{Clock, SystemClock};
 use crate::codex_event::{
     bool_attr, count_attr, event_name, int_attr, is_response_completed, kv, str_attr, API_REQUEST,
     TOOL_DECISION, TOOL_RESULT,
 };
-use crate::delta_to_cumulative::{deserialize_duration, Clock, SystemClock};
+use crate::units::deserialize_duration;
 use crate::{BuildError, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -93,7 +94,7 @@ use regex::Regex;
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Event name of the alert records.
 pub const ALERT_EVENT: &str = "codex.gateway.alert";
@@ -520,11 +521,7 @@ fn record_time(lr: &LogRecord) -> u64 {
 }
 
 fn wall_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .and_then(|d| u64::try_from(d.as_nanos()).ok())
-        .unwrap_or(0)
+    crate::clock::unix_nanos()
 }
 
 fn int(v: u64) -> Value {
@@ -866,7 +863,7 @@ impl Processor for CodexAnomalyProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delta_to_cumulative::ManualClock;
+    use crate::clock::ManualClock;
     use crate::{find_attr, Metadata};
     use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
     use opentelemetry_proto::tonic::resource::v1::Resource;

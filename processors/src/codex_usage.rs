@@ -28,7 +28,7 @@
 //! Works for clients that send no metrics at all (older `codex exec`): only logs are read.
 
 use crate::codex_event::{bool_attr, event_name, int_attr, is_response_completed, kv, str_attr};
-use crate::delta_to_cumulative::deserialize_duration;
+use crate::units::deserialize_duration;
 use crate::{find_attr, BuildError, ProcessContext};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -43,7 +43,7 @@ use prost::Message;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Event name of the usage records `codex-otel-gateway ingest` makes from session files; they
 /// carry the same `*_token_count` attributes as `response.completed` and are counted alike.
@@ -308,11 +308,7 @@ impl CodexUsage {
         req: &ExportLogsServiceRequest,
         cx: &mut ProcessContext<'_>,
     ) -> Option<ExportMetricsServiceRequest> {
-        let now_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        self.consume_logs_at(req, cx, now_unix, Instant::now())
+        self.consume_logs_at(req, cx, crate::clock::unix_nanos(), Instant::now())
     }
 
     /// [`CodexUsage::consume_logs`] at a given time (tests).

@@ -49,6 +49,8 @@
 //! for a Codex request), which also makes the update of a request atomic. A poisoned lock is
 //! recovered (the state is always consistent between points).
 
+use crate::clock::{Clock, SystemClock};
+use crate::units::deserialize_duration;
 use crate::{BuildError, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -62,11 +64,11 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Metric, NumberDataPoint,
 };
 use prost::Message;
-use serde::{de, Deserialize, Deserializer};
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Default of `max_stale`: five minutes.
@@ -112,139 +114,6 @@ impl Default for DeltaToCumulativeConfig {
             max_stale: DEFAULT_MAX_STALE,
             max_streams: DEFAULT_MAX_STREAMS,
         }
-    }
-}
-
-/// Parses a duration written as one or more `<number><unit>` groups: `"300ms"`, `"5s"`,
-/// `"1.5s"`, `"5m"`, `"1h"`, `"1m30s"`; units `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`. `"0"`
-/// alone is zero.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let text = s.trim();
-    if text.is_empty() {
-        return Err("empty duration".into());
-    }
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total: u128 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("invalid duration {s:?}: missing unit (e.g. \"5m\")"))?;
-        if num_len == 0 {
-            return Err(format!("invalid duration {s:?}: expected a number"));
-        }
-        let number = &rest[..num_len];
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per_unit: u128 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            other => {
-                return Err(format!(
-                    "invalid duration {s:?}: unknown unit {other:?} (use ns, us, ms, s, m, h)"
-                ))
-            }
-        };
-        rest = &rest[unit_len..];
-        let nanos = match number.parse::<u64>() {
-            Ok(n) => u128::from(n) * nanos_per_unit,
-            Err(_) => {
-                let f: f64 = number
-                    .parse()
-                    .map_err(|_| format!("invalid duration {s:?}: bad number {number:?}"))?;
-                let n = f * nanos_per_unit as f64;
-                if !n.is_finite() || n > 1e27 {
-                    return Err(format!("invalid duration {s:?}: too large"));
-                }
-                n as u128
-            }
-        };
-        total = total.saturating_add(nanos);
-    }
-    let secs = u64::try_from(total / 1_000_000_000)
-        .map_err(|_| format!("invalid duration {s:?}: too large"))?;
-    // The remainder is below 1e9, so it fits a u32.
-    let sub = u32::try_from(total % 1_000_000_000).unwrap_or(0);
-    Ok(Duration::new(secs, sub))
-}
-
-pub(crate) fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    struct V;
-    impl de::Visitor<'_> for V {
-        type Value = Duration;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a duration string such as \"30s\" or \"5m\"")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-            parse_duration(v).map_err(E::custom)
-        }
-    }
-    d.deserialize_str(V)
-}
-
-/// Where the processor reads the time for staleness. [`SystemClock`] in production;
-/// [`ManualClock`] in tests.
-pub trait Clock: Send + Sync + 'static {
-    /// The current instant.
-    fn now(&self) -> Instant;
-}
-
-/// The monotonic wall clock ([`Instant::now`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
-
-/// A clock that only moves when told to, for tests and simulations.
-#[derive(Debug)]
-pub struct ManualClock {
-    base: Instant,
-    offset_nanos: AtomicU64,
-}
-
-impl ManualClock {
-    /// A clock standing at the current instant.
-    pub fn new() -> Self {
-        ManualClock {
-            base: Instant::now(),
-            offset_nanos: AtomicU64::new(0),
-        }
-    }
-
-    /// Moves the clock forward by `d`.
-    pub fn advance(&self, d: Duration) {
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.offset_nanos.fetch_add(nanos, Ordering::SeqCst);
-    }
-}
-
-impl Default for ManualClock {
-    fn default() -> Self {
-        ManualClock::new()
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        self.base + Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
-    }
-}
-
-impl<C: Clock + ?Sized> Clock for Arc<C> {
-    fn now(&self) -> Instant {
-        self.as_ref().now()
     }
 }
 
@@ -972,28 +841,6 @@ impl Processor for DeltaToCumulativeProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_in_every_unit_and_combination() {
-        let cases = [
-            ("300ms", Duration::from_millis(300)),
-            ("5s", Duration::from_secs(5)),
-            ("1.5s", Duration::from_millis(1500)),
-            ("5m", Duration::from_secs(300)),
-            ("1h", Duration::from_secs(3600)),
-            ("1m30s", Duration::from_secs(90)),
-            ("250us", Duration::from_micros(250)),
-            ("7ns", Duration::from_nanos(7)),
-            (" 2m ", Duration::from_secs(120)),
-            ("0", Duration::ZERO),
-        ];
-        for (text, want) in cases {
-            assert_eq!(parse_duration(text), Ok(want), "{text}");
-        }
-        for bad in ["", "5", "m", "5x", "5 m", "1.2.3s", "-5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
-        }
-    }
 
     #[test]
     fn config_defaults_and_durations_deserialize() {

@@ -10,6 +10,7 @@
 //! implementing [`Processor`] that cannot fail.
 
 pub mod attributes;
+pub mod clock;
 pub mod codex;
 pub mod codex_anomaly;
 mod codex_event;
@@ -23,6 +24,7 @@ pub mod metric_names;
 pub mod redaction;
 mod request;
 pub mod team;
+pub mod units;
 mod value;
 
 pub use codex_event::kv;

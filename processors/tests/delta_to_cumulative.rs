@@ -10,9 +10,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use processors::delta_to_cumulative::{
-    DeltaToCumulativeConfig, DeltaToCumulativeProcessor, ManualClock,
-};
+use processors::clock::ManualClock;
+use processors::delta_to_cumulative::{DeltaToCumulativeConfig, DeltaToCumulativeProcessor};
 use processors::{Metadata, OtlpRequest, ProcessContext, Processor};
 use prost::Message;
 use std::sync::Arc;

@@ -5,7 +5,6 @@
 pub mod env;
 pub mod load;
 pub mod model;
-pub mod units;
 pub mod validate;
 
 pub use model::GatewayConfig;

@@ -1,7 +1,6 @@
 //! The typed config model: the value tree from [`super::load`] split into components, each
 //! deserialized on its own so that every component's problems are reported with their YAML path.
 
-use super::units::{self, ConfigDuration};
 use super::{join, Diagnostic};
 use crate::exporters::debug::DebugExporterConfig;
 use crate::exporters::loadbalancing::LoadBalancingExporterConfig;
@@ -22,6 +21,7 @@ use processors::genai::GenAiConfig;
 use processors::metric_names::MetricNamesConfig;
 use processors::redaction::RedactionConfig;
 use processors::team::TeamConfig;
+use processors::units::{self, ConfigDuration};
 use processors::Signal;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

@@ -6,9 +6,9 @@ use super::model::{
     component_type, ConnectorConfig, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
 };
 use super::{join, Diagnostic};
+use crate::base::net::parse_listen_addr;
 use crate::exporters::{self, config::QueueConfig, config::RetryConfig};
 use crate::pipeline::builder::{build_connector, build_processor};
-use crate::receivers::otlp::parse_listen_addr;
 use processors::Signal;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,8 +1,8 @@
 //! Config pieces shared by the network exporters: compression, TLS, the sending queue and
 //! retries, with the Collector's names and defaults.
 
-use crate::config::units::{self, ByteSize, ConfigDuration};
-use crate::receivers::otlp::tls::{self, TlsError};
+use crate::base::tls::{self, TlsError};
+use processors::units::{self, ByteSize, ConfigDuration};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use std::path::PathBuf;

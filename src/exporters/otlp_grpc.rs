@@ -2,7 +2,7 @@
 //! pass-through codec, so fanning one batch out to several exporters encodes it once.
 
 use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
-use crate::config::units::ConfigDuration;
+use processors::units::ConfigDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -40,8 +40,8 @@ fn default_timeout() -> ConfigDuration {
 
 use super::classify::{self, ExportError};
 use super::ExportOutcome;
+use crate::base::tls::{self, TlsError};
 use crate::codec::{rpc, Batch, WireFormat};
-use crate::receivers::otlp::tls::{self, TlsError};
 use bytes::{BufMut, Bytes};
 use futures::future::BoxFuture;
 use http::uri::PathAndQuery;

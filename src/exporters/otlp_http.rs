@@ -1,7 +1,7 @@
 //! `otlphttp` exporter: OTLP/HTTP with protobuf or JSON bodies (reqwest + rustls).
 
 use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
-use crate::config::units::ConfigDuration;
+use processors::units::ConfigDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

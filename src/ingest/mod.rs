@@ -19,7 +19,6 @@ use session::{Cursor, ReadError, TokenUsage};
 use state::{State, StateError};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Log records per request (files are never split: one with more goes alone).
 pub const DEFAULT_BATCH_RECORDS: usize = 1000;
@@ -77,10 +76,7 @@ struct Part {
 }
 
 fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    processors::clock::unix_nanos()
 }
 
 /// Runs one ingest: reads every file's new part, sends it through `sink`, saves the state.

@@ -46,7 +46,7 @@ pub struct SendArgs {
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
     /// How long to send, e.g. "10s".
-    #[arg(long, default_value = "10s", value_parser = crate::config::units::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = processors::units::parse_duration)]
     pub duration: Duration,
     /// Requests per second over all connections (default: as fast as answers come back).
     #[arg(long)]
@@ -55,7 +55,7 @@ pub struct SendArgs {
     #[arg(long)]
     pub gzip: bool,
     /// Deadline of one request.
-    #[arg(long, default_value = "10s", value_parser = crate::config::units::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = processors::units::parse_duration)]
     pub timeout: Duration,
     /// Worker threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]

@@ -5,7 +5,7 @@
 //! a flusher task sends what timed out and everything left at shutdown.
 
 use crate::codec::Payload;
-use crate::config::units::{self, ConfigDuration};
+use processors::units::{self, ConfigDuration};
 use serde::Deserialize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -8,8 +8,9 @@
 //! bytes. The live heap, unlike RSS, falls as soon as queued data is delivered, so intake resumes
 //! at the rate the backends drain.
 
-use crate::config::units::{ByteSize, ConfigDuration};
+use crate::base::process::{read_heap, read_rss};
 use crate::exporters::queue::Capacity;
+use processors::units::{ByteSize, ConfigDuration};
 use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -98,22 +99,6 @@ impl Admission {
             tokio::time::sleep(self.interval).await;
         }
     }
-}
-
-/// Resident set size of this process, from `/proc/self/status` (Linux).
-pub fn read_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Live heap bytes: jemalloc's `stats.allocated`. In a process whose global allocator is not
-/// jemalloc (unit tests) it reads 0, treated as unknown (`None`).
-pub fn read_heap() -> Option<u64> {
-    tikv_jemalloc_ctl::epoch::advance().ok()?;
-    let allocated = tikv_jemalloc_ctl::stats::allocated::read().ok()? as u64;
-    (allocated > 0).then_some(allocated)
 }
 
 /// Whether every limiter admits a new request.

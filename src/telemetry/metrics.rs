@@ -321,7 +321,7 @@ impl prometheus_client::collector::Collector for ProcessCollector {
         use prometheus_client::encoding::EncodeMetric;
         use prometheus_client::metrics::counter::ConstCounter;
         use prometheus_client::metrics::gauge::ConstGauge;
-        if let Some(rss) = crate::receivers::admission::read_rss() {
+        if let Some(rss) = crate::base::process::read_rss() {
             let gauge = ConstGauge::new(i64::try_from(rss).unwrap_or(i64::MAX));
             gauge.encode(encoder.encode_descriptor(
                 names::PROCESS_RESIDENT_MEMORY,

@@ -116,10 +116,7 @@ pub(crate) fn ephemeral_key() -> [u8; 32] {
         let state = RandomState::new();
         sha.update(state.hash_one(i).to_le_bytes());
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = crate::clock::unix_nanos();
     sha.update(nanos.to_le_bytes());
     sha.update(std::process::id().to_le_bytes());
     sha.finalize().into()

@@ -1,11 +1,13 @@
 //! Config of the `otlp` receiver, in the Collector's shape
 //! (`protocols: { grpc: { endpoint, tls }, http: { endpoint, tls } }, auth: { ... }`).
 
-use crate::config::units::{self, ByteSize, ConfigDuration};
-use serde::{de, Deserialize, Deserializer};
+use processors::units::{self, ByteSize, ConfigDuration};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+
+pub use crate::base::tls::TlsVersion;
 
 /// `receivers: otlp:`: which protocols to serve. `grpc:` or `http:` with no value uses defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -162,73 +164,6 @@ pub struct TlsServerConfig {
     /// modification time and size). `0s` turns reloading off. Default `5s`.
     #[serde(default = "default_reload_interval")]
     pub reload_interval: ConfigDuration,
-}
-
-/// A TLS protocol version as written in the config (`"1.2"` or `"1.3"`; a bare YAML number
-/// `1.2` is accepted too).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    /// TLS 1.2 (and 1.3).
-    #[default]
-    Tls12,
-    /// TLS 1.3 only.
-    Tls13,
-}
-
-impl TlsVersion {
-    /// Parses `"1.2"` / `"1.3"` (also `TLSv1.2`, `tls1.3`); older versions are refused with a
-    /// message saying so.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let t = text.trim().to_ascii_lowercase();
-        let t = t
-            .strip_prefix("tlsv")
-            .or_else(|| t.strip_prefix("tls"))
-            .unwrap_or(&t)
-            .trim();
-        match t {
-            "1.2" => Ok(TlsVersion::Tls12),
-            "1.3" => Ok(TlsVersion::Tls13),
-            "1.0" | "1" | "1.1" => Err(format!(
-                "TLS {t} is refused: it is obsolete (RFC 8996); use \"1.2\" or \"1.3\""
-            )),
-            _ => Err(format!(
-                "unknown TLS version {text:?}; use \"1.2\" or \"1.3\""
-            )),
-        }
-    }
-
-    /// `"1.2"` or `"1.3"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsVersion::Tls12 => "1.2",
-            TlsVersion::Tls13 => "1.3",
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for TlsVersion {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = TlsVersion;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a TLS version: \"1.2\" or \"1.3\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<TlsVersion, E> {
-                TlsVersion::parse(v).map_err(E::custom)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<TlsVersion, E> {
-                TlsVersion::parse(&format!("{v:.1}")).map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TlsVersion, E> {
-                TlsVersion::parse(&format!("{v}.0")).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TlsVersion, E> {
-                TlsVersion::parse(&format!("{v}.0")).map_err(E::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// `receivers: otlp: auth:`: the credentials a client must present in the `Authorization`

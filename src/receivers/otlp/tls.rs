@@ -1,5 +1,5 @@
-//! TLS for the OTLP receiver (rustls with the ring provider): PEM loading shared with the
-//! exporters, the server config built from `tls:` (minimum version, ALPN, optional client
+//! TLS for the OTLP receiver (rustls with the ring provider; PEM loading in
+//! [`crate::base::tls`], shared with the exporters): the server config built from `tls:` (minimum version, ALPN, optional client
 //! certificate verification), certificate reloading, and the listener that performs handshakes
 //! off the accept loop and hands finished TLS streams to axum (HTTP) or tonic (gRPC).
 //!
@@ -9,16 +9,14 @@
 //! (half-written file, key that does not fit the certificate) keeps the previous config and logs
 //! an error; it is retried when the files change again.
 
-use super::config::{TlsServerConfig, TlsVersion};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use super::config::TlsServerConfig;
+pub use crate::base::tls::TlsError;
+use crate::base::tls::{certified_key, provider, root_store, versions};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::ServerConfig;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,119 +35,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HANDSHAKES: usize = 1024;
 /// Finished handshakes waiting for the server to pick them up.
 const ACCEPT_BACKLOG: usize = 128;
-
-/// A TLS file or setting that cannot be used. `field` is the config key relative to `tls:`
-/// (`cert_file`, `key_file`, `client_ca_file`, `ca_file`, ...).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct TlsError {
-    /// The key under `tls:` to fix.
-    pub field: &'static str,
-    /// What is wrong (names the file, never its content).
-    pub message: String,
-}
-
-impl TlsError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
-        TlsError {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-/// The crypto provider used everywhere in the gateway (ring), whatever provider other crates
-/// may have installed as the process default.
-pub fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
-}
-
-/// The protocol versions from `min_version` upwards.
-pub fn versions(min: TlsVersion) -> &'static [&'static SupportedProtocolVersion] {
-    static FROM_TLS12: [&SupportedProtocolVersion; 2] =
-        [&rustls::version::TLS13, &rustls::version::TLS12];
-    static FROM_TLS13: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
-    match min {
-        TlsVersion::Tls12 => &FROM_TLS12,
-        TlsVersion::Tls13 => &FROM_TLS13,
-    }
-}
-
-fn read_file(field: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path)
-        .map_err(|e| TlsError::new(field, format!("cannot read {}: {e}", path.display())))
-}
-
-/// Every `CERTIFICATE` block of a PEM file (at least one).
-pub fn read_certs(
-    field: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read_file(field, path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::new(field, format!("{}: invalid PEM: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(TlsError::new(
-            field,
-            format!("{}: no CERTIFICATE block found", path.display()),
-        ));
-    }
-    Ok(certs)
-}
-
-/// The private key of a PEM file (`PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`).
-pub fn read_key(field: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = read_file(field, path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
-        let what = match e {
-            rustls::pki_types::pem::Error::NoItemsFound => {
-                "no private key found (expected a PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block)"
-                    .to_string()
-            }
-            other => format!("invalid PEM: {other}"),
-        };
-        TlsError::new(field, format!("{}: {what}", path.display()))
-    })
-}
-
-/// A certificate chain and its key, checked to belong together.
-pub fn certified_key(
-    cert_field: &'static str,
-    cert_path: &Path,
-    key_field: &'static str,
-    key_path: &Path,
-) -> Result<CertifiedKey, TlsError> {
-    let certs = read_certs(cert_field, cert_path)?;
-    let key = read_key(key_field, key_path)?;
-    CertifiedKey::from_der(certs, key, &provider()).map_err(|e| {
-        TlsError::new(
-            key_field,
-            format!(
-                "{} cannot be used with {cert_field} {}: {e}",
-                key_path.display(),
-                cert_path.display()
-            ),
-        )
-    })
-}
-
-/// A root store with every certificate of a PEM file.
-pub fn root_store(field: &'static str, path: &Path) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for cert in read_certs(field, path)? {
-        roots.add(cert).map_err(|e| {
-            TlsError::new(
-                field,
-                format!("{}: not a usable CA certificate: {e}", path.display()),
-            )
-        })?;
-    }
-    Ok(roots)
-}
 
 /// Always the same certificate (the resolver of a loaded config; reloads swap whole configs).
 #[derive(Debug)]

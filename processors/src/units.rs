@@ -1,5 +1,6 @@
 //! Durations (`"5s"`, `"250ms"`, `"1m30s"`) and byte sizes (`"4MiB"`, `"20MB"`, `1048576`) as they
-//! are written in the YAML config, parsed while the config is deserialized.
+//! are written in the YAML config, parsed while the config is deserialized. The one parser of
+//! both crates: the processors' configs and the gateway's (receivers, exporters, CLI flags).
 
 use serde::{de, Deserialize, Deserializer};
 use std::fmt;
@@ -32,7 +33,9 @@ impl ByteSize {
     }
 }
 
-/// Parses a Go-style duration: one or more `<number><unit>` groups.
+/// Parses a duration written as one or more `<number><unit>` groups: `"300ms"`, `"5s"`,
+/// `"1.5s"`, `"5m"`, `"1h"`, `"1m30s"`; units `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`. `"0"`
+/// alone is zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let text = s.trim();
     if text.is_empty() {
@@ -41,29 +44,27 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    let mut total = Duration::ZERO;
+    let mut total: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("invalid duration {s:?}: missing unit (e.g. \"5s\")"))?;
+            .ok_or_else(|| format!("invalid duration {s:?}: missing unit (e.g. \"5m\")"))?;
         if num_len == 0 {
             return Err(format!("invalid duration {s:?}: expected a number"));
         }
-        let num: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let number = &rest[..num_len];
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let nanos_per_unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
+        let nanos_per_unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             other => {
                 return Err(format!(
                     "invalid duration {s:?}: unknown unit {other:?} (use ns, us, ms, s, m, h)"
@@ -71,13 +72,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             }
         };
         rest = &rest[unit_len..];
-        let nanos = num * nanos_per_unit;
-        if !nanos.is_finite() || nanos > 1e18 {
-            return Err(format!("invalid duration {s:?}: too large"));
-        }
-        total += Duration::from_nanos(nanos as u64);
+        let nanos = match number.parse::<u64>() {
+            Ok(n) => u128::from(n) * nanos_per_unit,
+            Err(_) => {
+                let f: f64 = number
+                    .parse()
+                    .map_err(|_| format!("invalid duration {s:?}: bad number {number:?}"))?;
+                let n = f * nanos_per_unit as f64;
+                if !n.is_finite() || n > 1e27 {
+                    return Err(format!("invalid duration {s:?}: too large"));
+                }
+                n as u128
+            }
+        };
+        total = total.saturating_add(nanos);
     }
-    Ok(total)
+    let secs = u64::try_from(total / 1_000_000_000)
+        .map_err(|_| format!("invalid duration {s:?}: too large"))?;
+    // The remainder is below 1e9, so it fits a u32.
+    let sub = u32::try_from(total % 1_000_000_000).unwrap_or(0);
+    Ok(Duration::new(secs, sub))
 }
 
 /// Parses a byte size: a number with an optional unit (B, KB, MB, GB, KiB, MiB, GiB).
@@ -160,8 +174,24 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// Deserializes a plain [`Duration`] written as a duration string. Use with
+/// `#[serde(deserialize_with = "crate::units::deserialize_duration")]`.
+pub fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    struct V;
+    impl de::Visitor<'_> for V {
+        type Value = Duration;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration string such as \"30s\" or \"5m\"")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+            parse_duration(v).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(V)
+}
+
 /// Deserializes an unsigned integer written as a number or a string (as `${env:...}` expansion
-/// produces). Use with `#[serde(deserialize_with = "crate::config::units::uint")]`.
+/// produces). Use with `#[serde(deserialize_with = "processors::units::uint")]`.
 pub fn uint<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -233,6 +263,28 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn durations_parse_in_every_unit_and_combination() {
+        let cases = [
+            ("300ms", Duration::from_millis(300)),
+            ("5s", Duration::from_secs(5)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("5m", Duration::from_secs(300)),
+            ("1h", Duration::from_secs(3600)),
+            ("1m30s", Duration::from_secs(90)),
+            ("250us", Duration::from_micros(250)),
+            ("7ns", Duration::from_nanos(7)),
+            (" 2m ", Duration::from_secs(120)),
+            ("0", Duration::ZERO),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        for bad in ["", "5", "m", "5x", "5 m", "1.2.3s", "-5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
+        }
     }
 
     #[test]
