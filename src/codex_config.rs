@@ -27,8 +27,9 @@
 //! with a user `[otel]` pointing elsewhere it warned "Configured values under `otel` are overridden
 //! by requirements from /etc/codex/requirements.toml" and still exported to the gateway.
 
-use crate::config::model::{GatewayConfig, ReceiverConfig};
+use crate::config::model::GatewayConfig;
 use crate::receivers::otlp::config::{AuthConfig, HttpServerConfig, OtlpReceiverConfig};
+use crate::receivers::ReceiverConfig;
 use std::fmt::Write as _;
 
 /// How Codex should export.

@@ -185,20 +185,10 @@ fn print_diagnostics(diags: &[Diagnostic]) {
 }
 
 fn load(path: Option<&PathBuf>) -> Result<config::Validated, ExitCode> {
-    let text = match path {
-        None => config::DEFAULT_CONFIG.to_string(),
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {}: cannot read: {e}", p.display());
-                return Err(ExitCode::from(EX_CONFIG));
-            }
-        },
-    };
-    config::load_str(&text, &config::process_env).map_err(|diags| {
-        print_diagnostics(&diags);
-        let errors = diags.iter().filter(|d| d.is_error()).count();
-        eprintln!("{errors} error(s) in the config");
+    config::load_file(path.map(PathBuf::as_path), &config::process_env).map_err(|e| {
+        for line in e.lines() {
+            eprintln!("{line}");
+        }
         ExitCode::from(EX_CONFIG)
     })
 }
@@ -237,7 +227,7 @@ fn run(
         .build()
         .context("starting the async runtime")?;
     runtime
-        .block_on(codex_otel_gateway::app::run(validated.config, path))
+        .block_on(codex_otel_gateway::app::run(validated, path))
         .context("gateway failed")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -436,7 +426,7 @@ fn ingest(
     };
     let gateway = match &args.config {
         Some(path) => match load(Some(path)) {
-            Ok(v) => Some(v.config),
+            Ok(v) => Some(v),
             Err(code) => return Ok(code),
         },
         None => None,

@@ -319,6 +319,27 @@ impl Processor for AttributesProcessor {
     }
 }
 
+/// Config of the `resource` processor: the same actions as `attributes`, on resource attributes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct ResourceConfig(pub AttributesConfig);
+
+impl crate::Component for AttributesConfig {
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build(Level::Record)?))
+    }
+}
+
+impl crate::Component for ResourceConfig {
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.0.build(Level::Resource)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

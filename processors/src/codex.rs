@@ -869,6 +869,14 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+impl crate::Component for CodexConfig {
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,10 +82,7 @@ use crate::codex_event::{
 };
 use crate::units::deserialize_duration;
 use crate::{BuildError, ProcessContext, Processor};
-use opentelemetry_proto::tonic::collector::{
-    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
-    trace::v1::ExportTraceServiceRequest,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     any_value::Value, AnyValue, InstrumentationScope, KeyValue,
 };
@@ -744,15 +741,6 @@ impl CodexAnomalyProcessor {
 }
 
 impl Processor for CodexAnomalyProcessor {
-    fn process_traces(&self, _req: &mut ExportTraceServiceRequest, _cx: &mut ProcessContext<'_>) {}
-
-    fn process_metrics(
-        &self,
-        _req: &mut ExportMetricsServiceRequest,
-        _cx: &mut ProcessContext<'_>,
-    ) {
-    }
-
     fn process_logs(&self, req: &mut ExportLogsServiceRequest, cx: &mut ProcessContext<'_>) {
         let now = self.clock.now();
         let mut pending: Vec<Pending> = Vec::new();
@@ -857,6 +845,22 @@ impl Processor for CodexAnomalyProcessor {
                 cx.count("codex_anomaly", label, n);
             }
         }
+    }
+}
+
+impl crate::Component for CodexAnomalyConfig {
+    fn signals(&self) -> &'static [crate::Signal] {
+        &[crate::Signal::Logs]
+    }
+
+    fn stateful(&self) -> bool {
+        true
+    }
+
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
     }
 }
 

@@ -48,10 +48,7 @@
 
 use crate::codex_event::{count_attr, is_response_completed, set_if_absent, str_attr};
 use crate::{BuildError, ProcessContext, Processor};
-use opentelemetry_proto::tonic::collector::{
-    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
-    trace::v1::ExportTraceServiceRequest,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -291,15 +288,6 @@ impl CostProcessor {
 }
 
 impl Processor for CostProcessor {
-    fn process_traces(&self, _req: &mut ExportTraceServiceRequest, _cx: &mut ProcessContext<'_>) {}
-
-    fn process_metrics(
-        &self,
-        _req: &mut ExportMetricsServiceRequest,
-        _cx: &mut ProcessContext<'_>,
-    ) {
-    }
-
     fn process_logs(&self, req: &mut ExportLogsServiceRequest, cx: &mut ProcessContext<'_>) {
         let mut priced: Vec<(String, u64)> = Vec::new();
         let (mut unknown_default, mut unknown_none) = (0u64, 0u64);
@@ -350,6 +338,18 @@ impl Processor for CostProcessor {
         if unknown_none > 0 {
             cx.count("unknown_model", "none", unknown_none);
         }
+    }
+}
+
+impl crate::Component for CostConfig {
+    fn signals(&self) -> &'static [crate::Signal] {
+        &[crate::Signal::Logs]
+    }
+
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
     }
 }
 

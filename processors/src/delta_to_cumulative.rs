@@ -52,10 +52,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::units::deserialize_duration;
 use crate::{BuildError, ProcessContext, Processor};
-use opentelemetry_proto::tonic::collector::{
-    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
-    trace::v1::ExportTraceServiceRequest,
-};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -766,8 +763,6 @@ fn apply_points<P: DeltaPoint>(
 }
 
 impl Processor for DeltaToCumulativeProcessor {
-    fn process_traces(&self, _req: &mut ExportTraceServiceRequest, _cx: &mut ProcessContext<'_>) {}
-
     fn process_metrics(&self, req: &mut ExportMetricsServiceRequest, cx: &mut ProcessContext<'_>) {
         let keys = stream_keys(req);
         if keys.is_empty() {
@@ -834,8 +829,26 @@ impl Processor for DeltaToCumulativeProcessor {
             cx.count("delta_to_cumulative", "expired", tally.expired);
         }
     }
+}
 
-    fn process_logs(&self, _req: &mut ExportLogsServiceRequest, _cx: &mut ProcessContext<'_>) {}
+impl crate::Component for DeltaToCumulativeConfig {
+    fn signals(&self) -> &'static [crate::Signal] {
+        &[crate::Signal::Metrics]
+    }
+
+    fn stateful(&self) -> bool {
+        true
+    }
+
+    fn emits_cumulative(&self) -> bool {
+        true
+    }
+
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
+    }
 }
 
 #[cfg(test)]

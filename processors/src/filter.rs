@@ -825,5 +825,17 @@ impl Processor for FilterProcessor {
     }
 }
 
+impl crate::Component for FilterConfig {
+    fn removes_items(&self) -> bool {
+        true
+    }
+
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
+    }
+}
+
 #[cfg(test)]
 mod tests;

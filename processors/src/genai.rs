@@ -489,6 +489,14 @@ impl Processor for GenAiProcessor {
     }
 }
 
+impl crate::Component for GenAiConfig {
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

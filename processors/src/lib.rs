@@ -15,6 +15,7 @@ pub mod codex;
 pub mod codex_anomaly;
 mod codex_event;
 pub mod codex_usage;
+mod component;
 mod context;
 pub mod cost;
 pub mod delta_to_cumulative;
@@ -28,6 +29,7 @@ pub mod units;
 mod value;
 
 pub use codex_event::kv;
+pub use component::Component;
 pub use context::{Metadata, ProcessContext};
 pub use request::{
     find_attr, for_each_point_attributes, metric_point_count, Batchable, OtlpRequest, Signal,
@@ -39,17 +41,24 @@ use opentelemetry_proto::tonic::collector::{
     trace::v1::ExportTraceServiceRequest,
 };
 
-/// A processor: one in-place method per signal. Called concurrently through `&self`.
+/// A processor: one in-place method per signal. Called concurrently through `&self`. Each
+/// method defaults to doing nothing, so a processor for one signal writes one method (and says
+/// so in [`Component::signals`]).
 ///
 /// Items a processor removes are reported with [`ProcessContext::record_dropped`]; audit counts
 /// (e.g. redactions per rule) with [`ProcessContext::count`].
 pub trait Processor: Send + Sync + 'static {
     /// Processes a traces request in place.
-    fn process_traces(&self, req: &mut ExportTraceServiceRequest, cx: &mut ProcessContext<'_>);
+    fn process_traces(&self, _req: &mut ExportTraceServiceRequest, _cx: &mut ProcessContext<'_>) {}
     /// Processes a metrics request in place.
-    fn process_metrics(&self, req: &mut ExportMetricsServiceRequest, cx: &mut ProcessContext<'_>);
+    fn process_metrics(
+        &self,
+        _req: &mut ExportMetricsServiceRequest,
+        _cx: &mut ProcessContext<'_>,
+    ) {
+    }
     /// Processes a logs request in place.
-    fn process_logs(&self, req: &mut ExportLogsServiceRequest, cx: &mut ProcessContext<'_>);
+    fn process_logs(&self, _req: &mut ExportLogsServiceRequest, _cx: &mut ProcessContext<'_>) {}
 }
 
 /// Why a processor could not be built from its config. Reported by `validate` with the YAML path

@@ -24,10 +24,7 @@
 //! [`label_name`]) for the exporters that need them (e.g. Prometheus remote write).
 
 use crate::{BuildError, ProcessContext, Processor};
-use opentelemetry_proto::tonic::collector::{
-    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
-    trace::v1::ExportTraceServiceRequest,
-};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
@@ -300,8 +297,6 @@ impl MetricNamesProcessor {
 }
 
 impl Processor for MetricNamesProcessor {
-    fn process_traces(&self, _req: &mut ExportTraceServiceRequest, _cx: &mut ProcessContext<'_>) {}
-
     fn process_metrics(&self, req: &mut ExportMetricsServiceRequest, cx: &mut ProcessContext<'_>) {
         let mut renamed = 0u64;
         let mut collisions = 0u64;
@@ -332,8 +327,6 @@ impl Processor for MetricNamesProcessor {
             );
         }
     }
-
-    fn process_logs(&self, _req: &mut ExportLogsServiceRequest, _cx: &mut ProcessContext<'_>) {}
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -586,6 +579,18 @@ pub fn prometheus_name(name: &str, unit: &str, kind: MetricKind) -> String {
         out.insert(0, '_');
     }
     out
+}
+
+impl crate::Component for MetricNamesConfig {
+    fn signals(&self) -> &'static [crate::Signal] {
+        &[crate::Signal::Metrics]
+    }
+
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
+    }
 }
 
 #[cfg(test)]

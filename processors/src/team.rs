@@ -803,6 +803,14 @@ impl Processor for TeamProcessor {
     }
 }
 
+impl crate::Component for TeamConfig {
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 //! live in the `processors` crate ([`processors::units`], [`processors::clock`]), which both
 //! crates use.
 
+pub mod component;
+pub mod diagnostic;
 pub mod net;
 pub mod process;
 pub mod swap;

@@ -140,7 +140,7 @@ impl Payload {
     }
 }
 
-/// A wire format an exporter sends.
+/// An OTLP wire format: what a request body arrives in, or an exporter sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WireFormat {
     /// Protobuf.

@@ -1,81 +1,30 @@
 //! Configuration: YAML text → value tree with `${env:...}` expanded ([`load`]) → typed model
-//! ([`model`]) → semantic checks ([`validate`]). The builder in `crate::pipeline::builder` turns a
-//! validated model into running components. Every problem is reported with its YAML path.
+//! ([`model`]) → semantic checks ([`validate`], which also builds the processors and
+//! connectors once). The builder in `crate::app::builder` wires a [`Validated`] config into
+//! running components. Every problem is reported with its YAML path.
 
 pub mod env;
 pub mod load;
 pub mod model;
 pub mod validate;
 
+pub use crate::base::diagnostic::{join, Diagnostic, Severity};
 pub use model::GatewayConfig;
-use std::fmt;
 
 /// The config the gateway runs with when no `--config` is given: OTLP on 127.0.0.1:4317/4318,
 /// every signal printed by the `debug` exporter.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
 
-/// How bad a problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    /// The config cannot be used.
-    Error,
-    /// Worth knowing; the config can still be used.
-    Warning,
-}
-
-/// One problem found in a config, with its YAML path (`exporters.otlp/signoz.endpoint`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// Error or warning.
-    pub severity: Severity,
-    /// Where: a dotted YAML path, or `line L column C` for syntax errors.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl Diagnostic {
-    /// An error at `path`.
-    pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-
-    /// A warning at `path`.
-    pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-
-    /// Whether this is an error.
-    pub fn is_error(&self) -> bool {
-        self.severity == Severity::Error
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, "{level}: {}: {}", self.path, self.message)
-    }
-}
-
-/// A config that passed every check, with the warnings found on the way.
+/// A config that passed every check, with the warnings found on the way and the components
+/// built while checking it (which the builder reuses).
 #[derive(Debug, Clone)]
 pub struct Validated {
     /// The typed config.
     pub config: GatewayConfig,
     /// Warnings (e.g. unused components).
     pub warnings: Vec<Diagnostic>,
+    /// Processors and connectors, built.
+    pub components: validate::Components,
 }
 
 /// Loads, expands, decodes and validates a config text. On failure, every diagnostic (errors and
@@ -86,26 +35,85 @@ pub fn load_str(
 ) -> Result<Validated, Vec<Diagnostic>> {
     let tree = load::load_yaml(text, lookup)?;
     let config = model::from_value(&tree)?;
-    let diagnostics = validate::validate(&config);
+    let (diagnostics, components) = validate::validate(&config);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
     Ok(Validated {
         config,
         warnings: diagnostics,
+        components,
     })
+}
+
+/// Largest config file read (a config is a few KiB; a link to `/dev/zero` must not exhaust
+/// memory).
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read (or is larger than [`MAX_CONFIG_BYTES`]).
+    #[error("{path}: cannot read: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What happened.
+        message: String,
+    },
+    /// The config has errors; every diagnostic (errors and warnings).
+    #[error("{} error(s) in the config", .0.iter().filter(|d| d.is_error()).count())]
+    Invalid(Vec<Diagnostic>),
+}
+
+impl LoadError {
+    /// The lines to show: every diagnostic, then the summary.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            LoadError::Read { .. } => vec![format!("error: {self}")],
+            LoadError::Invalid(diags) => diags
+                .iter()
+                .map(ToString::to_string)
+                .chain(std::iter::once(self.to_string()))
+                .collect(),
+        }
+    }
+}
+
+/// Loads and validates the config file at `path` (at most [`MAX_CONFIG_BYTES`]), or the
+/// embedded default config when `path` is `None`; `${env:...}` comes from `lookup`.
+pub fn load_file(
+    path: Option<&std::path::Path>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Validated, LoadError> {
+    let text = match path {
+        None => DEFAULT_CONFIG.to_string(),
+        Some(p) => read_bounded(p).map_err(|message| LoadError::Read {
+            path: p.display().to_string(),
+            message,
+        })?,
+    };
+    load_str(&text, lookup).map_err(LoadError::Invalid)
+}
+
+/// Reads a text file of at most [`MAX_CONFIG_BYTES`].
+fn read_bounded(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "larger than {} MiB: not a config file",
+            MAX_CONFIG_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 
 /// Looks variables up in the process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
-}
-
-/// Joins a YAML path and a key: `join("exporters", "otlp/x")` → `exporters.otlp/x`.
-pub fn join(path: &str, key: &str) -> String {
-    match (path.is_empty(), key.is_empty()) {
-        (true, _) => key.to_string(),
-        (_, true) => path.to_string(),
-        _ => format!("{path}.{key}"),
-    }
 }

@@ -1,54 +1,130 @@
-//! Semantic checks over the typed model: pipelines, references, signals, addresses, endpoints and
-//! every processor's `build()`. Returns all problems at once; unused components are warnings.
-//! The checks call the same functions the builder uses, so what validates also builds.
+//! Semantic checks over the typed model: pipelines, references, signals, placement, addresses,
+//! and every component's own checks through its registry. Processors and connectors are built
+//! here — once — and handed to the builder ([`Components`]), so what validates is what runs.
+//! Returns all problems at once; unused components are warnings.
 
-use super::model::{
-    component_type, ConnectorConfig, ExporterConfig, GatewayConfig, ProcessorConfig, ReceiverConfig,
-};
+use super::model::{component_type, GatewayConfig, PipelineConfig};
 use super::{join, Diagnostic};
 use crate::base::net::parse_listen_addr;
-use crate::exporters::{self, config::QueueConfig, config::RetryConfig};
-use crate::pipeline::builder::{build_connector, build_processor};
-use processors::Signal;
+use crate::pipeline::connector::Connector;
+use crate::pipeline::processors::{Built, Placement};
+use processors::{BuildError, Signal};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
 
-/// Whether a component id is defined (`None`) and supports the pipeline's signal.
-type Lookup<'a> = dyn Fn(&str) -> Option<bool> + 'a;
+/// What `validate` built, for the builder to reuse: every processor a pipeline lists (one
+/// instance per pipeline for stateful processors, one shared instance otherwise) and every
+/// connector.
+#[derive(Clone, Default)]
+pub struct Components {
+    processors: BTreeMap<(String, String), Built>,
+    connectors: BTreeMap<String, Arc<dyn Connector>>,
+}
 
-/// Checks the whole config; the result holds errors and warnings.
-pub fn validate(cfg: &GatewayConfig) -> Vec<Diagnostic> {
+impl Components {
+    /// The instance of processor `id` for pipeline `pipeline`.
+    pub fn processor(&self, pipeline: &str, id: &str) -> Option<&Built> {
+        self.processors.get(&(pipeline.to_string(), id.to_string()))
+    }
+
+    /// The connector `id`.
+    pub fn connector(&self, id: &str) -> Option<&Arc<dyn Connector>> {
+        self.connectors.get(id)
+    }
+}
+
+impl fmt::Debug for Components {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Components")
+            .field("processors", &self.processors.keys().collect::<Vec<_>>())
+            .field("connectors", &self.connectors.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Checks the whole config and builds its processors and connectors; the diagnostics hold
+/// errors and warnings (the components are complete only when there is no error).
+pub fn validate(cfg: &GatewayConfig) -> (Vec<Diagnostic>, Components) {
     let mut out = Vec::new();
     check_pipelines(cfg, &mut out);
     check_cumulative_pipelines(cfg, &mut out);
     check_addresses(cfg, &mut out);
-    check_receiver_security(cfg, &mut out);
-    for (id, p) in &cfg.processors {
-        if let Err(errs) = build_processor(p) {
-            for e in errs {
-                out.push(Diagnostic::error(
-                    join(&join("processors", id), &e.field),
-                    e.message,
-                ));
-            }
-        }
+    check_telemetry(cfg, &mut out);
+    for (id, r) in &cfg.receivers {
+        r.get().check(&join("receivers", id), &mut out);
     }
     for (id, e) in &cfg.exporters {
-        check_exporter(id, e, &used_signals(cfg, id, |p| &p.exporters), &mut out);
+        let signals = used_signals(cfg, id, |p| &p.exporters);
+        e.get().check(&join("exporters", id), &signals, &mut out);
     }
-    check_connectors(cfg, &mut out);
-    out
+    let components = Components {
+        processors: build_processors(cfg, &mut out),
+        connectors: build_connectors(cfg, &mut out),
+    };
+    (out, components)
 }
 
-/// Connectors: built like processors, ids distinct from receivers and exporters, and used on
-/// both sides (a connector only exported to would drop what it makes; one only received from
-/// would never produce anything).
-fn check_connectors(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+/// Builds every processor: per pipeline that lists it when it is stateful, once otherwise
+/// (processors no pipeline lists are built once too, to report their problems).
+fn build_processors(
+    cfg: &GatewayConfig,
+    out: &mut Vec<Diagnostic>,
+) -> BTreeMap<(String, String), Built> {
+    let mut built = BTreeMap::new();
+    for (id, p) in &cfg.processors {
+        let path = join("processors", id);
+        let users: Vec<&String> = cfg
+            .service
+            .pipelines
+            .iter()
+            .filter(|(_, pc)| pc.processors.contains(id))
+            .map(|(pid, _)| pid)
+            .collect();
+        let mut shared = None;
+        for pid in &users {
+            let one = match (&shared, p.get().stateful()) {
+                (Some(b), false) => Some(Built::clone(b)),
+                _ => report(&path, p.get().build(), out),
+            };
+            let Some(one) = one else { break };
+            shared = Some(one.clone());
+            built.insert(((*pid).clone(), id.clone()), one);
+        }
+        if users.is_empty() {
+            report(&path, p.get().build(), out);
+        }
+    }
+    built
+}
+
+/// The built value, or `None` with its problems pushed under `path`.
+fn report<T>(
+    path: &str,
+    built: Result<T, Vec<BuildError>>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    built
+        .map_err(|errs| {
+            for e in errs {
+                out.push(Diagnostic::error(join(path, &e.field), e.message));
+            }
+        })
+        .ok()
+}
+
+/// Connectors: built, ids distinct from receivers and exporters, and used on both sides (a
+/// connector only exported to would drop what it makes; one only received from would never
+/// produce anything).
+fn build_connectors(
+    cfg: &GatewayConfig,
+    out: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Arc<dyn Connector>> {
+    let mut built = BTreeMap::new();
     for (id, c) in &cfg.connectors {
         let path = join("connectors", id);
-        if let Err(errs) = build_connector(c) {
-            for e in errs {
-                out.push(Diagnostic::error(join(&path, &e.field), e.message));
-            }
+        if let Some(connector) = report(&path, c.get().build(), out) {
+            built.insert(id.clone(), connector);
         }
         for (section, clash) in [
             ("receivers", cfg.receivers.contains_key(id)),
@@ -77,32 +153,63 @@ fn check_connectors(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
             _ => {}
         }
     }
+    built
 }
 
 /// Signals of the pipelines that list component `id` (in the list chosen by `list`).
 fn used_signals(
     cfg: &GatewayConfig,
     id: &str,
-    list: impl Fn(&super::model::PipelineConfig) -> &Vec<String>,
+    list: impl Fn(&PipelineConfig) -> &Vec<String>,
 ) -> BTreeSet<Signal> {
-    cfg.service
-        .pipelines
-        .iter()
-        .filter(|(_, p)| list(p).iter().any(|x| x == id))
-        .filter_map(|(pid, _)| Signal::parse(component_type(pid)))
+    cfg.pipelines()
+        .filter(|(_, _, p)| list(p).iter().any(|x| x == id))
+        .map(|(_, signal, _)| signal)
         .collect()
 }
 
+/// How a pipeline list entry resolves: not defined, or the signals it supports and the
+/// section it was found in.
+type Resolved = Option<(&'static [Signal], &'static str)>;
+
+/// Resolves the entries of each of a pipeline's three lists.
+fn resolve<'a>(cfg: &'a GatewayConfig, kind: &str) -> impl Fn(&str) -> Resolved + 'a {
+    let kind = kind.to_string();
+    move |id: &str| match kind.as_str() {
+        "receivers" => cfg
+            .receivers
+            .get(id)
+            .map(|r| (r.get().signals(), "receivers"))
+            .or_else(|| {
+                cfg.connectors
+                    .get(id)
+                    .map(|c| (c.get().feeds(), "connectors"))
+            }),
+        "processors" => cfg
+            .processors
+            .get(id)
+            .map(|p| (p.get().signals(), "processors")),
+        _ => cfg
+            .exporters
+            .get(id)
+            .map(|e| (e.get().signals(), "exporters"))
+            .or_else(|| {
+                cfg.connectors
+                    .get(id)
+                    .map(|c| (c.get().reads(), "connectors"))
+            }),
+    }
+}
+
 fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
-    let pipelines = &cfg.service.pipelines;
-    if pipelines.is_empty() {
+    if cfg.service.pipelines.is_empty() {
         out.push(Diagnostic::error(
             "service.pipelines",
             "at least one pipeline (traces, metrics or logs) is required",
         ));
     }
-    let mut used: BTreeSet<(&str, &str)> = BTreeSet::new();
-    for (pid, p) in pipelines {
+    let mut used: BTreeSet<(&str, String)> = BTreeSet::new();
+    for (pid, p) in &cfg.service.pipelines {
         let path = join("service.pipelines", pid);
         let Some(signal) = Signal::parse(component_type(pid)) else {
             out.push(Diagnostic::error(
@@ -117,106 +224,99 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
                 "empty pipeline name after '/'",
             ));
         }
-        for (kind, list) in [("receivers", &p.receivers), ("exporters", &p.exporters)] {
-            if list.is_empty() {
+        check_placement(cfg, &path, p, out);
+        for (kind, list) in [
+            ("receivers", &p.receivers),
+            ("processors", &p.processors),
+            ("exporters", &p.exporters),
+        ] {
+            if list.is_empty() && kind != "processors" {
                 out.push(Diagnostic::error(
                     join(&path, kind),
                     format!("a pipeline needs at least one {}", &kind[..kind.len() - 1]),
                 ));
             }
+            check_list(
+                &path,
+                kind,
+                list,
+                signal,
+                &resolve(cfg, kind),
+                &mut used,
+                out,
+            );
         }
-        let lists: [(&str, &Vec<String>, &Lookup); 3] = [
-            ("receivers", &p.receivers, &|id| {
-                cfg.receivers
-                    .get(id)
-                    .map(|r: &ReceiverConfig| r.supports(signal))
-                    .or_else(|| cfg.connectors.get(id).map(|c| c.feeds(signal)))
-            }),
-            ("processors", &p.processors, &|id| {
-                cfg.processors
-                    .get(id)
-                    .map(|r: &ProcessorConfig| r.supports(signal))
-            }),
-            ("exporters", &p.exporters, &|id| {
-                cfg.exporters
-                    .get(id)
-                    .map(|r: &ExporterConfig| r.supports(signal))
-                    .or_else(|| cfg.connectors.get(id).map(|c| c.reads(signal)))
-            }),
-        ];
-        if let Some(pos) = p.processors.iter().position(|id| {
-            matches!(
-                cfg.processors.get(id),
-                Some(ProcessorConfig::MemoryLimiter(_))
-            )
-        }) {
-            if pos != 0 {
+    }
+    warn_unused(cfg, &used, out);
+}
+
+/// One of a pipeline's lists: each entry defined once and supporting the pipeline's signal.
+fn check_list(
+    path: &str,
+    kind: &str,
+    list: &[String],
+    signal: Signal,
+    resolve: &dyn Fn(&str) -> Resolved,
+    used: &mut BTreeSet<(&'static str, String)>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut seen = BTreeSet::new();
+    for (i, id) in list.iter().enumerate() {
+        let item = format!("{}[{i}]", join(path, kind));
+        if !seen.insert(id) {
+            out.push(Diagnostic::error(item, format!("{id:?} is listed twice")));
+            continue;
+        }
+        match resolve(id) {
+            None => out.push(Diagnostic::error(
+                item,
+                format!("{id:?} is not defined under {kind}:"),
+            )),
+            Some((signals, section)) if !signals.contains(&signal) => {
+                let names: Vec<String> = signals.iter().map(ToString::to_string).collect();
+                let names = names.join(" and ");
+                let what = match (section, kind) {
+                    ("connectors", "receivers") => format!("feeds {names} pipelines"),
+                    ("connectors", _) => format!("reads {names} pipelines"),
+                    ("exporters", _) => format!("exports {names} only"),
+                    ("receivers", _) => format!("receives {names} only"),
+                    _ => format!("runs in {names} pipelines only"),
+                };
                 out.push(Diagnostic::error(
-                    format!("{}[{pos}]", join(&path, "processors")),
-                    "memory_limiter must be the first processor of a pipeline",
-                ));
+                    item,
+                    format!(
+                        "{id:?} does not support {signal} ({} {what})",
+                        component_type(id)
+                    ),
+                ))
             }
-        }
-        if let Some(pos) = p
-            .processors
-            .iter()
-            .position(|id| matches!(cfg.processors.get(id), Some(ProcessorConfig::Batch(_))))
-        {
-            if pos + 1 != p.processors.len() {
-                out.push(Diagnostic::error(
-                    format!("{}[{pos}]", join(&path, "processors")),
-                    "batch must be the last processor of a pipeline",
-                ));
-            }
-        }
-        for (kind, list, lookup) in lists {
-            let mut seen = BTreeSet::new();
-            for (i, id) in list.iter().enumerate() {
-                let item = format!("{}[{i}]", join(&path, kind));
-                if !seen.insert(id) {
-                    out.push(Diagnostic::error(item, format!("{id:?} is listed twice")));
-                    continue;
-                }
-                match lookup(id) {
-                    None => out.push(Diagnostic::error(
-                        item,
-                        format!("{id:?} is not defined under {kind}:"),
-                    )),
-                    Some(false) => {
-                        let hint = match cfg.exporters.get(id) {
-                            Some(ExporterConfig::PrometheusRemoteWrite(_))
-                                if kind == "exporters" =>
-                            {
-                                " (prometheusremotewrite exports metrics only)"
-                            }
-                            _ => match cfg.connectors.get(id) {
-                                Some(ConnectorConfig::CodexUsage(_)) if kind == "exporters" => {
-                                    " (codex_usage reads logs pipelines)"
-                                }
-                                Some(ConnectorConfig::CodexUsage(_)) => {
-                                    " (codex_usage feeds metrics pipelines)"
-                                }
-                                None => "",
-                            },
-                        };
-                        out.push(Diagnostic::error(
-                            item,
-                            format!("{id:?} does not support {signal}{hint}"),
-                        ))
-                    }
-                    Some(true) => {
-                        let section =
-                            if cfg.connectors.contains_key(id.as_str()) && kind != "processors" {
-                                "connectors"
-                            } else {
-                                kind
-                            };
-                        used.insert((section, id));
-                    }
-                }
+            Some((_, section)) => {
+                used.insert((section, id.clone()));
             }
         }
     }
+}
+
+/// `memory_limiter` first, `batch` last (and whatever else a processor type asks).
+fn check_placement(cfg: &GatewayConfig, path: &str, p: &PipelineConfig, out: &mut Vec<Diagnostic>) {
+    let last = p.processors.len().saturating_sub(1);
+    for (pos, id) in p.processors.iter().enumerate() {
+        let Some(pc) = cfg.processors.get(id) else {
+            continue;
+        };
+        let wrong = match pc.get().placement() {
+            Placement::First if pos != 0 => "the first",
+            Placement::Last if pos != last => "the last",
+            _ => continue,
+        };
+        out.push(Diagnostic::error(
+            format!("{}[{pos}]", join(path, "processors")),
+            format!("{} must be {wrong} processor of a pipeline", pc.type_name()),
+        ));
+    }
+}
+
+fn warn_unused(cfg: &GatewayConfig, used: &BTreeSet<(&str, String)>, out: &mut Vec<Diagnostic>) {
     let defined = cfg
         .receivers
         .keys()
@@ -225,7 +325,7 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
         .chain(cfg.exporters.keys().map(|k| ("exporters", k)))
         .chain(cfg.connectors.keys().map(|k| ("connectors", k)));
     for (kind, id) in defined {
-        if !used.contains(&(kind, id.as_str())) {
+        if !used.contains(&(kind, id.clone())) {
             out.push(Diagnostic::warning(
                 join(kind, id),
                 "defined but not used in any pipeline",
@@ -234,35 +334,35 @@ fn check_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A metrics pipeline that feeds a `prometheusremotewrite` exporter needs a
-/// `delta_to_cumulative` processor: remote write carries cumulative series only, and Codex sends
-/// every sum and histogram as delta, so without it the exporter would drop nearly everything.
+/// A metrics pipeline that feeds an exporter taking cumulative metrics only (Prometheus
+/// remote write) needs a processor that makes them cumulative: Codex sends every sum and
+/// histogram as delta, so without it the exporter would drop nearly everything.
 fn check_cumulative_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
-    for (pid, p) in &cfg.service.pipelines {
-        if Signal::parse(component_type(pid)) != Some(Signal::Metrics) {
+    for (pid, signal, p) in cfg.pipelines() {
+        if signal != Signal::Metrics {
             continue;
         }
         let converts = p.processors.iter().any(|id| {
-            matches!(
-                cfg.processors.get(id),
-                Some(ProcessorConfig::DeltaToCumulative(_))
-            )
+            cfg.processors
+                .get(id)
+                .is_some_and(|c| c.get().emits_cumulative())
         });
         // Fed only by connectors that emit cumulative data: nothing to convert.
         let cumulative_in = !p.receivers.is_empty()
             && p.receivers.iter().all(|id| {
                 cfg.connectors
                     .get(id)
-                    .is_some_and(ConnectorConfig::emits_cumulative)
+                    .is_some_and(|c| c.get().emits_cumulative())
             });
         if converts || cumulative_in {
             continue;
         }
         for id in &p.exporters {
-            if matches!(
-                cfg.exporters.get(id),
-                Some(ExporterConfig::PrometheusRemoteWrite(_))
-            ) {
+            if cfg
+                .exporters
+                .get(id)
+                .is_some_and(|e| e.get().needs_cumulative())
+            {
                 out.push(Diagnostic::error(
                     join(&join("service.pipelines", pid), "processors"),
                     format!(
@@ -278,6 +378,7 @@ fn check_cumulative_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Every listen address parses and is used once (receivers and the admin listener).
 fn check_addresses(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
     let mut bound: BTreeMap<std::net::SocketAddr, String> = BTreeMap::new();
     let mut claim =
@@ -296,56 +397,8 @@ fn check_addresses(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
             }
         };
     for (id, r) in &cfg.receivers {
-        let ReceiverConfig::Otlp(otlp) = r;
-        let base = join(&join("receivers", id), "protocols");
-        if otlp.protocols.grpc.is_none() && otlp.protocols.http.is_none() {
-            out.push(Diagnostic::error(
-                base.clone(),
-                "enable at least one of grpc or http",
-            ));
-        }
-        if let Some(g) = &otlp.protocols.grpc {
-            claim(join(&base, "grpc.endpoint"), &g.endpoint, out);
-            if g.max_concurrent_streams == 0 {
-                out.push(Diagnostic::error(
-                    join(&base, "grpc.max_concurrent_streams"),
-                    "must be at least 1",
-                ));
-            }
-            if g.max_concurrent_requests == 0 {
-                out.push(Diagnostic::error(
-                    join(&base, "grpc.max_concurrent_requests"),
-                    "must be at least 1",
-                ));
-            }
-        }
-        if let Some(h) = &otlp.protocols.http {
-            claim(join(&base, "http.endpoint"), &h.endpoint, out);
-            if h.max_concurrent_requests == 0 {
-                out.push(Diagnostic::error(
-                    join(&base, "http.max_concurrent_requests"),
-                    "must be at least 1",
-                ));
-            }
-            let mut paths = BTreeSet::new();
-            for (key, p) in [
-                ("traces_url_path", &h.traces_url_path),
-                ("metrics_url_path", &h.metrics_url_path),
-                ("logs_url_path", &h.logs_url_path),
-            ] {
-                let path = join(&base, &format!("http.{key}"));
-                if !p.starts_with('/') {
-                    out.push(Diagnostic::error(
-                        path,
-                        format!("{p:?} must start with '/'"),
-                    ));
-                } else if !paths.insert(p) {
-                    out.push(Diagnostic::error(
-                        path,
-                        format!("{p:?} is used for two signals"),
-                    ));
-                }
-            }
+        for (field, endpoint) in r.get().endpoints() {
+            claim(join(&join("receivers", id), &field), endpoint, out);
         }
     }
     let metrics = &cfg.service.telemetry.metrics;
@@ -356,7 +409,12 @@ fn check_addresses(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
             out,
         );
     }
-    if let Some(level) = &cfg.service.telemetry.logs.level {
+}
+
+/// `service.telemetry.logs`: a known level and encoding.
+fn check_telemetry(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+    let logs = &cfg.service.telemetry.logs;
+    if let Some(level) = &logs.level {
         if crate::telemetry::parse_level(level).is_none() {
             out.push(Diagnostic::error(
                 "service.telemetry.logs.level",
@@ -364,230 +422,12 @@ fn check_addresses(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    if let Some(enc) = &cfg.service.telemetry.logs.encoding {
+    if let Some(enc) = &logs.encoding {
         if enc != "text" && enc != "json" {
             out.push(Diagnostic::error(
                 "service.telemetry.logs.encoding",
                 format!("unknown encoding {enc:?} (text or json)"),
             ));
         }
-    }
-}
-
-/// Receiver `tls:` (every file read and parsed, as at start-up) and `auth:`.
-fn check_receiver_security(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
-    use crate::receivers::otlp::{auth::Authenticator, tls};
-    for (id, r) in &cfg.receivers {
-        let ReceiverConfig::Otlp(otlp) = r;
-        let base = join("receivers", id);
-        let protocols = [
-            (
-                "grpc",
-                otlp.protocols.grpc.as_ref().map(|g| (&g.endpoint, &g.tls)),
-                tls::ALPN_GRPC,
-            ),
-            (
-                "http",
-                otlp.protocols.http.as_ref().map(|h| (&h.endpoint, &h.tls)),
-                tls::ALPN_HTTP,
-            ),
-        ];
-        for (protocol, settings, alpn) in protocols {
-            let Some((endpoint, tls_cfg)) = settings else {
-                continue;
-            };
-            let path = join(&base, &format!("protocols.{protocol}"));
-            match tls_cfg {
-                Some(t) => {
-                    if let Err(e) = tls::server_config(t, alpn) {
-                        out.push(Diagnostic::error(
-                            join(&path, &format!("tls.{}", e.field)),
-                            e.message,
-                        ));
-                    }
-                }
-                None => {
-                    let loopback = parse_listen_addr(endpoint).is_ok_and(|a| a.ip().is_loopback());
-                    if otlp.auth.is_some() && !loopback {
-                        out.push(Diagnostic::warning(
-                            path,
-                            "auth is set but this endpoint has no tls: credentials travel in \
-                             plaintext",
-                        ));
-                    }
-                }
-            }
-        }
-        if let Some(a) = &otlp.auth {
-            if let Err(errors) = Authenticator::new(a) {
-                for e in errors {
-                    out.push(Diagnostic::error(
-                        join(&join(&base, "auth"), &e.field),
-                        e.message,
-                    ));
-                }
-            }
-        }
-    }
-}
-
-/// An exporter's `tls:` files, and settings that do nothing.
-fn check_exporter_tls(
-    path: &str,
-    t: &crate::exporters::config::TlsClientConfig,
-    uses_tls: bool,
-    out: &mut Vec<Diagnostic>,
-) {
-    let path = join(path, "tls");
-    for e in t.check() {
-        out.push(Diagnostic::error(join(&path, e.field), e.message));
-    }
-    if !uses_tls && t.has_tls_settings() {
-        out.push(Diagnostic::warning(
-            path,
-            "the endpoint is plaintext (http:// or insecure: true): these TLS settings are ignored",
-        ));
-    } else if t.insecure_skip_verify {
-        out.push(Diagnostic::warning(
-            join(&path, "insecure_skip_verify"),
-            "the backend's certificate is not verified: anyone on the path can read and alter \
-             the data",
-        ));
-    }
-}
-
-fn check_exporter(
-    id: &str,
-    e: &ExporterConfig,
-    signals: &BTreeSet<Signal>,
-    out: &mut Vec<Diagnostic>,
-) {
-    let path = join("exporters", id);
-    let (queue, retry) = match e {
-        ExporterConfig::Otlp(c) => {
-            match exporters::otlp_grpc::target(c) {
-                Err(msg) => out.push(Diagnostic::error(join(&path, "endpoint"), msg)),
-                Ok((_, tls)) => check_exporter_tls(&path, &c.tls, tls, out),
-            }
-            check_headers(&path, &c.headers, true, out);
-            (&c.sending_queue, Some(&c.retry_on_failure))
-        }
-        ExporterConfig::OtlpHttp(c) => {
-            for signal in signals {
-                if let Err((field, msg)) = exporters::otlp_http::signal_url(c, *signal) {
-                    out.push(Diagnostic::error(join(&path, field), msg));
-                }
-            }
-            if signals.is_empty() && c.endpoint.is_none() {
-                if let Err((field, msg)) = exporters::otlp_http::signal_url(c, Signal::Traces) {
-                    out.push(Diagnostic::error(join(&path, field), msg));
-                }
-            }
-            check_headers(&path, &c.headers, false, out);
-            let https = Signal::ALL
-                .iter()
-                .filter_map(|s| exporters::otlp_http::signal_url(c, *s).ok())
-                .any(|u| u.scheme() == "https");
-            check_exporter_tls(&path, &c.tls, https, out);
-            (&c.sending_queue, Some(&c.retry_on_failure))
-        }
-        ExporterConfig::Debug(c) => (&c.sending_queue, None),
-        ExporterConfig::LoadBalancing(c) => {
-            for (field, msg) in c.problems() {
-                out.push(Diagnostic::error(join(&path, &field), msg));
-            }
-            let member = join(&path, "protocol.otlp");
-            check_exporter_tls(
-                &member,
-                &c.protocol.otlp.tls,
-                !c.protocol.otlp.tls.insecure,
-                out,
-            );
-            check_headers(&member, &c.protocol.otlp.headers, true, out);
-            check_queue(&member, &c.protocol.otlp.sending_queue, out);
-            check_retry(&member, &c.protocol.otlp.retry_on_failure, out);
-            (&c.sending_queue, None)
-        }
-        ExporterConfig::PrometheusRemoteWrite(c) => {
-            for problem in c.problems() {
-                let at = join(&path, &problem.field);
-                out.push(if problem.warning {
-                    Diagnostic::warning(at, problem.message)
-                } else {
-                    Diagnostic::error(at, problem.message)
-                });
-            }
-            check_headers(&path, &c.headers, false, out);
-            let https = c.url().is_ok_and(|u| u.scheme() == "https");
-            check_exporter_tls(&path, &c.tls, https, out);
-            (&c.sending_queue, Some(&c.retry_on_failure))
-        }
-    };
-    check_queue(&path, queue, out);
-    if let Some(r) = retry {
-        check_retry(&path, r, out);
-    }
-}
-
-fn check_headers(
-    path: &str,
-    headers: &BTreeMap<String, String>,
-    grpc: bool,
-    out: &mut Vec<Diagnostic>,
-) {
-    for (k, v) in headers {
-        if let Err(msg) = exporters::check_header(k, v, grpc) {
-            out.push(Diagnostic::error(join(&join(path, "headers"), k), msg));
-        }
-    }
-}
-
-fn check_queue(path: &str, q: &QueueConfig, out: &mut Vec<Diagnostic>) {
-    let path = join(path, "sending_queue");
-    if !q.enabled {
-        out.push(Diagnostic::error(
-            join(&path, "enabled"),
-            "the queue cannot be disabled: the gateway never makes a client wait for a backend",
-        ));
-    }
-    if q.queue_size == 0 {
-        out.push(Diagnostic::error(
-            join(&path, "queue_size"),
-            "must be at least 1",
-        ));
-    }
-    if q.num_consumers == 0 {
-        out.push(Diagnostic::error(
-            join(&path, "num_consumers"),
-            "must be at least 1",
-        ));
-    }
-}
-
-fn check_retry(path: &str, r: &RetryConfig, out: &mut Vec<Diagnostic>) {
-    let path = join(path, "retry_on_failure");
-    if !(r.multiplier >= 1.0 && r.multiplier.is_finite()) {
-        out.push(Diagnostic::error(
-            join(&path, "multiplier"),
-            "must be a number ≥ 1",
-        ));
-    }
-    if !(0.0..=1.0).contains(&r.randomization_factor) {
-        out.push(Diagnostic::error(
-            join(&path, "randomization_factor"),
-            "must be between 0 and 1",
-        ));
-    }
-    if r.initial_interval.0.is_zero() {
-        out.push(Diagnostic::error(
-            join(&path, "initial_interval"),
-            "must be above 0",
-        ));
-    }
-    if r.max_interval < r.initial_interval {
-        out.push(Diagnostic::error(
-            join(&path, "max_interval"),
-            "must not be shorter than initial_interval",
-        ));
     }
 }

@@ -1,10 +1,12 @@
 //! Config pieces shared by the network exporters: compression, TLS, the sending queue and
 //! retries, with the Collector's names and defaults.
 
+use crate::base::diagnostic::{join, Diagnostic};
 use crate::base::tls::{self, TlsError};
 use processors::units::{self, ByteSize, ConfigDuration};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Request body compression.
@@ -248,4 +250,109 @@ fn default_jitter() -> f64 {
 }
 fn default_max_elapsed() -> ConfigDuration {
     ConfigDuration::secs(300)
+}
+
+/// Checks an exporter's `tls:` files (`path`: the section holding `tls:`), and warns about
+/// settings that do nothing or weaken it; `uses_tls` tells whether the endpoint uses TLS.
+pub fn check_tls(path: &str, t: &TlsClientConfig, uses_tls: bool, out: &mut Vec<Diagnostic>) {
+    let path = join(path, "tls");
+    for e in t.check() {
+        out.push(Diagnostic::error(join(&path, e.field), e.message));
+    }
+    if !uses_tls && t.has_tls_settings() {
+        out.push(Diagnostic::warning(
+            path,
+            "the endpoint is plaintext (http:// or insecure: true): these TLS settings are ignored",
+        ));
+    } else if t.insecure_skip_verify {
+        out.push(Diagnostic::warning(
+            join(&path, "insecure_skip_verify"),
+            "the backend's certificate is not verified: anyone on the path can read and alter \
+             the data",
+        ));
+    }
+}
+
+/// Checks configured headers: valid names and values (gRPC: lower-case ASCII metadata keys).
+pub fn check_headers(
+    path: &str,
+    headers: &BTreeMap<String, String>,
+    grpc: bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (k, v) in headers {
+        if let Err(msg) = check_header(k, v, grpc) {
+            out.push(Diagnostic::error(join(&join(path, "headers"), k), msg));
+        }
+    }
+}
+
+/// Checks a `sending_queue:` section under `path`.
+pub fn check_queue(path: &str, q: &QueueConfig, out: &mut Vec<Diagnostic>) {
+    let path = join(path, "sending_queue");
+    if !q.enabled {
+        out.push(Diagnostic::error(
+            join(&path, "enabled"),
+            "the queue cannot be disabled: the gateway never makes a client wait for a backend",
+        ));
+    }
+    if q.queue_size == 0 {
+        out.push(Diagnostic::error(
+            join(&path, "queue_size"),
+            "must be at least 1",
+        ));
+    }
+    if q.num_consumers == 0 {
+        out.push(Diagnostic::error(
+            join(&path, "num_consumers"),
+            "must be at least 1",
+        ));
+    }
+}
+
+/// Checks a `retry_on_failure:` section under `path`.
+pub fn check_retry(path: &str, r: &RetryConfig, out: &mut Vec<Diagnostic>) {
+    let path = join(path, "retry_on_failure");
+    if !(r.multiplier >= 1.0 && r.multiplier.is_finite()) {
+        out.push(Diagnostic::error(
+            join(&path, "multiplier"),
+            "must be a number ≥ 1",
+        ));
+    }
+    if !(0.0..=1.0).contains(&r.randomization_factor) {
+        out.push(Diagnostic::error(
+            join(&path, "randomization_factor"),
+            "must be between 0 and 1",
+        ));
+    }
+    if r.initial_interval.0.is_zero() {
+        out.push(Diagnostic::error(
+            join(&path, "initial_interval"),
+            "must be above 0",
+        ));
+    }
+    if r.max_interval < r.initial_interval {
+        out.push(Diagnostic::error(
+            join(&path, "max_interval"),
+            "must not be shorter than initial_interval",
+        ));
+    }
+}
+
+/// Checks a configured header: a valid name and value (gRPC: lower-case ASCII metadata key).
+pub fn check_header(key: &str, value: &str, grpc: bool) -> Result<(), String> {
+    if grpc {
+        tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(
+            key.to_ascii_lowercase().as_bytes(),
+        )
+        .map_err(|_| format!("{key:?} is not a valid gRPC metadata key"))?;
+        tonic::metadata::MetadataValue::<tonic::metadata::Ascii>::try_from(value)
+            .map_err(|_| "the value is not valid ASCII metadata".to_string())?;
+    } else {
+        http::HeaderName::from_bytes(key.as_bytes())
+            .map_err(|_| format!("{key:?} is not a valid HTTP header name"))?;
+        http::HeaderValue::from_str(value)
+            .map_err(|_| "the value is not a valid HTTP header value".to_string())?;
+    }
+    Ok(())
 }

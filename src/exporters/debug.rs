@@ -1,7 +1,14 @@
 //! `debug` exporter: prints what arrives to stdout, so a newcomer sees data flowing.
 
+use super::config::check_queue;
 use super::config::QueueConfig;
+use super::registry::{Client, ExporterType};
+use super::ExporterBuildError;
+use crate::base::diagnostic::Diagnostic;
+use crate::telemetry::metrics::SelfMetrics;
+use processors::Signal;
 use serde::Deserialize;
+use std::collections::BTreeSet;
 
 /// How much the debug exporter prints.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -92,5 +99,19 @@ impl tower::Service<Arc<Batch>> for DebugExport {
         // A closed stdout is not worth retrying; the batch counts as sent either way.
         drop(result);
         std::future::ready(Ok(ExportOutcome::default()))
+    }
+}
+
+impl ExporterType for DebugExporterConfig {
+    fn sending_queue(&self) -> &QueueConfig {
+        &self.sending_queue
+    }
+
+    fn check(&self, path: &str, _signals: &BTreeSet<Signal>, out: &mut Vec<Diagnostic>) {
+        check_queue(path, &self.sending_queue, out);
+    }
+
+    fn client(&self, id: &str, _metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+        Ok(tower::util::BoxCloneService::new(DebugExport::new(id, self.verbosity)).into())
     }
 }

@@ -11,12 +11,14 @@
 //! moves only the keys of the members that came or went. A member that leaves drains its queue.
 
 use super::config::QueueConfig;
+use super::config::{check_headers, check_queue, check_retry, check_tls};
 use super::otlp_grpc::OtlpGrpcExporterConfig;
 use super::queue::QueueSender;
+use super::registry::{Client, ExporterType};
 use super::{ExportOutcome, Exporter, ExporterBuildError, RunningExporter};
+use crate::base::diagnostic::{join, Diagnostic};
 use crate::base::Swap;
 use crate::codec::{Batch, Payload};
-use crate::config::model::ExporterConfig;
 use crate::telemetry::metrics::{names, SelfMetrics};
 use futures::future::BoxFuture;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -30,10 +32,12 @@ use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use processors::units::{self, ConfigDuration};
+use processors::Signal;
 use prometheus_client::metrics::gauge::Gauge;
 use prost::Message;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -608,7 +612,7 @@ impl Balancer {
     fn build_member(&self, endpoint: &str) -> Result<Exporter, ExporterBuildError> {
         Exporter::build(
             &format!("{}/{}", self.id, endpoint.trim()),
-            &ExporterConfig::Otlp(self.cfg.member_config(endpoint)),
+            &self.cfg.member_config(endpoint),
             &self.metrics,
         )
     }
@@ -804,6 +808,33 @@ impl tower::Service<Arc<Batch>> for Router {
                 rejected: 0,
                 dropped,
             })
+        })
+    }
+}
+
+impl ExporterType for LoadBalancingExporterConfig {
+    fn sending_queue(&self) -> &QueueConfig {
+        &self.sending_queue
+    }
+
+    fn check(&self, path: &str, _signals: &BTreeSet<Signal>, out: &mut Vec<Diagnostic>) {
+        for (field, msg) in self.problems() {
+            out.push(Diagnostic::error(join(path, &field), msg));
+        }
+        let member = join(path, "protocol.otlp");
+        let otlp = &self.protocol.otlp;
+        check_tls(&member, &otlp.tls, !otlp.tls.insecure, out);
+        check_headers(&member, &otlp.headers, true, out);
+        check_queue(&member, &otlp.sending_queue, out);
+        check_retry(&member, &otlp.retry_on_failure, out);
+        check_queue(path, &self.sending_queue, out);
+    }
+
+    fn client(&self, id: &str, metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+        let (router, pending) = build(id, self, metrics)?;
+        Ok(Client {
+            service: tower::util::BoxCloneService::new(router),
+            balancer: Some(pending),
         })
     }
 }

@@ -14,12 +14,15 @@ pub mod otlp_http;
 pub mod persistent;
 pub mod prometheus_remote_write;
 pub mod queue;
+pub mod registry;
 pub mod retry;
 
 use crate::codec::Batch;
-use crate::config::model::ExporterConfig;
 use crate::telemetry::metrics::SelfMetrics;
 use queue::{ExporterStats, QueueReceiver, QueueSender};
+use registry::{Client, ExporterType};
+
+pub use registry::ExporterConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -108,54 +111,11 @@ impl Exporter {
     /// Builds the client, its tower stack and its queue. Must run inside a tokio runtime.
     pub fn build(
         id: &str,
-        cfg: &ExporterConfig,
+        cfg: &dyn ExporterType,
         metrics: &SelfMetrics,
     ) -> Result<Self, ExporterBuildError> {
-        let invalid = |message: String| ExporterBuildError::Invalid {
-            id: id.to_string(),
-            message,
-        };
-        let retries = metrics.request_counter(
-            crate::telemetry::metrics::names::EXPORTER_RETRIES,
-            "exporter",
-            id,
-        );
-        let mut balancer = None;
-        let (service, queue_cfg) = match cfg {
-            ExporterConfig::Otlp(c) => {
-                let client = otlp_grpc::GrpcExport::new(c).map_err(invalid)?;
-                (
-                    stack(client, &c.retry_on_failure, c.timeout.0, retries),
-                    &c.sending_queue,
-                )
-            }
-            ExporterConfig::OtlpHttp(c) => {
-                let client = otlp_http::HttpExport::new(c).map_err(invalid)?;
-                (
-                    stack(client, &c.retry_on_failure, c.timeout.0, retries),
-                    &c.sending_queue,
-                )
-            }
-            ExporterConfig::Debug(c) => (
-                BoxCloneService::new(debug::DebugExport::new(id, c.verbosity)),
-                &c.sending_queue,
-            ),
-            ExporterConfig::LoadBalancing(c) => {
-                let (router, pending) = loadbalancing::build(id, c, metrics)?;
-                balancer = Some(pending);
-                (BoxCloneService::new(router), &c.sending_queue)
-            }
-            ExporterConfig::PrometheusRemoteWrite(c) => {
-                let client = prometheus_remote_write::RemoteWriteClient::new(c).map_err(invalid)?;
-                let send = stack(client, &c.retry_on_failure, c.timeout.0, retries);
-                (
-                    BoxCloneService::new(prometheus_remote_write::RemoteWriteExport::new(
-                        id, c, send, metrics,
-                    )),
-                    &c.sending_queue,
-                )
-            }
-        };
+        let Client { service, balancer } = cfg.client(id, metrics)?;
+        let queue_cfg = cfg.sending_queue();
         let stats = ExporterStats::new(metrics, id, queue_cfg.queue_size);
         let (mut sender, mut receiver) = queue::bounded(
             id,
@@ -214,6 +174,15 @@ impl Exporter {
     }
 }
 
+/// The counter of an exporter's retries.
+fn retry_counter(metrics: &SelfMetrics, id: &str) -> prometheus_client::metrics::counter::Counter {
+    metrics.request_counter(
+        crate::telemetry::metrics::names::EXPORTER_RETRIES,
+        "exporter",
+        id,
+    )
+}
+
 /// retry → timeout → client, for requests of type `R` (a whole batch, or one body of an
 /// exporter that splits batches).
 fn stack<S, R>(
@@ -232,22 +201,4 @@ where
         .timeout(timeout)
         .service(client);
     BoxCloneService::new(svc)
-}
-
-/// Checks a configured header: a valid name and value (gRPC: lower-case ASCII metadata key).
-pub fn check_header(key: &str, value: &str, grpc: bool) -> Result<(), String> {
-    if grpc {
-        tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(
-            key.to_ascii_lowercase().as_bytes(),
-        )
-        .map_err(|_| format!("{key:?} is not a valid gRPC metadata key"))?;
-        tonic::metadata::MetadataValue::<tonic::metadata::Ascii>::try_from(value)
-            .map_err(|_| "the value is not valid ASCII metadata".to_string())?;
-    } else {
-        http::HeaderName::from_bytes(key.as_bytes())
-            .map_err(|_| format!("{key:?} is not a valid HTTP header name"))?;
-        http::HeaderValue::from_str(value)
-            .map_err(|_| "the value is not a valid HTTP header value".to_string())?;
-    }
-    Ok(())
 }

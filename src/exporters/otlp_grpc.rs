@@ -1,10 +1,16 @@
 //! `otlp` exporter: OTLP/gRPC (tonic). Sends the shared, once-encoded protobuf bytes with a
 //! pass-through codec, so fanning one batch out to several exporters encodes it once.
 
+use super::config::{check_headers, check_queue, check_retry, check_tls};
 use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
+use super::registry::{Client, ExporterType};
+use super::ExporterBuildError;
+use crate::base::diagnostic::{join, Diagnostic};
+use crate::telemetry::metrics::SelfMetrics;
 use processors::units::ConfigDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// `exporters: otlp[/name]:`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -360,6 +366,35 @@ impl Decoder for ResponseDecoder {
         rpc::ExportResponse::decode(src)
             .map(Some)
             .map_err(|e| tonic::Status::internal(format!("bad export response: {e}")))
+    }
+}
+
+impl ExporterType for OtlpGrpcExporterConfig {
+    fn sends_proto_only(&self) -> bool {
+        true
+    }
+
+    fn sending_queue(&self) -> &QueueConfig {
+        &self.sending_queue
+    }
+
+    fn check(&self, path: &str, _signals: &BTreeSet<Signal>, out: &mut Vec<Diagnostic>) {
+        match target(self) {
+            Err(msg) => out.push(Diagnostic::error(join(path, "endpoint"), msg)),
+            Ok((_, tls)) => check_tls(path, &self.tls, tls, out),
+        }
+        check_headers(path, &self.headers, true, out);
+        check_queue(path, &self.sending_queue, out);
+        check_retry(path, &self.retry_on_failure, out);
+    }
+
+    fn client(&self, id: &str, metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+        let client = GrpcExport::new(self).map_err(|message| ExporterBuildError::Invalid {
+            id: id.to_string(),
+            message,
+        })?;
+        let retries = super::retry_counter(metrics, id);
+        Ok(super::stack(client, &self.retry_on_failure, self.timeout.0, retries).into())
     }
 }
 

@@ -1,9 +1,15 @@
 //! `otlphttp` exporter: OTLP/HTTP with protobuf or JSON bodies (reqwest + rustls).
 
+use super::config::{check_headers, check_queue, check_retry, check_tls};
 use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
+use super::registry::{Client, ExporterType};
+use super::ExporterBuildError;
+use crate::base::diagnostic::{join, Diagnostic};
+use crate::telemetry::metrics::SelfMetrics;
 use processors::units::ConfigDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Body encoding of the `otlphttp` exporter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -294,6 +300,46 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+impl ExporterType for OtlpHttpExporterConfig {
+    fn sends_proto_only(&self) -> bool {
+        self.encoding == HttpEncoding::Proto
+    }
+
+    fn sending_queue(&self) -> &QueueConfig {
+        &self.sending_queue
+    }
+
+    fn check(&self, path: &str, signals: &BTreeSet<Signal>, out: &mut Vec<Diagnostic>) {
+        for signal in signals {
+            if let Err((field, msg)) = signal_url(self, *signal) {
+                out.push(Diagnostic::error(join(path, field), msg));
+            }
+        }
+        if signals.is_empty() && self.endpoint.is_none() {
+            if let Err((field, msg)) = signal_url(self, Signal::Traces) {
+                out.push(Diagnostic::error(join(path, field), msg));
+            }
+        }
+        check_headers(path, &self.headers, false, out);
+        let https = Signal::ALL
+            .iter()
+            .filter_map(|s| signal_url(self, *s).ok())
+            .any(|u| u.scheme() == "https");
+        check_tls(path, &self.tls, https, out);
+        check_queue(path, &self.sending_queue, out);
+        check_retry(path, &self.retry_on_failure, out);
+    }
+
+    fn client(&self, id: &str, metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+        let client = HttpExport::new(self).map_err(|message| ExporterBuildError::Invalid {
+            id: id.to_string(),
+            message,
+        })?;
+        let retries = super::retry_counter(metrics, id);
+        Ok(super::stack(client, &self.retry_on_failure, self.timeout.0, retries).into())
+    }
 }
 
 #[cfg(test)]

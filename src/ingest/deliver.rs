@@ -4,11 +4,11 @@
 //! acknowledged: a 2xx answer from the gateway, or (pipelines) every exporter drained its queue
 //! with nothing failed, refused or left over.
 
-use crate::config::GatewayConfig;
+use crate::app::builder::{self, GraphError};
+use crate::config::Validated;
 use crate::exporters::classify::{self, ExportError};
 use crate::exporters::RunningExporter;
-use crate::pipeline::builder::{self, GraphError};
-use crate::pipeline::{self, IngestError, Pipeline, Routes};
+use crate::pipeline::{IngestError, Pipeline, Routes};
 use crate::telemetry::metrics::{names, SelfMetrics};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -286,9 +286,9 @@ const REFUSED_DEADLINE: Duration = Duration::from_secs(60);
 impl PipelineSink {
     /// Builds the config's pipelines and starts its exporters (receivers are not started). Every
     /// pipeline fed by any receiver takes part, once. Must run inside a tokio runtime.
-    pub fn start(cfg: &GatewayConfig) -> Result<Self, DeliveryError> {
+    pub fn start(cfg: &Validated) -> Result<Self, DeliveryError> {
         let metrics = SelfMetrics::new();
-        let graph = builder::build(cfg, &metrics)?;
+        let graph = builder::build(cfg, &metrics, &Default::default())?;
         let mut routes = Routes::default();
         let mut seen = BTreeSet::new();
         for plan in &graph.receivers {
@@ -317,7 +317,7 @@ impl PipelineSink {
             batching: graph.batching,
             exporters,
             metrics,
-            drain_timeout: cfg.service.shutdown_timeout.0,
+            drain_timeout: cfg.config.service.shutdown_timeout.0,
             warned: BTreeSet::new(),
         })
     }
@@ -341,7 +341,7 @@ impl PipelineSink {
         }
         let started = Instant::now();
         loop {
-            match pipeline::ingest(&self.routes, req.clone(), &Metadata::default()) {
+            match self.routes.ingest(req.clone(), &Metadata::default()) {
                 Ok(pending) => return pending.settle().await.map_err(DeliveryError::Refused),
                 Err(IngestError::NotRouted(signal)) => {
                     if self.warned.insert(signal) {

@@ -753,5 +753,24 @@ impl Processor for RedactionProcessor {
     }
 }
 
+impl crate::Component for RedactionConfig {
+    fn startup_warnings(&self) -> Vec<String> {
+        match self.build() {
+            Ok(p) if p.uses_ephemeral_key() => vec![
+                "redaction: hash_key not set: hashes use a random per-process key and are \
+                 joinable only within one gateway run (set hash_key: ${env:REDACTION_HASH_KEY})"
+                    .to_string(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    fn build_processor(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::Processor>, Vec<crate::BuildError>> {
+        Ok(std::sync::Arc::new(self.build()?))
+    }
+}
+
 #[cfg(test)]
 mod tests;

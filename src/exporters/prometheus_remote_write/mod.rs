@@ -18,16 +18,22 @@ use super::classify::{self, ExportError};
 use super::config::{QueueConfig, RetryConfig, TlsClientConfig};
 use super::otlp_http::{error_chain, header_map, http_client, read_capped};
 use super::ExportOutcome;
+use crate::base::diagnostic::{join, Diagnostic};
 use crate::codec::{Batch, Payload};
+use crate::exporters::config::{check_headers, check_queue, check_retry, check_tls};
+use crate::exporters::registry::{Client, ExporterType};
+use crate::exporters::ExporterBuildError;
 use crate::telemetry::metrics::{names, SelfMetrics};
 use bytes::Bytes;
 use convert::ConvertOptions;
 use futures::future::BoxFuture;
 use processors::units::{self, ConfigDuration};
+use processors::Signal;
 use prometheus_client::metrics::counter::Counter;
 use prost::Message;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeSet;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -514,6 +520,50 @@ impl Service<Arc<Batch>> for RemoteWriteExport {
                 }),
             }
         })
+    }
+}
+
+impl ExporterType for PrometheusRemoteWriteExporterConfig {
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Metrics]
+    }
+
+    fn needs_cumulative(&self) -> bool {
+        true
+    }
+
+    fn sending_queue(&self) -> &QueueConfig {
+        &self.sending_queue
+    }
+
+    fn check(&self, path: &str, _signals: &BTreeSet<Signal>, out: &mut Vec<Diagnostic>) {
+        for problem in self.problems() {
+            let at = join(path, &problem.field);
+            out.push(if problem.warning {
+                Diagnostic::warning(at, problem.message)
+            } else {
+                Diagnostic::error(at, problem.message)
+            });
+        }
+        check_headers(path, &self.headers, false, out);
+        let https = self.url().is_ok_and(|u| u.scheme() == "https");
+        check_tls(path, &self.tls, https, out);
+        check_queue(path, &self.sending_queue, out);
+        check_retry(path, &self.retry_on_failure, out);
+    }
+
+    fn client(&self, id: &str, metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+        let client =
+            RemoteWriteClient::new(self).map_err(|message| ExporterBuildError::Invalid {
+                id: id.to_string(),
+                message,
+            })?;
+        let retries = crate::exporters::retry_counter(metrics, id);
+        let send = crate::exporters::stack(client, &self.retry_on_failure, self.timeout.0, retries);
+        Ok(
+            tower::util::BoxCloneService::new(RemoteWriteExport::new(id, self, send, metrics))
+                .into(),
+        )
     }
 }
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::base::diagnostic::{join, Diagnostic};
 pub use crate::base::tls::TlsVersion;
+pub use crate::pipeline::limits::LimitsConfig;
 
 /// `receivers: otlp:`: which protocols to serve. `grpc:` or `http:` with no value uses defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -24,46 +26,6 @@ pub struct OtlpReceiverConfig {
     /// signals) before the pipelines see it. Default: see [`LimitsConfig`].
     #[serde(default)]
     pub limits: LimitsConfig,
-}
-
-/// `receivers: otlp: limits:`. What exceeds a limit is dropped, truncated or replaced (never
-/// refused) and counted in `gateway_receiver_limited_values_total{receiver}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Attributes kept per attribute list (resource, scope, span, event, link, log record, data
-    /// point, exemplar); the first N are kept, the rest dropped. Default 1000.
-    #[serde(default = "default_max_attributes", deserialize_with = "units::uint")]
-    pub max_attributes_per_item: usize,
-    /// Longest string value (attribute values, log bodies, nested values), in bytes; longer
-    /// strings are truncated at a UTF-8 character boundary. Default `64KiB`.
-    #[serde(default = "default_max_string")]
-    pub max_string_length: ByteSize,
-    /// Deepest nesting of array / key-value-list values (a scalar attribute value has depth 0,
-    /// an array of scalars depth 1). A nested value deeper than this is replaced by the string
-    /// `"[too deep]"`. Default 32.
-    #[serde(default = "default_max_depth", deserialize_with = "units::uint")]
-    pub max_nesting_depth: usize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            max_attributes_per_item: default_max_attributes(),
-            max_string_length: default_max_string(),
-            max_nesting_depth: default_max_depth(),
-        }
-    }
-}
-
-fn default_max_attributes() -> usize {
-    1000
-}
-fn default_max_string() -> ByteSize {
-    ByteSize(64 * 1024)
-}
-fn default_max_depth() -> usize {
-    32
 }
 
 /// `protocols:` of the `otlp` receiver.
@@ -293,6 +255,62 @@ fn default_metrics_path() -> String {
 }
 fn default_logs_path() -> String {
     "/v1/logs".into()
+}
+
+impl OtlpReceiverConfig {
+    /// Protocol settings that cannot work: no protocol, zero limits, bad or clashing paths.
+    pub fn check_protocols(&self, path: &str, out: &mut Vec<Diagnostic>) {
+        let base = join(path, "protocols");
+        if self.protocols.grpc.is_none() && self.protocols.http.is_none() {
+            out.push(Diagnostic::error(
+                base.clone(),
+                "enable at least one of grpc or http",
+            ));
+        }
+        let at_least_one = |field: &str, n: usize, out: &mut Vec<Diagnostic>| {
+            if n == 0 {
+                out.push(Diagnostic::error(join(&base, field), "must be at least 1"));
+            }
+        };
+        if let Some(g) = &self.protocols.grpc {
+            at_least_one(
+                "grpc.max_concurrent_streams",
+                g.max_concurrent_streams as usize,
+                out,
+            );
+            at_least_one(
+                "grpc.max_concurrent_requests",
+                g.max_concurrent_requests,
+                out,
+            );
+        }
+        if let Some(h) = &self.protocols.http {
+            at_least_one(
+                "http.max_concurrent_requests",
+                h.max_concurrent_requests,
+                out,
+            );
+            let mut paths = std::collections::BTreeSet::new();
+            for (key, p) in [
+                ("traces_url_path", &h.traces_url_path),
+                ("metrics_url_path", &h.metrics_url_path),
+                ("logs_url_path", &h.logs_url_path),
+            ] {
+                let path = join(&base, &format!("http.{key}"));
+                if !p.starts_with('/') {
+                    out.push(Diagnostic::error(
+                        path,
+                        format!("{p:?} must start with '/'"),
+                    ));
+                } else if !paths.insert(p) {
+                    out.push(Diagnostic::error(
+                        path,
+                        format!("{p:?} is used for two signals"),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! OTLP/gRPC server (tonic): the three collector services, gzip accepted, message size capped,
 //! HTTP/2 stream and reset limits set explicitly, optionally over TLS. Authentication and
 //! admission control run in a tower layer before tonic reads the message; then each call hands
-//! the message's bytes to [`Shared::ingest_proto`] (forwarded undecoded to pass-through
+//! the message's bytes to [`Shared::accept`] (forwarded undecoded to pass-through
 //! pipelines, decoded with prost otherwise).
 
 use super::auth::{self, AuthAttributes};
@@ -9,6 +9,7 @@ use super::config::GrpcServerConfig;
 use super::status::RequestError;
 use super::tls::{ReloadingTls, TlsIncoming};
 use super::{ReceiverError, Shared};
+use crate::codec::WireFormat;
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use http_body::Frame;
@@ -76,7 +77,7 @@ impl OtlpService for LogsService {
 }
 
 /// The server of one OTLP collector service. Unlike tonic's generated servers it does not
-/// decode the message: [`Shared::ingest_proto`] gets the protobuf bytes (gunzipped, size
+/// decode the message: [`Shared::accept`] gets the protobuf bytes (gunzipped, size
 /// capped by tonic) and forwards them undecoded to pass-through pipelines.
 pub struct ExportServer<S> {
     shared: Arc<Shared>,
@@ -154,7 +155,7 @@ impl UnaryService<Bytes> for ExportCall {
         Box::pin(async move {
             let md = metadata_of(&request);
             shared
-                .ingest_proto(signal, request.into_inner(), &md)
+                .accept(signal, request.into_inner(), WireFormat::Proto, &md)
                 .await
                 .map_err(|e| e.to_grpc())?;
             Ok(Response::new(()))
@@ -214,13 +215,13 @@ pub async fn serve(
     let id = shared.id.clone();
     let limit = cfg.max_recv_msg_size.as_usize();
     let mut routes = tonic::service::RoutesBuilder::default();
-    if shared.routes.has(Signal::Traces) {
+    if shared.entry.takes(Signal::Traces) {
         routes.add_service(ExportServer::<TraceService>::new(shared.clone(), limit));
     }
-    if shared.routes.has(Signal::Metrics) {
+    if shared.entry.takes(Signal::Metrics) {
         routes.add_service(ExportServer::<MetricsService>::new(shared.clone(), limit));
     }
-    if shared.routes.has(Signal::Logs) {
+    if shared.entry.takes(Signal::Logs) {
         routes.add_service(ExportServer::<LogsService>::new(shared.clone(), limit));
     }
     let gate = GateLayer {
@@ -346,11 +347,7 @@ where
             if let Some(attrs) = attrs {
                 req.extensions_mut().insert(attrs);
             }
-            if self.shared.admission.is_empty() {
-                Ok(())
-            } else {
-                self.shared.admit()
-            }
+            self.shared.admit()
         });
         let checked = checked.and_then(|()| {
             self.in_flight.clone().try_acquire_owned().map_err(|_| {

@@ -1,5 +1,5 @@
 //! OTLP/HTTP server (axum/hyper): `POST` on the per-signal paths, protobuf or JSON bodies
-//! (protobuf through [`Shared::ingest_proto`], which may forward the bytes undecoded),
+//! handed to the pipeline entry ([`Shared::accept`]),
 //! optional gzip or zstd inflated with a cap, the size limit applied after decompression. Replies use the
 //! request's encoding: an empty `Export*ServiceResponse` on success, a `google.rpc.Status` on error.
 
@@ -7,7 +7,7 @@ use super::config::HttpServerConfig;
 use super::status::{RequestError, RETRY_AFTER};
 use super::tls::{ReloadingTls, TlsIncoming};
 use super::{auth, ReceiverError, Shared};
-use crate::codec::json;
+use crate::codec::WireFormat;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -25,15 +25,6 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// Body encodings the receiver speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFormat {
-    /// `application/x-protobuf`.
-    Proto,
-    /// `application/json`.
-    Json,
-}
 
 /// `content-encoding` values the receiver inflates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +138,7 @@ async fn handle(State(st): State<Arc<HttpState>>, req: Request) -> Response {
     }
 }
 
-fn body_format(headers: &HeaderMap) -> Result<Option<BodyFormat>, RequestError> {
+fn body_format(headers: &HeaderMap) -> Result<Option<WireFormat>, RequestError> {
     let Some(ct) = headers.get(CONTENT_TYPE) else {
         return Ok(None);
     };
@@ -159,15 +150,15 @@ fn body_format(headers: &HeaderMap) -> Result<Option<BodyFormat>, RequestError> 
         .trim()
         .to_ascii_lowercase();
     match media.as_str() {
-        "application/x-protobuf" | "application/protobuf" => Ok(Some(BodyFormat::Proto)),
-        "application/json" => Ok(Some(BodyFormat::Json)),
+        "application/x-protobuf" | "application/protobuf" => Ok(Some(WireFormat::Proto)),
+        "application/json" => Ok(Some(WireFormat::Json)),
         _ => Err(RequestError::UnsupportedMediaType(format!(
             "unsupported content-type {ct:?}; use application/x-protobuf or application/json"
         ))),
     }
 }
 
-async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestError> {
+async fn receive(st: &HttpState, req: Request) -> Result<WireFormat, RequestError> {
     // First of all, before the path, the headers or a byte of the body are looked at.
     let authenticated = st.shared.authenticate(req.headers())?;
     let _permit = st.in_flight.clone().try_acquire_owned().map_err(|_| {
@@ -210,8 +201,8 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
             )))
         }
     };
-    if !st.shared.routes.has(signal) {
-        return Err(crate::pipeline::IngestError::NotRouted(signal).into());
+    if !st.shared.entry.takes(signal) {
+        return Err(RequestError::NotRouted(signal));
     }
     st.shared.admit()?;
     let limit = st.limit;
@@ -245,30 +236,8 @@ async fn receive(st: &HttpState, req: Request) -> Result<BodyFormat, RequestErro
         Some(Encoding::Gzip) => inflate(&raw, limit)?,
         Some(Encoding::Zstd) => inflate_zstd(&raw, limit)?,
     };
-    let shared = &st.shared;
-    match (signal, format) {
-        (_, BodyFormat::Proto) => shared.ingest_proto(signal, body, &metadata).await,
-        (Signal::Traces, BodyFormat::Json) => {
-            shared
-                .ingest(json::decode_traces(&body).map_err(bad_json)?, &metadata)
-                .await
-        }
-        (Signal::Metrics, BodyFormat::Json) => {
-            shared
-                .ingest(json::decode_metrics(&body).map_err(bad_json)?, &metadata)
-                .await
-        }
-        (Signal::Logs, BodyFormat::Json) => {
-            shared
-                .ingest(json::decode_logs(&body).map_err(bad_json)?, &metadata)
-                .await
-        }
-    }?;
+    st.shared.accept(signal, body, format, &metadata).await?;
     Ok(format)
-}
-
-fn bad_json(e: json::JsonError) -> RequestError {
-    RequestError::BadRequest(e.to_string())
 }
 
 /// Inflates a gzip body, refusing to produce more than `limit` bytes.
@@ -299,11 +268,11 @@ pub fn inflate_zstd(raw: &[u8], limit: usize) -> Result<Bytes, RequestError> {
     Ok(Bytes::from(out))
 }
 
-fn ok_response(format: BodyFormat) -> Response {
+fn ok_response(format: WireFormat) -> Response {
     // Every Export*ServiceResponse without partial success encodes to nothing / `{}`.
     let (ct, body) = match format {
-        BodyFormat::Proto => ("application/x-protobuf", Bytes::new()),
-        BodyFormat::Json => ("application/json", Bytes::from_static(b"{}")),
+        WireFormat::Proto => ("application/x-protobuf", Bytes::new()),
+        WireFormat::Json => ("application/json", Bytes::from_static(b"{}")),
     };
     Response::builder()
         .status(StatusCode::OK)
@@ -312,10 +281,10 @@ fn ok_response(format: BodyFormat) -> Response {
         .unwrap_or_default()
 }
 
-fn error_response(err: &RequestError, format: Option<BodyFormat>) -> Response {
+fn error_response(err: &RequestError, format: Option<WireFormat>) -> Response {
     let (ct, body) = match format {
-        Some(BodyFormat::Json) => ("application/json", err.json_body()),
-        Some(BodyFormat::Proto) => ("application/x-protobuf", err.rpc_status().encode_to_vec()),
+        Some(WireFormat::Json) => ("application/json", err.json_body()),
+        Some(WireFormat::Proto) => ("application/x-protobuf", err.rpc_status().encode_to_vec()),
         None => ("text/plain; charset=utf-8", format!("{err}\n").into_bytes()),
     };
     let mut builder = Response::builder()

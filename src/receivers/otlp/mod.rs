@@ -1,31 +1,24 @@
 //! The `otlp` receiver: OTLP/gRPC ([`grpc`]) and OTLP/HTTP ([`http`]) servers feeding the
-//! pipelines of their receiver id. Both decode, then call [`crate::pipeline::ingest`] on the
-//! request task and answer once the data sits in the exporter queues. Either may serve TLS
+//! pipelines of their receiver id. Both hand each request body, with its encoding, to the
+//! receiver's [`Entry`] on the request task and answer once the data sits in the exporter
+//! queues. Either may serve TLS
 //! ([`tls`]); both check the receiver's `auth` ([`auth`]) before a body is read.
 
 pub mod auth;
 pub mod config;
 pub mod grpc;
 pub mod http;
-pub mod limits;
 pub mod status;
 pub mod tls;
 
 use crate::base::net::parse_listen_addr;
-use crate::base::Swap;
-use crate::codec::{scan, Batch, Payload};
-use crate::pipeline::{self, Routes};
-use crate::receivers::admission::{admit_all, Admission};
-use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
+use crate::codec::WireFormat;
+use crate::pipeline::admission::Admission;
+use crate::pipeline::{Entry, Routes};
+use crate::telemetry::metrics::SelfMetrics;
 use bytes::Bytes;
 use config::OtlpReceiverConfig;
-use opentelemetry_proto::tonic::collector::{
-    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
-    trace::v1::ExportTraceServiceRequest,
-};
-use processors::{Metadata, OtlpRequest, Signal};
-use prometheus_client::metrics::counter::Counter;
-use prost::Message;
+use processors::{Metadata, Signal};
 use status::RequestError;
 use std::future::Future;
 use std::sync::Arc;
@@ -81,147 +74,35 @@ pub enum ReceiverError {
     },
 }
 
-/// What both protocol servers share: routes and counters.
+/// What both protocol servers share: the pipeline entry and the credentials.
 pub struct Shared {
     /// Receiver id.
     pub id: String,
-    /// Pipelines fed by this receiver; swapped whole by a config reload.
-    pub routes: Swap<Routes>,
-    /// Memory limiters checked before a request is read; swapped whole by a config reload.
-    pub admission: Swap<Vec<Arc<Admission>>>,
+    /// Where requests enter the pipelines; its routes and limiters are swapped by a reload.
+    pub entry: Arc<Entry>,
     /// Credentials checked before a request is read (`None`: every client is accepted).
     pub auth: Option<auth::Authenticator>,
-    /// `limits:` applied to every decoded request, and the counter of what they changed.
-    limits: (limits::Limits, Counter),
-    accepted: SignalCounters,
-    accepted_requests: Counter,
-    refused: SignalCounters,
-    refused_requests: Counter,
 }
 
 impl Shared {
-    /// Runs a decoded request through the pipelines, waits for persistent queues to store it,
-    /// and counts accepted or refused items.
-    pub async fn ingest<R: OtlpRequest + Into<Payload> + limits::Limit>(
-        &self,
-        mut req: R,
-        md: &Metadata,
-    ) -> Result<(), RequestError> {
-        self.apply_limits(&mut req);
-        let items = req.item_count() as u64;
-        // The routes of the moment: a reload swapping them meanwhile does not affect this request.
-        let routes = self.routes.load();
-        let ingested = pipeline::ingest(&routes, req, md);
-        drop(routes);
-        self.settle(R::SIGNAL, items, ingested).await
-    }
-
-    /// Ingests the protobuf encoding of a request of `signal`. When every pipeline of the
-    /// signal passes requests through unchanged and [`scan::scan`] vouches for the bytes (prost
-    /// decodes them, the limits and pruning would not change them, it has items), the bytes
-    /// themselves go to the exporters, undecoded; otherwise the request is decoded (a decode
-    /// error is a bad request) and [`Shared::ingest`]ed.
-    pub async fn ingest_proto(
+    /// Hands a request body to the pipelines and waits for it to be queued (persistent
+    /// queues: stored). The entry counts the request accepted or refused.
+    pub async fn accept(
         &self,
         signal: Signal,
         body: Bytes,
+        format: WireFormat,
         md: &Metadata,
     ) -> Result<(), RequestError> {
-        let routes = self.routes.load();
-        // Items are counted (a scan) only when refused, and at most once.
-        let refused = {
-            let counted = std::cell::OnceCell::new();
-            let count = || *counted.get_or_init(|| scan::count(signal, &body).unwrap_or(0));
-            pipeline::refuses_early(&routes, signal, body.len() as u64, count).then(count)
-        };
-        if let Some(items) = refused {
-            drop(routes);
-            return self
-                .settle(signal, items, Err(pipeline::IngestError::Unavailable))
-                .await;
-        }
-        if pipeline::passes_through(&routes, signal) {
-            if let Ok(found) = scan::scan(signal, &body, &self.limits.0.scan_limits()) {
-                if found.items > 0 && !found.has_empty {
-                    let batch = Batch::from_proto(signal, body, found.items as usize);
-                    let ingested = pipeline::ingest_encoded(&routes, Arc::new(batch));
-                    drop(routes);
-                    return self.settle(signal, found.items, ingested).await;
-                }
-            }
-        }
-        drop(routes);
-        match signal {
-            Signal::Traces => {
-                let req = decode::<ExportTraceServiceRequest>(body)?;
-                self.ingest(req, md).await
-            }
-            Signal::Metrics => {
-                let req = decode::<ExportMetricsServiceRequest>(body)?;
-                self.ingest(req, md).await
-            }
-            Signal::Logs => {
-                let req = decode::<ExportLogsServiceRequest>(body)?;
-                self.ingest(req, md).await
-            }
-        }
+        self.entry
+            .accept(signal, body, format, md)
+            .await
+            .map_err(RequestError::Ingest)
     }
 
-    /// Waits for persistent queues to store an ingested request; counts its items accepted or
-    /// refused.
-    async fn settle(
-        &self,
-        signal: Signal,
-        items: u64,
-        ingested: Result<pipeline::Pending, pipeline::IngestError>,
-    ) -> Result<(), RequestError> {
-        let result = match ingested {
-            Ok(pending) => pending.settle().await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                self.accepted.add(signal, items);
-                self.accepted_requests.inc();
-                Ok(())
-            }
-            Err(e) => {
-                self.refused.add(signal, items);
-                self.refused_requests.inc();
-                if e == pipeline::IngestError::Unavailable {
-                    crate::telemetry::warn_rate_limited(
-                        &self.id,
-                        "exporter queues full: request refused (503)",
-                    );
-                }
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Applies `limits:` to a decoded request; counts and logs (rate-limited) what changed.
-    fn apply_limits<R: limits::Limit>(&self, req: &mut R) {
-        let changed = req.limit(&self.limits.0);
-        if changed > 0 {
-            self.limits.1.inc_by(changed);
-            crate::telemetry::warn_rate_limited(
-                &self.id,
-                "attributes or values over the receiver limits were dropped or truncated",
-            );
-        }
-    }
-
-    /// Admission control: `Err(Overloaded)` (counted) when a memory limiter refuses.
+    /// Admission control: `Err(Overloaded)` when a memory limiter refuses.
     pub fn admit(&self) -> Result<(), RequestError> {
-        if admit_all(&self.admission.load()) {
-            Ok(())
-        } else {
-            crate::telemetry::warn_rate_limited(
-                &self.id,
-                "memory limit reached: requests refused (503)",
-            );
-            Err(RequestError::Overloaded)
-        }
+        self.entry.admit().map_err(|_| RequestError::Overloaded)
     }
 
     /// Authentication: the attributes of the request's credentials (`Ok(None)` when `auth` is
@@ -237,23 +118,14 @@ impl Shared {
         }
     }
 
-    /// Config reload: later requests go to these pipelines and memory limiters. Returns the
-    /// previous routes (the caller drops them once in-flight requests are done).
-    pub fn swap(&self, routes: Routes, admission: Vec<Arc<Admission>>) -> Arc<Routes> {
-        self.admission.store(Arc::new(admission));
-        self.routes.store(Arc::new(routes))
-    }
-
-    /// Counts a request refused before decoding.
+    /// Counts a request refused before it reached the entry (credentials, path, media type,
+    /// size, concurrency, admission); the entry counts its own refusals.
     pub fn refuse(&self, err: &RequestError) {
-        self.refused_requests.inc();
+        if !err.counted_by_entry() {
+            self.entry.count_refused_request();
+        }
         tracing::debug!(receiver = %self.id, error = %err, "request refused");
     }
-}
-
-/// Decodes a protobuf request; an error is a bad request (HTTP 400, gRPC INVALID_ARGUMENT).
-fn decode<M: Message + Default>(body: Bytes) -> Result<M, RequestError> {
-    M::decode(body).map_err(|e| RequestError::BadRequest(format!("invalid OTLP protobuf: {e}")))
 }
 
 /// A receiver with its listeners bound, ready to serve.
@@ -271,7 +143,8 @@ struct Listening<C> {
 }
 
 impl OtlpReceiver {
-    /// Binds the configured listeners.
+    /// Binds the configured listeners; requests enter `routes` (checked by `admission`)
+    /// through the receiver's [`Entry`].
     pub async fn bind(
         id: &str,
         cfg: &OtlpReceiverConfig,
@@ -337,25 +210,8 @@ impl OtlpReceiver {
         };
         let shared = Arc::new(Shared {
             id: id.to_string(),
-            routes: Swap::new(routes),
-            admission: Swap::new(admission),
+            entry: Arc::new(Entry::new(id, routes, admission, &cfg.limits, metrics)),
             auth,
-            limits: (
-                limits::Limits::from(&cfg.limits),
-                metrics.request_counter(names::RECEIVER_LIMITED_VALUES, "receiver", id),
-            ),
-            accepted: SignalCounters::new(metrics, names::RECEIVER_ACCEPTED, "receiver", id),
-            accepted_requests: metrics.request_counter(
-                names::RECEIVER_ACCEPTED_REQUESTS,
-                "receiver",
-                id,
-            ),
-            refused: SignalCounters::new(metrics, names::RECEIVER_REFUSED, "receiver", id),
-            refused_requests: metrics.request_counter(
-                names::RECEIVER_REFUSED_REQUESTS,
-                "receiver",
-                id,
-            ),
         });
         Ok(OtlpReceiver { shared, grpc, http })
     }
@@ -425,6 +281,81 @@ impl OtlpReceiver {
                 h.tls,
                 shutdown,
             ));
+        }
+    }
+}
+
+impl super::ReceiverType for OtlpReceiverConfig {
+    fn endpoints(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        if let Some(g) = &self.protocols.grpc {
+            out.push(("protocols.grpc.endpoint".to_string(), g.endpoint.as_str()));
+        }
+        if let Some(h) = &self.protocols.http {
+            out.push(("protocols.http.endpoint".to_string(), h.endpoint.as_str()));
+        }
+        out
+    }
+
+    fn check(&self, path: &str, out: &mut Vec<crate::base::diagnostic::Diagnostic>) {
+        self.check_protocols(path, out);
+        check_security(self, path, out);
+    }
+}
+
+/// `tls:` (every file read and parsed, as at start-up) and `auth:`.
+fn check_security(
+    cfg: &OtlpReceiverConfig,
+    base: &str,
+    out: &mut Vec<crate::base::diagnostic::Diagnostic>,
+) {
+    use crate::base::diagnostic::{join, Diagnostic};
+    let protocols = [
+        (
+            "grpc",
+            cfg.protocols.grpc.as_ref().map(|g| (&g.endpoint, &g.tls)),
+            tls::ALPN_GRPC,
+        ),
+        (
+            "http",
+            cfg.protocols.http.as_ref().map(|h| (&h.endpoint, &h.tls)),
+            tls::ALPN_HTTP,
+        ),
+    ];
+    for (protocol, settings, alpn) in protocols {
+        let Some((endpoint, tls_cfg)) = settings else {
+            continue;
+        };
+        let path = join(base, &format!("protocols.{protocol}"));
+        match tls_cfg {
+            Some(t) => {
+                if let Err(e) = tls::server_config(t, alpn) {
+                    out.push(Diagnostic::error(
+                        join(&path, &format!("tls.{}", e.field)),
+                        e.message,
+                    ));
+                }
+            }
+            None => {
+                let loopback = parse_listen_addr(endpoint).is_ok_and(|a| a.ip().is_loopback());
+                if cfg.auth.is_some() && !loopback {
+                    out.push(Diagnostic::warning(
+                        path,
+                        "auth is set but this endpoint has no tls: credentials travel in \
+                         plaintext",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(a) = &cfg.auth {
+        if let Err(errors) = auth::Authenticator::new(a) {
+            for e in errors {
+                out.push(Diagnostic::error(
+                    join(&join(base, "auth"), &e.field),
+                    e.message,
+                ));
+            }
         }
     }
 }

@@ -40,7 +40,10 @@ pub enum RequestError {
     /// `max_concurrent_requests` requests are already in progress: retry later.
     #[error("too many concurrent requests; retry later")]
     TooManyRequests,
-    /// The signal has no pipeline on this receiver.
+    /// The signal has no pipeline on this receiver (found before the body was read).
+    #[error("no {0} pipeline uses this receiver")]
+    NotRouted(processors::Signal),
+    /// The pipeline refused the request (counted by the pipeline entry).
     #[error(transparent)]
     Ingest(#[from] IngestError),
 }
@@ -57,10 +60,13 @@ impl RequestError {
             RequestError::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             RequestError::BadRequest(_) => S::BAD_REQUEST,
             RequestError::Overloaded | RequestError::TooManyRequests => S::SERVICE_UNAVAILABLE,
-            RequestError::Ingest(IngestError::NotRouted(_)) => S::NOT_FOUND,
-            RequestError::Ingest(IngestError::Unavailable | IngestError::Storage) => {
-                S::SERVICE_UNAVAILABLE
+            RequestError::NotRouted(_) | RequestError::Ingest(IngestError::NotRouted(_)) => {
+                S::NOT_FOUND
             }
+            RequestError::Ingest(IngestError::Invalid(_)) => S::BAD_REQUEST,
+            RequestError::Ingest(
+                IngestError::Unavailable | IngestError::Storage | IngestError::Overloaded,
+            ) => S::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -69,16 +75,19 @@ impl RequestError {
         use tonic::Code as C;
         match self {
             RequestError::Unauthenticated => C::Unauthenticated,
-            RequestError::NotFound(_) | RequestError::Ingest(IngestError::NotRouted(_)) => {
-                C::Unimplemented
-            }
+            RequestError::NotFound(_)
+            | RequestError::NotRouted(_)
+            | RequestError::Ingest(IngestError::NotRouted(_)) => C::Unimplemented,
             RequestError::MethodNotAllowed(_) | RequestError::UnsupportedMediaType(_) => {
                 C::InvalidArgument
             }
             RequestError::PayloadTooLarge { .. } => C::ResourceExhausted,
             RequestError::BadRequest(_) => C::InvalidArgument,
             RequestError::Overloaded | RequestError::TooManyRequests => C::Unavailable,
-            RequestError::Ingest(IngestError::Unavailable | IngestError::Storage) => C::Unavailable,
+            RequestError::Ingest(IngestError::Invalid(_)) => C::InvalidArgument,
+            RequestError::Ingest(
+                IngestError::Unavailable | IngestError::Storage | IngestError::Overloaded,
+            ) => C::Unavailable,
         }
     }
 
@@ -88,8 +97,16 @@ impl RequestError {
             self,
             RequestError::Overloaded
                 | RequestError::TooManyRequests
-                | RequestError::Ingest(IngestError::Unavailable | IngestError::Storage)
+                | RequestError::Ingest(
+                    IngestError::Unavailable | IngestError::Storage | IngestError::Overloaded
+                )
         )
+    }
+
+    /// Whether the pipeline entry counted this refusal already (it came from
+    /// [`crate::pipeline::Entry::accept`]).
+    pub fn counted_by_entry(&self) -> bool {
+        matches!(self, RequestError::Ingest(_))
     }
 
     /// The `google.rpc.Status` describing this error (with `RetryInfo` when retryable).

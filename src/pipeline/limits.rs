@@ -1,4 +1,4 @@
-//! `receivers: otlp: limits:`: a pass over every decoded request, before the pipelines, that
+//! `receivers: otlp: limits:`: a pass over every decoded request, before the processors, that
 //! keeps the first `max_attributes_per_item` attributes of each list, truncates string values
 //! longer than `max_string_length` at a character boundary, and replaces array / key-value-list
 //! values nested deeper than `max_nesting_depth` by the string `"[too deep]"`. Everything it
@@ -6,7 +6,6 @@
 //! hostile request cannot overflow the thread's stack; prost's decoder refuses nesting beyond
 //! its own recursion limit (100) before this runs.
 
-use super::config::LimitsConfig;
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
@@ -14,6 +13,48 @@ use opentelemetry_proto::tonic::collector::{
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, Exemplar};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use processors::units::{self, ByteSize};
+use serde::Deserialize;
+
+/// `receivers: otlp: limits:`. What exceeds a limit is dropped, truncated or replaced (never
+/// refused) and counted in `gateway_receiver_limited_values_total{receiver}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Attributes kept per attribute list (resource, scope, span, event, link, log record, data
+    /// point, exemplar); the first N are kept, the rest dropped. Default 1000.
+    #[serde(default = "default_max_attributes", deserialize_with = "units::uint")]
+    pub max_attributes_per_item: usize,
+    /// Longest string value (attribute values, log bodies, nested values), in bytes; longer
+    /// strings are truncated at a UTF-8 character boundary. Default `64KiB`.
+    #[serde(default = "default_max_string")]
+    pub max_string_length: ByteSize,
+    /// Deepest nesting of array / key-value-list values (a scalar attribute value has depth 0,
+    /// an array of scalars depth 1). A nested value deeper than this is replaced by the string
+    /// `"[too deep]"`. Default 32.
+    #[serde(default = "default_max_depth", deserialize_with = "units::uint")]
+    pub max_nesting_depth: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_attributes_per_item: default_max_attributes(),
+            max_string_length: default_max_string(),
+            max_nesting_depth: default_max_depth(),
+        }
+    }
+}
+
+fn default_max_attributes() -> usize {
+    1000
+}
+fn default_max_string() -> ByteSize {
+    ByteSize(64 * 1024)
+}
+fn default_max_depth() -> usize {
+    32
+}
 
 /// The string that replaces a value nested deeper than `max_nesting_depth`.
 pub const TOO_DEEP: &str = "[too deep]";

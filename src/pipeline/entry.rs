@@ -1,0 +1,441 @@
+//! The one ingest entry point. A receiver owns an [`Entry`] and hands it each request body with
+//! its encoding ([`Entry::accept`]); everything from there on is the pipeline's: refusing early
+//! when the queues would refuse anyway, passing the bytes through undecoded when no pipeline
+//! changes them, otherwise decoding, applying the receiver's `limits:`, running every pipeline's
+//! processors in place, feeding connectors, batching and offering the result to every exporter
+//! queue — never waiting on an exporter, only (for persistent queues) on the disk. Receivers
+//! speak their transport and map [`IngestError`] to a status.
+
+use super::admission::{admit_all, Admission};
+use super::fanout;
+use super::limits::{Limit, Limits, LimitsConfig};
+use super::{Pipeline, Routes};
+use crate::base::Swap;
+use crate::codec::{json, scan, Batch, Payload, WireFormat};
+use crate::exporters::config::OnFull;
+use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+    trace::v1::ExportTraceServiceRequest,
+};
+use processors::{Metadata, OtlpRequest, ProcessContext, Signal};
+use prometheus_client::metrics::counter::Counter;
+use prost::Message;
+use std::sync::Arc;
+
+/// Why a request was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// No pipeline of this signal uses the receiver.
+    #[error("no {0} pipeline uses this receiver")]
+    NotRouted(Signal),
+    /// A memory limiter refuses new data: the client should retry later.
+    #[error("the gateway is over its memory limit; retry later")]
+    Overloaded,
+    /// The body does not decode as an OTLP request of its signal.
+    #[error("{0}")]
+    Invalid(String),
+    /// Every exporter queue refused the data, or one that rejects when full had no room: the
+    /// client should retry later.
+    #[error("exporter queues are full; retry later")]
+    Unavailable,
+    /// A persistent queue could not store the data (e.g. disk full): retry later.
+    #[error("the persistent queue could not store the data; retry later")]
+    Storage,
+}
+
+/// Where one receiver's requests enter the pipelines: its routes and memory limiters (both
+/// swapped whole by a config reload), its `limits:`, and its accepted/refused counters.
+pub struct Entry {
+    id: String,
+    routes: Swap<Routes>,
+    admission: Swap<Vec<Arc<Admission>>>,
+    limits: Limits,
+    limited: Counter,
+    accepted: SignalCounters,
+    accepted_requests: Counter,
+    refused: SignalCounters,
+    refused_requests: Counter,
+}
+
+impl Entry {
+    /// The entry of receiver `id`.
+    pub fn new(
+        id: &str,
+        routes: Routes,
+        admission: Vec<Arc<Admission>>,
+        limits: &LimitsConfig,
+        metrics: &SelfMetrics,
+    ) -> Self {
+        let requests = |name| metrics.request_counter(name, "receiver", id);
+        Entry {
+            id: id.to_string(),
+            routes: Swap::new(routes),
+            admission: Swap::new(admission),
+            limits: Limits::from(limits),
+            limited: requests(names::RECEIVER_LIMITED_VALUES),
+            accepted: SignalCounters::new(metrics, names::RECEIVER_ACCEPTED, "receiver", id),
+            accepted_requests: requests(names::RECEIVER_ACCEPTED_REQUESTS),
+            refused: SignalCounters::new(metrics, names::RECEIVER_REFUSED, "receiver", id),
+            refused_requests: requests(names::RECEIVER_REFUSED_REQUESTS),
+        }
+    }
+
+    /// The receiver id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether any current pipeline takes `signal` from this receiver.
+    pub fn takes(&self, signal: Signal) -> bool {
+        self.routes.load().has(signal)
+    }
+
+    /// Admission control, before a body is read: `Err(Overloaded)` while a memory limiter of
+    /// the receiver's pipelines refuses.
+    pub fn admit(&self) -> Result<(), IngestError> {
+        if admit_all(&self.admission.load()) {
+            return Ok(());
+        }
+        crate::telemetry::warn_rate_limited(
+            &self.id,
+            "memory limit reached: requests refused (503)",
+        );
+        Err(IngestError::Overloaded)
+    }
+
+    /// Counts a request the receiver refused before handing it to [`Entry::accept`] (bad
+    /// credentials, path, media type, size, admission). `accept` counts its own refusals.
+    pub fn count_refused_request(&self) {
+        self.refused_requests.inc();
+    }
+
+    /// Config reload: later requests go to these pipelines and memory limiters. Returns the
+    /// previous routes (the caller drops them once in-flight requests are done).
+    pub fn swap(&self, routes: Routes, admission: Vec<Arc<Admission>>) -> Arc<Routes> {
+        self.admission.store(Arc::new(admission));
+        self.routes.store(Arc::new(routes))
+    }
+
+    /// Ingests one request body of `signal` in `format`, and returns once every exporter queue
+    /// that took it has it (persistent queues: on disk). Counts the request and its items as
+    /// accepted or refused.
+    pub async fn accept(
+        &self,
+        signal: Signal,
+        body: Bytes,
+        format: WireFormat,
+        metadata: &Metadata,
+    ) -> Result<(), IngestError> {
+        // The routes of the moment: a reload swapping them meanwhile does not affect this request.
+        let routes = self.routes.load();
+        let (items, ingested) = match format {
+            WireFormat::Proto => self.ingest_proto(&routes, signal, body, metadata),
+            WireFormat::Json => match decode_json(signal, &body) {
+                Ok(payload) => self.ingest_payload(&routes, payload, metadata),
+                Err(e) => (0, Err(e)),
+            },
+        };
+        drop(routes);
+        let result = match ingested {
+            Ok(pending) => pending.settle().await,
+            Err(e) => Err(e),
+        };
+        self.count(signal, items, &result);
+        result
+    }
+
+    /// Counts an answered request: accepted, or refused with its items.
+    fn count(&self, signal: Signal, items: u64, result: &Result<(), IngestError>) {
+        match result {
+            Ok(()) => {
+                self.accepted.add(signal, items);
+                self.accepted_requests.inc();
+            }
+            Err(e) => {
+                self.refused.add(signal, items);
+                self.refused_requests.inc();
+                if *e == IngestError::Unavailable {
+                    crate::telemetry::warn_rate_limited(
+                        &self.id,
+                        "exporter queues full: request refused (503)",
+                    );
+                }
+            }
+        }
+    }
+
+    /// The protobuf path. A request the queues would refuse anyway is refused before decoding
+    /// ([`refuses_early`]); when every pipeline passes requests through unchanged and
+    /// [`scan::scan`] vouches for the bytes (prost decodes them, the limits and pruning would
+    /// not change them, it has items), the bytes themselves go to the exporters, undecoded;
+    /// otherwise the request is decoded (a decode error is [`IngestError::Invalid`]).
+    fn ingest_proto(
+        &self,
+        routes: &Routes,
+        signal: Signal,
+        body: Bytes,
+        metadata: &Metadata,
+    ) -> (u64, Result<Pending, IngestError>) {
+        // Items are counted (a scan) only when refused, and at most once.
+        let counted = std::cell::OnceCell::new();
+        let count = || *counted.get_or_init(|| scan::count(signal, &body).unwrap_or(0));
+        if refuses_early(routes, signal, body.len() as u64, count) {
+            return (count(), Err(IngestError::Unavailable));
+        }
+        if passes_through(routes, signal) {
+            if let Ok(found) = scan::scan(signal, &body, &self.limits.scan_limits()) {
+                if found.items > 0 && !found.has_empty {
+                    let batch = Batch::from_proto(signal, body, found.items as usize);
+                    return (found.items, ingest_encoded(routes, Arc::new(batch)));
+                }
+            }
+        }
+        match decode_proto(signal, body) {
+            Ok(payload) => self.ingest_payload(routes, payload, metadata),
+            Err(e) => (0, Err(e)),
+        }
+    }
+
+    /// A decoded request: limits, then the pipelines.
+    fn ingest_payload(
+        &self,
+        routes: &Routes,
+        payload: Payload,
+        metadata: &Metadata,
+    ) -> (u64, Result<Pending, IngestError>) {
+        match payload {
+            Payload::Traces(r) => self.limited_ingest(routes, r, metadata),
+            Payload::Metrics(r) => self.limited_ingest(routes, r, metadata),
+            Payload::Logs(r) => self.limited_ingest(routes, r, metadata),
+        }
+    }
+
+    fn limited_ingest<R>(
+        &self,
+        routes: &Routes,
+        mut req: R,
+        metadata: &Metadata,
+    ) -> (u64, Result<Pending, IngestError>)
+    where
+        R: OtlpRequest + Into<Payload> + Limit,
+    {
+        let changed = req.limit(&self.limits);
+        if changed > 0 {
+            self.limited.inc_by(changed);
+            crate::telemetry::warn_rate_limited(
+                &self.id,
+                "attributes or values over the receiver limits were dropped or truncated",
+            );
+        }
+        let items = req.item_count() as u64;
+        (items, routes.ingest(req, metadata))
+    }
+}
+
+fn decode_proto(signal: Signal, body: Bytes) -> Result<Payload, IngestError> {
+    fn one<M: Message + Default + Into<Payload>>(body: Bytes) -> Result<Payload, IngestError> {
+        M::decode(body)
+            .map(Into::into)
+            .map_err(|e| IngestError::Invalid(format!("invalid OTLP protobuf: {e}")))
+    }
+    match signal {
+        Signal::Traces => one::<ExportTraceServiceRequest>(body),
+        Signal::Metrics => one::<ExportMetricsServiceRequest>(body),
+        Signal::Logs => one::<ExportLogsServiceRequest>(body),
+    }
+}
+
+fn decode_json(signal: Signal, body: &[u8]) -> Result<Payload, IngestError> {
+    let invalid = |e: json::JsonError| IngestError::Invalid(e.to_string());
+    Ok(match signal {
+        Signal::Traces => json::decode_traces(body).map_err(invalid)?.into(),
+        Signal::Metrics => json::decode_metrics(body).map_err(invalid)?.into(),
+        Signal::Logs => json::decode_logs(body).map_err(invalid)?.into(),
+    })
+}
+
+/// Durability acknowledgements a request's answer waits for (persistent queues only).
+#[derive(Default)]
+pub struct Pending {
+    durable: Vec<fanout::Durable>,
+}
+
+impl Pending {
+    /// Waits until every persistent queue has stored the data.
+    pub async fn settle(self) -> Result<(), IngestError> {
+        for d in self.durable {
+            match d.await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(IngestError::Storage),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Routes {
+    /// Runs a decoded `req` through every pipeline of its signal and offers the results to
+    /// the exporters. A request is accepted when at least one exporter queue took it (or
+    /// processors removed everything on purpose) and no `on_full: reject` queue refused it;
+    /// the answer then waits for [`Pending::settle`] (persistent queues).
+    pub fn ingest<R>(&self, mut req: R, metadata: &Metadata) -> Result<Pending, IngestError>
+    where
+        R: OtlpRequest + Into<Payload>,
+    {
+        let pipelines = self.get(R::SIGNAL);
+        let Some((last, firsts)) = pipelines.split_last() else {
+            return Err(IngestError::NotRouted(R::SIGNAL));
+        };
+        let mut total = Outcome::default();
+        for p in firsts {
+            total.add(run_one(p, req.clone(), metadata));
+        }
+        // The last pipeline takes the request itself: no copy when there is one pipeline.
+        total.add(run_one(last, std::mem::take(&mut req), metadata));
+        if total.rejected || (total.to_send && !total.accepted) {
+            return Err(IngestError::Unavailable);
+        }
+        Ok(Pending {
+            durable: total.durable,
+        })
+    }
+}
+
+/// Whether the pipelines of `signal` will refuse a protobuf request of `bytes` anyway, judged
+/// before it is decoded: a size-preserving pipeline ([`Pipeline::size_preserving`]) has an
+/// `on_full: reject` queue without room for it, or every pipeline is size-preserving and none of
+/// their queues has room. Such a request would be refused (503 / UNAVAILABLE) after decoding
+/// and processing; it is refused first, with no work spent on it. In the second case each
+/// queue counts the items as it would have (`items` is called only then). The fan-out's
+/// reservation stays the real check for everything admitted here.
+fn refuses_early(routes: &Routes, signal: Signal, bytes: u64, items: impl FnOnce() -> u64) -> bool {
+    let pipelines = routes.get(signal);
+    let judged = |p: &Arc<Pipeline>| p.size_preserving && !p.exporters.is_empty();
+    let reject_full = pipelines.iter().filter(|p| judged(p)).any(|p| {
+        p.exporters
+            .iter()
+            .any(|q| q.on_full() == OnFull::Reject && !q.could_take(bytes))
+    });
+    if reject_full {
+        return true;
+    }
+    let all_full = !pipelines.is_empty()
+        && pipelines
+            .iter()
+            .all(|p| judged(p) && p.exporters.iter().all(|q| !q.could_take(bytes)));
+    if all_full {
+        let n = items();
+        for q in pipelines.iter().flat_map(|p| &p.exporters) {
+            q.count_full_items(signal, n);
+        }
+    }
+    all_full
+}
+
+/// Whether every pipeline of `signal` forwards requests unchanged (no processors, no batch
+/// stage, no connector: a connector reads the decoded request), so the request's own encoding
+/// may be handed over ([`ingest_encoded`]).
+fn passes_through(routes: &Routes, signal: Signal) -> bool {
+    let pipelines = routes.get(signal);
+    !pipelines.is_empty()
+        && pipelines
+            .iter()
+            .all(|p| p.stages.is_empty() && p.batcher.is_none() && p.connectors.is_empty())
+}
+
+/// Offers one already-encoded, non-empty batch, shared, to the exporter queues of every
+/// pipeline of its signal (pass-through pipelines, see [`passes_through`]).
+fn ingest_encoded(routes: &Routes, batch: Arc<Batch>) -> Result<Pending, IngestError> {
+    let pipelines = routes.get(batch.signal());
+    if pipelines.is_empty() {
+        return Err(IngestError::NotRouted(batch.signal()));
+    }
+    let mut total = Outcome::default();
+    for p in pipelines {
+        let f = fanout::fan_out(&p.exporters, &batch);
+        total.add(Outcome {
+            to_send: true,
+            accepted: f.accepted > 0,
+            rejected: f.rejected,
+            durable: f.durable,
+        });
+    }
+    if total.rejected || !total.accepted {
+        return Err(IngestError::Unavailable);
+    }
+    Ok(Pending {
+        durable: total.durable,
+    })
+}
+
+#[derive(Default)]
+struct Outcome {
+    to_send: bool,
+    accepted: bool,
+    rejected: bool,
+    durable: Vec<fanout::Durable>,
+}
+
+impl Outcome {
+    fn add(&mut self, o: Outcome) {
+        self.to_send |= o.to_send;
+        self.accepted |= o.accepted;
+        self.rejected |= o.rejected;
+        self.durable.extend(o.durable);
+    }
+}
+
+/// Runs one pipeline over `req`: its processors in place (counting items in and out of each
+/// stage and their audit events), pruning, its connectors, then its batch stage or the fan-out.
+fn run_one<R>(p: &Pipeline, mut req: R, metadata: &Metadata) -> Outcome
+where
+    R: OtlpRequest + Into<Payload>,
+{
+    let mut cx = ProcessContext::new(metadata);
+    // Items in and out of each stage: one walk of the request per stage (plus one before the
+    // first), and the last count doubles as the emptiness check below (pruning removes empty
+    // scopes and resources, never items).
+    let mut items = req.item_count() as u64;
+    for stage in &p.stages {
+        let incoming = items;
+        req.process_with(stage.processor.as_ref(), &mut cx);
+        items = req.item_count() as u64;
+        stage.incoming.add(R::SIGNAL, incoming);
+        stage.outgoing.add(R::SIGNAL, items);
+        stage.dropped.add(R::SIGNAL, cx.take_dropped());
+        for (event, rule, n) in cx.take_counts() {
+            stage.metrics.processor_event(&stage.id, event, &rule, n);
+        }
+    }
+    req.prune();
+    if items == 0 {
+        return Outcome::default();
+    }
+    for link in &p.connectors {
+        link.consume(&req, metadata);
+    }
+    // A connector takes the data synchronously: the pipeline has delivered somewhere.
+    let connected = !p.connectors.is_empty();
+    match &p.batcher {
+        // Held by the batch stage: accepted; what its flush cannot queue is counted there.
+        Some(b) => {
+            p.send(b.add(req.into()));
+            Outcome {
+                to_send: true,
+                accepted: true,
+                ..Outcome::default()
+            }
+        }
+        None => {
+            let f = fanout::fan_out(&p.exporters, &Arc::new(p.batch_of(req.into())));
+            Outcome {
+                to_send: true,
+                accepted: f.accepted > 0 || connected,
+                rejected: f.rejected,
+                durable: f.durable,
+            }
+        }
+    }
+}
