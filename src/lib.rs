@@ -1,24 +1,25 @@
 //! codex-otel-gateway: an OpenTelemetry gateway between the OpenAI Codex CLI and observability
 //! backends.
 //!
-//! Flow: [`receivers`] decode OTLP (gRPC, HTTP protobuf/JSON) → [`pipeline`] runs the processor
-//! chain (crate `processors`) in place and fans the result out → [`exporters`] each own a bounded
-//! queue, workers and a tower stack (retry → timeout → client). [`config`] loads and validates the
-//! YAML; [`app`] runs the lifecycle; [`telemetry`] is the gateway's own logs and metrics.
-//! Client-side helpers: [`codex_config`] renders the Codex `[otel]` block for a config;
-//! [`ingest`] sends the token usage recorded in Codex session files; [`loadgen`] is the
-//! benchmark load generator and counting sink.
+//! Flow: [`receivers`] speak OTLP (gRPC, HTTP protobuf/JSON) and hand each request body to the
+//! [`pipeline`] entry point, which runs the processor chain (crate `processors`) in place and
+//! fans the result out → [`exporters`] each own a bounded queue, workers and a tower stack
+//! (retry → timeout → client). [`config`] loads and validates the YAML through each kind's
+//! registry; [`app`] wires the graph and runs the lifecycle; [`telemetry`] is the gateway's own
+//! logs and metrics; [`codec`] the OTLP encodings; [`base`] the shared building blocks at the
+//! bottom of the import graph; [`tools`] the client-side commands.
+//!
+//! Import order, bottom to top (a module imports only from modules below it): `base` →
+//! `telemetry` → `codec` → `exporters` → `pipeline` → `receivers` → `config` → `app` → `tools`.
 
 pub mod app;
 pub mod base;
 pub mod codec;
-pub mod codex_config;
 pub mod config;
 pub mod exporters;
-pub mod ingest;
-pub mod loadgen;
 pub mod pipeline;
 pub mod receivers;
 pub mod telemetry;
+pub mod tools;
 
 pub use processors;

@@ -1,17 +1,14 @@
 //! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`,
-//! `codex-config`, `ingest`, `loadgen` (benchmark tools, in the library's `loadgen` module).
-//! Thin: parses arguments, loads the config, hands over to the library. `healthcheck` is the
-//! client side of the admin listener's `/healthz`, for container HEALTHCHECKs in images that
-//! have no curl: one plain HTTP/1.1 GET over a `TcpStream`.
+//! `codex-config`, `ingest`, `loadgen`. Thin: parses arguments, loads the config, hands over to
+//! the library (`app` for `run`, `tools` for the client-side commands).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use codex_otel_gateway::config::{self, Diagnostic};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use codex_otel_gateway::tools::healthcheck;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// jemalloc: returns freed memory to the OS and reports live heap bytes, which the
 /// `memory_limiter` uses (RSS alone stays high after a burst and would refuse forever).
@@ -71,7 +68,7 @@ enum Command {
     /// Benchmark tools: `loadgen send` replays a payload, `loadgen sink` counts what arrives.
     Loadgen {
         #[command(subcommand)]
-        command: codex_otel_gateway::loadgen::Command,
+        command: codex_otel_gateway::tools::loadgen::Command,
     },
 }
 
@@ -81,8 +78,8 @@ struct CodexConfigArgs {
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Exporter protocol: binary (OTLP/HTTP protobuf), json (OTLP/HTTP JSON) or grpc.
-    #[arg(long, default_value = "binary", value_parser = codex_otel_gateway::codex_config::Protocol::parse)]
-    protocol: codex_otel_gateway::codex_config::Protocol,
+    #[arg(long, default_value = "binary", value_parser = codex_otel_gateway::tools::codex_config::Protocol::parse)]
+    protocol: codex_otel_gateway::tools::codex_config::Protocol,
     /// Host clients use to reach the gateway (needed when the receiver binds 0.0.0.0).
     #[arg(long)]
     host: Option<String>,
@@ -124,7 +121,7 @@ struct IngestArgs {
     #[arg(long, default_value = "10s", value_parser = processors::units::parse_duration)]
     timeout: Duration,
     /// Log records per request.
-    #[arg(long, default_value_t = codex_otel_gateway::ingest::DEFAULT_BATCH_RECORDS)]
+    #[arg(long, default_value_t = codex_otel_gateway::tools::ingest::DEFAULT_BATCH_RECORDS)]
     batch: usize,
     /// Never draw the progress bar (it is only drawn when stderr is a terminal anyway).
     #[arg(long)]
@@ -146,14 +143,14 @@ fn main() -> ExitCode {
             print!("{}", config::DEFAULT_CONFIG);
             ExitCode::SUCCESS
         }
-        Command::Healthcheck { url, timeout } => match healthcheck(&url, timeout) {
+        Command::Healthcheck { url, timeout } => match healthcheck::check(&url, timeout) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("unhealthy: {url}: {e}");
                 ExitCode::FAILURE
             }
         },
-        Command::Loadgen { command } => match codex_otel_gateway::loadgen::run(command) {
+        Command::Loadgen { command } => match codex_otel_gateway::tools::loadgen::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -232,158 +229,8 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Why a health check failed; each renders as one line.
-#[derive(Debug, thiserror::Error)]
-enum HealthcheckError {
-    #[error("only plain http:// URLs are supported")]
-    NotHttp,
-    #[error("no host in the URL")]
-    NoHost,
-    #[error("cannot resolve {host}: {source}")]
-    Resolve {
-        host: String,
-        source: std::io::Error,
-    },
-    #[error("{host} resolved to no address")]
-    NoAddress { host: String },
-    #[error("connect to {addr}: {source}")]
-    Connect {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
-    #[error("{what}: {source}")]
-    Io {
-        what: &'static str,
-        source: std::io::Error,
-    },
-    #[error("connection closed before a status line")]
-    NoStatusLine,
-    #[error("malformed status line {0:?}")]
-    BadStatusLine(String),
-    #[error("HTTP status {0}")]
-    Status(u16),
-}
-
-/// Largest status line read before giving up.
-const MAX_STATUS_LINE: usize = 8 * 1024;
-
-/// GETs `url` (plain HTTP/1.1, `Connection: close`) and succeeds when the status is 200. The
-/// whole exchange, name resolution aside, must finish within `timeout`.
-fn healthcheck(url: &str, timeout: Duration) -> Result<(), HealthcheckError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or(HealthcheckError::NotHttp)?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() {
-        return Err(HealthcheckError::NoHost);
-    }
-    // `host:port`, `[v6]:port`, or no port (80).
-    let has_port = match authority.rfind(']') {
-        Some(close) => authority[close..].contains(':'),
-        None => authority.contains(':'),
-    };
-    let target = if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let addrs: Vec<SocketAddr> = target
-        .to_socket_addrs()
-        .map_err(|source| HealthcheckError::Resolve {
-            host: target.clone(),
-            source,
-        })?
-        .collect();
-    let deadline = Instant::now() + timeout;
-    let remaining = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or(HealthcheckError::Timeout(timeout))
-    };
-    let mut last_error = None;
-    let mut stream = None;
-    for addr in &addrs {
-        match TcpStream::connect_timeout(addr, remaining()?) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(source) if source.kind() == std::io::ErrorKind::TimedOut => {
-                return Err(HealthcheckError::Timeout(timeout))
-            }
-            Err(source) => {
-                last_error = Some(HealthcheckError::Connect {
-                    addr: *addr,
-                    source,
-                })
-            }
-        }
-    }
-    let mut stream = match (stream, last_error) {
-        (Some(s), _) => s,
-        (None, Some(e)) => return Err(e),
-        (None, None) => return Err(HealthcheckError::NoAddress { host: target }),
-    };
-    let io = |what: &'static str| {
-        move |source: std::io::Error| match source.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                HealthcheckError::Timeout(timeout)
-            }
-            _ => HealthcheckError::Io { what, source },
-        }
-    };
-    stream
-        .set_write_timeout(Some(remaining()?))
-        .map_err(io("set write timeout"))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: codex-otel-gateway-healthcheck\r\n\
-         Accept: */*\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(io("send request"))?;
-    let mut head = Vec::with_capacity(256);
-    let mut buf = [0u8; 1024];
-    let line_end = loop {
-        if let Some(i) = head.windows(2).position(|w| w == b"\r\n") {
-            break i;
-        }
-        if head.len() > MAX_STATUS_LINE {
-            return Err(HealthcheckError::BadStatusLine(
-                String::from_utf8_lossy(&head[..64]).into_owned(),
-            ));
-        }
-        stream
-            .set_read_timeout(Some(remaining()?))
-            .map_err(io("set read timeout"))?;
-        let n = stream.read(&mut buf).map_err(io("read response"))?;
-        if n == 0 {
-            return Err(HealthcheckError::NoStatusLine);
-        }
-        head.extend_from_slice(&buf[..n]);
-    };
-    let line = String::from_utf8_lossy(&head[..line_end]).into_owned();
-    let mut parts = line.splitn(3, ' ');
-    let status = match (parts.next(), parts.next()) {
-        (Some(version), Some(code)) if version.starts_with("HTTP/1.") => code.parse::<u16>().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| HealthcheckError::BadStatusLine(line.clone()))?;
-    if status == 200 {
-        Ok(())
-    } else {
-        Err(HealthcheckError::Status(status))
-    }
-}
-
 fn codex_config(args: &CodexConfigArgs) -> ExitCode {
-    use codex_otel_gateway::codex_config::{render, Options};
+    use codex_otel_gateway::tools::codex_config::{render, Options};
     let validated = match load(args.config.as_ref()) {
         Ok(v) => v,
         Err(code) => return code,
@@ -415,7 +262,7 @@ fn ingest(
     level: Option<String>,
     format: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    use codex_otel_gateway::ingest::{self, deliver};
+    use codex_otel_gateway::tools::ingest::{self, deliver};
     codex_otel_gateway::telemetry::init_logging(
         level.as_deref().unwrap_or("warn"),
         format.as_deref() == Some("json"),
@@ -459,36 +306,12 @@ fn ingest(
         };
         Ok(ingest::run(&options, sink).await?)
     })?;
-    let t = &summary.tokens;
-    eprintln!(
-        "ingest: {} file(s), {} with new usage; sent {} usage record(s): {} input ({} cached), {} output ({} reasoning), {} total tokens",
-        summary.files,
-        summary.files_with_usage,
-        summary.records,
-        t.input_tokens,
-        t.cached_input_tokens,
-        t.output_tokens,
-        t.reasoning_output_tokens,
-        t.total_tokens
-    );
-    if summary.corrupt_lines > 0 {
-        eprintln!(
-            "ingest: skipped {} line(s) that are not JSON",
-            summary.corrupt_lines
-        );
+    for line in summary.report() {
+        eprintln!("{line}");
     }
-    if summary.rejected.log_records + summary.rejected.data_points > 0 {
-        eprintln!(
-            "warning: the gateway rejected {} log record(s) and {} data point(s) (partial success)",
-            summary.rejected.log_records, summary.rejected.data_points
-        );
-    }
-    if summary.unreadable.is_empty() {
-        Ok(ExitCode::SUCCESS)
+    Ok(if summary.unreadable.is_empty() {
+        ExitCode::SUCCESS
     } else {
-        for e in &summary.unreadable {
-            eprintln!("error: cannot read {e}");
-        }
-        Ok(ExitCode::FAILURE)
-    }
+        ExitCode::FAILURE
+    })
 }

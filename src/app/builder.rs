@@ -246,14 +246,14 @@ impl Wiring<'_> {
     }
 
     /// The memory limiters, each watching every exporter's queue, by the receivers they guard.
-    fn admission(&mut self) -> (BTreeMap<String, Vec<Arc<Admission>>>, Vec<Arc<Admission>>) {
+    fn admission(&mut self) -> (ByReceiver, Vec<Arc<Admission>>) {
         let queues: Vec<_> = self
             .exporters
             .values()
             .map(|e| e.sender().capacity())
             .chain(self.reused.values().map(|s| s.capacity()))
             .collect();
-        let mut by_receiver: BTreeMap<String, Vec<Arc<Admission>>> = BTreeMap::new();
+        let mut by_receiver = ByReceiver::new();
         let mut all = Vec::new();
         for (_, (c, receivers)) in std::mem::take(&mut self.limiters) {
             let a = Arc::new(Admission::new(&c, queues.clone()));
@@ -266,11 +266,14 @@ impl Wiring<'_> {
     }
 }
 
+/// Memory limiters by the receivers they guard.
+type ByReceiver = BTreeMap<String, Vec<Arc<Admission>>>;
+
 /// The receivers that feed at least one pipeline, with their routes and limiters.
 fn receiver_plans(
     cfg: &GatewayConfig,
     routes: BTreeMap<String, Routes>,
-    mut admission: BTreeMap<String, Vec<Arc<Admission>>>,
+    mut admission: ByReceiver,
 ) -> Vec<ReceiverPlan> {
     routes
         .into_iter()

@@ -57,6 +57,43 @@ pub struct Summary {
     pub rejected: deliver::Rejected,
 }
 
+impl Summary {
+    /// What the command prints on stderr: the totals, skipped lines, partial success and
+    /// unreadable files, one line each.
+    pub fn report(&self) -> Vec<String> {
+        let t = &self.tokens;
+        let mut out = vec![format!(
+            "ingest: {} file(s), {} with new usage; sent {} usage record(s): {} input ({} cached), {} output ({} reasoning), {} total tokens",
+            self.files,
+            self.files_with_usage,
+            self.records,
+            t.input_tokens,
+            t.cached_input_tokens,
+            t.output_tokens,
+            t.reasoning_output_tokens,
+            t.total_tokens
+        )];
+        if self.corrupt_lines > 0 {
+            out.push(format!(
+                "ingest: skipped {} line(s) that are not JSON",
+                self.corrupt_lines
+            ));
+        }
+        if self.rejected.log_records + self.rejected.data_points > 0 {
+            out.push(format!(
+                "warning: the gateway rejected {} log record(s) and {} data point(s) (partial success)",
+                self.rejected.log_records, self.rejected.data_points
+            ));
+        }
+        out.extend(
+            self.unreadable
+                .iter()
+                .map(|e| format!("error: cannot read {e}")),
+        );
+        out
+    }
+}
+
 /// Why a run failed (unreadable files are not failures: see [`Summary::unreadable`]).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

@@ -1,0 +1,9 @@
+//! Client-side tools of the command line, beside the gateway itself: [`codex_config`] renders
+//! the Codex `[otel]` block for a config; [`ingest`] sends the token usage recorded in Codex
+//! session files; [`loadgen`] is the benchmark load generator and counting sink;
+//! [`healthcheck`] is the container HEALTHCHECK client of `/healthz`.
+
+pub mod codex_config;
+pub mod healthcheck;
+pub mod ingest;
+pub mod loadgen;
