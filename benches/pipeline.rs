@@ -19,6 +19,7 @@
 //!
 //! Run: `cargo bench --bench pipeline` (add `-- --noplot` to skip plots, or a name filter such as
 //! `-- traces_pb`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use bytes::Bytes;
 use codex_otel_gateway::codec::{json, Batch, Payload, WireFormat};

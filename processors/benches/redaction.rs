@@ -3,6 +3,7 @@
 //! same runs expressed as scan speed over the request's string data (bytes/s, one core).
 //!
 //! `cargo bench -p processors --bench redaction`
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 /// The gateway binary's allocator (src/main.rs), so the figures are the binary's.
 #[global_allocator]

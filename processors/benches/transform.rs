@@ -44,6 +44,7 @@
 //!
 //! Run: `cargo bench -p processors --bench transform` (append `-- --noplot`, or a filter such as
 //! `-- stateless_chain`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 /// The gateway binary's allocator (src/main.rs), so the figures are the binary's.
 #[global_allocator]

@@ -1,5 +1,6 @@
 //! `codex` → `team` → `filter` over every protobuf fixture, driven the way the pipeline drives a
 //! chain (`OtlpRequest::process_with` on `&dyn Processor`, then `prune`), using only the public API.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,

@@ -1,5 +1,6 @@
 //! `delta_to_cumulative` on real Codex metrics and on hand-built streams: running totals, start
 //! times, resets, ordering, the stream bound, staleness, attribute order and concurrency.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};

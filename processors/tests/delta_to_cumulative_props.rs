@@ -1,5 +1,6 @@
 //! Property: whatever the interleaving of streams and the order of their attributes, every
 //! cumulative point equals the running total of its stream's deltas.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};

@@ -2,6 +2,7 @@
 //! `tests/fixtures`: it keeps the spans a Codex dashboard needs (session, turn, model request,
 //! tool call), drops the internal ones, never orphans a kept span, and strips `code.*`, `thread.*`,
 //! `busy_ns` and `idle_ns`. Prints the encoded size before and after (`--nocapture`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;

@@ -2,6 +2,7 @@
 //! generated here from every metric of the four real Codex sessions in `tests/fixtures` and
 //! compared with the file. On a difference the test fails with a diff;
 //! `UPDATE_DOCS=1 cargo test -p processors --test metric_names_docs` rewrites the table.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;

@@ -1,4 +1,5 @@
 //! Properties of the naming rules over arbitrary names and units.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use processors::metric_names::{label_name, prometheus_name, underscore_name, MetricKind};
 use proptest::prelude::*;

@@ -6,6 +6,7 @@
 //! - In tests/fixtures, nothing else changes: every trace and metric fixture comes out
 //!   byte-identical, and in logs only `prompt` and the planted secrets inside `arguments` /
 //!   `output` of tool-secrets-protobuf change.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,

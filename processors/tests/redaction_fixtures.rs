@@ -4,6 +4,7 @@
 //!
 //! The JSON fixtures (prompt-redacted-json) need the gateway's JSON codec, which lives in the main
 //! crate; they are covered there, through the binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,

@@ -5,6 +5,7 @@
 //!    three signals, never survive: the encoded output does not contain them.
 //! 2. Requests whose strings are drawn from an alphabet that cannot form any secret come out
 //!    byte-identical.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,

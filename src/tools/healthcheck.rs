@@ -9,33 +9,52 @@ use std::time::{Duration, Instant};
 /// Why a health check failed; each renders as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum HealthcheckError {
+    /// Not an `http://` URL.
     #[error("only plain http:// URLs are supported")]
     NotHttp,
+    /// `http://` with nothing after it.
     #[error("no host in the URL")]
     NoHost,
+    /// Name resolution failed.
     #[error("cannot resolve {host}: {source}")]
     Resolve {
+        /// `host:port` looked up.
         host: String,
+        /// The resolver's error.
         source: std::io::Error,
     },
+    /// The name resolved to nothing.
     #[error("{host} resolved to no address")]
-    NoAddress { host: String },
+    NoAddress {
+        /// `host:port` looked up.
+        host: String,
+    },
+    /// No address accepted the connection.
     #[error("connect to {addr}: {source}")]
     Connect {
+        /// The last address tried.
         addr: SocketAddr,
+        /// Its error.
         source: std::io::Error,
     },
+    /// The deadline passed.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// Sending or reading failed.
     #[error("{what}: {source}")]
     Io {
+        /// The step.
         what: &'static str,
+        /// The error.
         source: std::io::Error,
     },
+    /// The connection closed before the status line.
     #[error("connection closed before a status line")]
     NoStatusLine,
+    /// Not an HTTP/1.x status line.
     #[error("malformed status line {0:?}")]
     BadStatusLine(String),
+    /// An answer other than 200.
     #[error("HTTP status {0}")]
     Status(u16),
 }

@@ -1,4 +1,5 @@
 //! Integration tests: the real gateway binary with real sockets, fake backends on port 0.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code: failing loudly is the point
 
 mod support;
 
