@@ -142,10 +142,49 @@ async fn bind_admin(cfg: &GatewayConfig) -> Result<Option<TcpListener>, RunError
     Ok(Some(listener))
 }
 
+/// What runs besides the [`State`]: the receivers' tasks, the stop switches, the admin
+/// listener and readiness.
+struct Running {
+    metrics: SelfMetrics,
+    ready: Readiness,
+    receiver_tasks: JoinSet<Result<(), ReceiverError>>,
+    stop_receivers: watch::Sender<bool>,
+    stop_admin: watch::Sender<bool>,
+    admin_task: Option<tokio::task::JoinHandle<()>>,
+}
+
 /// Runs the gateway until SIGINT/SIGTERM; returns after the drain. SIGHUP reloads the config
 /// from `config_path`.
 pub async fn run(validated: Validated, config_path: Option<PathBuf>) -> Result<(), RunError> {
     let mut signals = shutdown::Signals::install().map_err(RunError::Signals)?;
+    let (mut st, mut running) = start(validated).await?;
+    // Run until a signal, or until a receiver fails; SIGHUP reloads the config.
+    let failure = loop {
+        tokio::select! {
+            signal = signals.recv() => match signal {
+                shutdown::Signal::Stop => break None,
+                shutdown::Signal::Reload => {
+                    reload::reload(config_path.as_deref(), &mut st, &running.metrics).await
+                }
+            },
+            Some(res) = running.receiver_tasks.join_next() => break match res {
+                Ok(Err(e)) => Some(e),
+                Ok(Ok(())) => None,
+                Err(e) => Some(ReceiverError::Serve { id: "?".into(), message: e.to_string() }),
+            },
+        }
+    };
+    stop(st, running).await;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Builds the graph, binds every listener, starts exporters, receivers, the graph's tasks and
+/// the admin listener, prints the banner and turns readiness on.
+async fn start(validated: Validated) -> Result<(State, Running), RunError> {
+    log_fd_limits(&validated.config);
     let metrics = SelfMetrics::new();
     let ready = Readiness::default();
     for p in validated.config.processors.values() {
@@ -157,9 +196,8 @@ pub async fn run(validated: Validated, config_path: Option<PathBuf>) -> Result<(
     let cfg = validated.config;
     let receivers = bind_receivers(&mut graph, &metrics).await?;
     let admin_listener = bind_admin(&cfg).await?;
-    let (stop_tx, stopped) = stop_switch();
-    let (admin_stop_tx, admin_stopped) = stop_switch();
-
+    let (stop_receivers, stopped) = stop_switch();
+    let (stop_admin, admin_stopped) = stop_switch();
     let mut exporters = BTreeMap::new();
     start_exporters(graph.exporters, &cfg, &mut exporters);
     let mut banner = vec![format!(
@@ -179,44 +217,83 @@ pub async fn run(validated: Validated, config_path: Option<PathBuf>) -> Result<(
         if let Ok(a) = listener.local_addr() {
             banner.push(format!("  admin: http://{a}/metrics /healthz /readyz"));
         }
+        let limits = cfg.service.telemetry.metrics.conn_limits();
         tokio::spawn(admin::serve(
             listener,
             metrics.clone(),
             ready.clone(),
+            limits,
             admin_stopped,
         ))
     });
     println!("{}", banner.join("\n"));
     ready.set(true);
     tracing::info!("gateway ready");
-
-    let mut st = State {
+    let st = State {
         cfg,
         receivers: bound,
         exporters,
         generation,
         retiring: JoinSet::new(),
     };
-    // Run until a signal, or until a receiver fails; SIGHUP reloads the config.
-    let failure = loop {
-        tokio::select! {
-            signal = signals.recv() => match signal {
-                shutdown::Signal::Stop => break None,
-                shutdown::Signal::Reload => reload::reload(config_path.as_deref(), &mut st, &metrics).await,
-            },
-            Some(res) = receiver_tasks.join_next() => break match res {
-                Ok(Err(e)) => Some(e),
-                Ok(Ok(())) => None,
-                Err(e) => Some(ReceiverError::Serve { id: "?".into(), message: e.to_string() }),
-            },
+    let running = Running {
+        metrics,
+        ready,
+        receiver_tasks,
+        stop_receivers,
+        stop_admin,
+        admin_task,
+    };
+    Ok((st, running))
+}
+
+/// Raises the open-file limit and logs it; warns when the listeners' `max_connections` could
+/// use more descriptors than the limit allows.
+fn log_fd_limits(cfg: &GatewayConfig) {
+    let limits = match crate::base::process::raise_fd_limit() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            return;
         }
     };
+    tracing::info!(
+        soft_before = limits.before,
+        soft = limits.soft,
+        hard = limits.hard,
+        "open-file limit"
+    );
+    let mut connections = cfg.service.telemetry.metrics.max_connections as u64;
+    for r in cfg.receivers.values() {
+        let ReceiverConfig::Otlp(o) = r;
+        connections += o
+            .protocols
+            .grpc
+            .as_ref()
+            .map_or(0, |g| g.max_connections as u64);
+        connections += o
+            .protocols
+            .http
+            .as_ref()
+            .map_or(0, |h| h.max_connections as u64);
+    }
+    if connections + 256 > limits.soft {
+        tracing::warn!(
+            max_connections = connections,
+            limit = limits.soft,
+            "the listeners may open more connections than the open-file limit allows: lower \
+             max_connections or raise the limit (ulimit -n)"
+        );
+    }
+}
 
+/// The stages of shutdown (see [`shutdown`]).
+async fn stop(st: State, mut running: Running) {
     // Stage 1: not ready (/readyz answers 503), stop accepting, let in-flight requests finish.
     tracing::info!("shutting down: receivers stop accepting");
-    ready.set(false);
-    let _ = stop_tx.send(true);
-    shutdown::stop_receivers(&mut receiver_tasks).await;
+    running.ready.set(false);
+    let _ = running.stop_receivers.send(true);
+    shutdown::stop_receivers(&mut running.receiver_tasks).await;
     // The receivers' routes (and so their pipelines) go with them.
     let State {
         cfg,
@@ -235,13 +312,9 @@ pub async fn run(validated: Validated, config_path: Option<PathBuf>) -> Result<(
     shutdown::drain(exporters.into_values().collect(), deadline).await;
     while retiring.join_next().await.is_some() {}
     // Stage 4: the admin listener goes last.
-    let _ = admin_stop_tx.send(true);
-    if let Some(t) = admin_task {
+    let _ = running.stop_admin.send(true);
+    if let Some(t) = running.admin_task {
         let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
     }
     tracing::info!("stopped");
-    match failure {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
-    }
 }

@@ -7,6 +7,7 @@ pub mod component;
 pub mod diagnostic;
 pub mod net;
 pub mod process;
+pub mod serve;
 pub mod swap;
 pub mod tls;
 

@@ -1,5 +1,6 @@
-//! This process's resource use, read by the memory limiter and the self-metrics: resident set
-//! size (Linux `/proc`) and live heap bytes (jemalloc, the binary's global allocator).
+//! This process's resources: resident set size (Linux `/proc`) and live heap bytes (jemalloc,
+//! the binary's global allocator), read by the memory limiter and the self-metrics; and the
+//! file descriptor limit, raised at start-up.
 
 /// Resident set size of this process, from `/proc/self/status` (Linux).
 pub fn read_rss() -> Option<u64> {
@@ -15,4 +16,26 @@ pub fn read_heap() -> Option<u64> {
     tikv_jemalloc_ctl::epoch::advance().ok()?;
     let allocated = tikv_jemalloc_ctl::stats::allocated::read().ok()? as u64;
     (allocated > 0).then_some(allocated)
+}
+
+/// The open-file limits after start-up: `(soft, hard)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdLimits {
+    /// The soft limit before it was raised.
+    pub before: u64,
+    /// The soft limit now.
+    pub soft: u64,
+    /// The hard limit.
+    pub hard: u64,
+}
+
+/// Raises the soft limit on open files to the hard limit (every listener and queue file needs
+/// descriptors; the default soft limit is often 1024).
+pub fn raise_fd_limit() -> std::io::Result<FdLimits> {
+    let (before, hard) = rlimit::Resource::NOFILE.get()?;
+    if before < hard {
+        rlimit::Resource::NOFILE.set(hard, hard)?;
+    }
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    Ok(FdLimits { before, soft, hard })
 }

@@ -118,6 +118,20 @@ pub struct MetricsTelemetryConfig {
     /// `none` turns the admin listener off; anything else (`basic`, `normal`, `detailed`) keeps it.
     #[serde(default)]
     pub level: Option<String>,
+    /// Connections open at once on the admin listener; more are closed at once. Default 64.
+    #[serde(
+        default = "default_admin_connections",
+        deserialize_with = "processors::units::uint"
+    )]
+    pub max_connections: usize,
+    /// A new connection must send its first request (headers included) within this time.
+    /// Default `10s`.
+    #[serde(default = "default_admin_handshake")]
+    pub handshake_timeout: ConfigDuration,
+    /// A connection with no request in progress and none started for this long is closed.
+    /// Default `30s`.
+    #[serde(default = "default_admin_idle")]
+    pub idle_timeout: ConfigDuration,
 }
 
 impl Default for MetricsTelemetryConfig {
@@ -125,14 +139,37 @@ impl Default for MetricsTelemetryConfig {
         MetricsTelemetryConfig {
             address: default_admin(),
             level: None,
+            max_connections: default_admin_connections(),
+            handshake_timeout: default_admin_handshake(),
+            idle_timeout: default_admin_idle(),
         }
     }
+}
+
+fn default_admin_connections() -> usize {
+    64
+}
+fn default_admin_handshake() -> ConfigDuration {
+    ConfigDuration::secs(10)
+}
+fn default_admin_idle() -> ConfigDuration {
+    ConfigDuration::secs(30)
 }
 
 impl MetricsTelemetryConfig {
     /// Whether the admin listener runs.
     pub fn enabled(&self) -> bool {
         self.level.as_deref() != Some("none")
+    }
+
+    /// The bounds of the admin listener.
+    pub fn conn_limits(&self) -> crate::base::serve::ConnLimits {
+        crate::base::serve::ConnLimits {
+            name: "admin".to_string(),
+            max_connections: self.max_connections,
+            handshake_timeout: self.handshake_timeout.0,
+            idle_timeout: self.idle_timeout.0,
+        }
     }
 }
 

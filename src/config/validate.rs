@@ -411,8 +411,24 @@ fn check_addresses(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// `service.telemetry.logs`: a known level and encoding.
+/// `service.telemetry`: a known log level and encoding, usable admin listener bounds.
 fn check_telemetry(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+    let admin = &cfg.service.telemetry.metrics;
+    let path = "service.telemetry.metrics";
+    if admin.max_connections == 0 {
+        out.push(Diagnostic::error(
+            join(path, "max_connections"),
+            "must be at least 1",
+        ));
+    }
+    for (field, d) in [
+        ("handshake_timeout", admin.handshake_timeout),
+        ("idle_timeout", admin.idle_timeout),
+    ] {
+        if d.0.is_zero() {
+            out.push(Diagnostic::error(join(path, field), "must be above 0"));
+        }
+    }
     let logs = &cfg.service.telemetry.logs;
     if let Some(level) = &logs.level {
         if crate::telemetry::parse_level(level).is_none() {

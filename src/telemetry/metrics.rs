@@ -80,6 +80,17 @@ pub mod names {
     pub const CONNECTOR_PRODUCED: &str = "gateway_connector_produced";
     /// Produced items no downstream pipeline took (its exporter queues were full).
     pub const CONNECTOR_DROPPED: &str = "gateway_connector_dropped";
+    /// Connections open on a listener now (gauge, `{listener}`).
+    pub const LISTENER_CONNECTIONS: &str = "gateway_listener_connections";
+    /// Connections a listener closed at accept: `max_connections` were open (`{listener}`).
+    pub const LISTENER_CONNECTIONS_REFUSED: &str = "gateway_listener_connections_refused";
+    /// Connections a listener closed: `{listener, reason="idle"|"slow"}` (idle past
+    /// `idle_timeout`; handshake or first request not done within `handshake_timeout`).
+    pub const LISTENER_CONNECTIONS_CLOSED: &str = "gateway_listener_connections_closed";
+    /// Failed accepts of a listener, e.g. out of file descriptors (`{listener}`).
+    pub const LISTENER_ACCEPT_ERRORS: &str = "gateway_listener_accept_errors";
+    /// Requests whose body (HTTP) or message (gRPC) did not arrive within the read timeout.
+    pub const RECEIVER_READ_TIMEOUTS: &str = "gateway_receiver_read_timeouts";
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -140,6 +151,20 @@ fn help(stem: &str) -> &'static str {
         names::CONNECTOR_PRODUCED => "Items a connector produced",
         names::CONNECTOR_DROPPED => {
             "Items a connector produced that no downstream pipeline took (queues full)"
+        }
+        names::LISTENER_CONNECTIONS => "Connections open on a listener",
+        names::LISTENER_CONNECTIONS_REFUSED => {
+            "Connections closed at accept because max_connections were open"
+        }
+        names::LISTENER_CONNECTIONS_CLOSED => {
+            "Connections closed by a listener: idle past idle_timeout, or slow (handshake or first \
+             request not done within handshake_timeout)"
+        }
+        names::LISTENER_ACCEPT_ERRORS => {
+            "Failed accepts of a listener (e.g. out of file descriptors)"
+        }
+        names::RECEIVER_READ_TIMEOUTS => {
+            "Requests whose body or message did not arrive within the read timeout"
         }
         _ => "codex-otel-gateway self-metric",
     }
@@ -222,6 +247,32 @@ impl SelfMetrics {
         self.counter_family(name, name)
             .get_or_create(&vec![(kind, id.to_string())])
             .clone()
+    }
+
+    /// The counter `name{labels}` (low-cardinality labels from config, never from requests).
+    pub fn labeled_counter(&self, name: &str, labels: &[(&'static str, &str)]) -> Counter {
+        let labels: Labels = labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        self.counter_family(name, name)
+            .get_or_create(&labels)
+            .clone()
+    }
+
+    /// The connection counters of listener `listener` (`otlp:http`, `admin`).
+    pub fn conn_metrics(&self, listener: &str) -> crate::base::serve::ConnMetrics {
+        let one = |name| self.labeled_counter(name, &[("listener", listener)]);
+        let closed = |reason| {
+            self.labeled_counter(
+                names::LISTENER_CONNECTIONS_CLOSED,
+                &[("listener", listener), ("reason", reason)],
+            )
+        };
+        crate::base::serve::ConnMetrics {
+            open: self.gauge(names::LISTENER_CONNECTIONS, "listener", listener),
+            refused: one(names::LISTENER_CONNECTIONS_REFUSED),
+            closed_idle: closed("idle"),
+            closed_slow: closed("slow"),
+            accept_errors: one(names::LISTENER_ACCEPT_ERRORS),
+        }
     }
 
     /// Adds `n` to `gateway_processor_events_total{processor, event, rule}`.

@@ -520,16 +520,17 @@ async fn a_client_stalling_in_its_headers_is_disconnected_after_read_header_time
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_over_max_concurrent_requests_get_503_with_retry_after() {
-    use tokio::io::AsyncWriteExt;
+async fn requests_over_max_concurrent_requests_get_503_with_retry_after_and_a_stalled_body_holds_no_slot(
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut setup = start_fan_out(FanOut {
-        http_extra: "        max_concurrent_requests: 1",
+        http_extra: "        max_concurrent_requests: 1\n        read_body_timeout: 1s",
         ..FanOut::default()
     })
     .await;
     let base = setup.http_base();
     let logs = format!("{base}/v1/logs");
-    // One request in progress: headers sent, the body never comes.
+    // A request whose body never comes does not hold the only slot.
     let addr = base.trim_start_matches("http://").to_string();
     let mut slow = tokio::net::TcpStream::connect(&addr)
         .await
@@ -539,33 +540,66 @@ async fn requests_over_max_concurrent_requests_get_503_with_retry_after() {
     )
     .await
     .expect("headers");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, headers, _) = gateway::post(&logs, PB, None, logs_fixture()).await;
-    assert_eq!(status, 503);
-    assert_eq!(
-        headers.get("retry-after").map(|v| v.to_str().unwrap_or("")),
-        Some("1")
-    );
-    // Once it is gone, requests are served again.
-    drop(slow);
-    // Refused so far: the 503, and the abandoned request (its body never came: 400).
-    let (mut last, mut refused) = (0, 2);
-    for _ in 0..50 {
-        let (status, _, _) = gateway::post(&logs, PB, None, logs_fixture()).await;
-        last = status;
-        if status == 200 {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _, _) = gateway::post(&logs, PB, None, logs_fixture()).await;
+    assert_eq!(status, 200, "a stalled upload must not hold a slot");
+    // It is answered 408 once read_body_timeout passes, and its connection closed.
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut reply)).await;
+    assert!(read.is_ok(), "the stalled upload was not closed");
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    // Requests processed at the same time beyond the one slot get 503 + Retry-After: many
+    // concurrent decodes of a large JSON body overlap (bounded tries).
+    let body = large_json_logs();
+    let (mut refused, mut ok) = (0u32, 0u32);
+    for _ in 0..20 {
+        let calls = (0..16).map(|_| gateway::post(&logs, "application/json", None, body.clone()));
+        for (status, headers, _) in futures::future::join_all(calls).await {
+            match status {
+                200 => ok += 1,
+                503 => {
+                    assert_eq!(
+                        headers.get("retry-after").map(|v| v.to_str().unwrap_or("")),
+                        Some("1")
+                    );
+                    refused += 1;
+                }
+                other => panic!("unexpected status {other}"),
+            }
+        }
+        if refused > 0 {
             break;
         }
-        refused += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(last, 200);
+    assert!(refused > 0 && ok > 0, "{refused} refused, {ok} accepted");
+    // Refused: the 503s, and the stalled upload (408).
     wait_for_metrics(
         setup.admin_port,
-        &[format!(
-            "gateway_receiver_refused_requests_total{{receiver=\"otlp\"}} {refused}"
-        )],
+        &[
+            format!(
+                "gateway_receiver_refused_requests_total{{receiver=\"otlp\"}} {}",
+                refused + 1
+            ),
+            "gateway_receiver_read_timeouts_total{receiver=\"otlp\"} 1".to_string(),
+        ],
     )
     .await;
     assert!(setup.gateway.stop().await.success());
+}
+
+/// An OTLP/JSON logs body of about 2 MB (one record with many attributes).
+fn large_json_logs() -> Vec<u8> {
+    let attrs: Vec<String> = (0..20_000)
+        .map(|i| {
+            format!(
+                r#"{{"key":"k{i}","value":{{"stringValue":"value number {i} of a long list"}}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{{"attributes":[{}]}}]}}]}}]}}"#,
+        attrs.join(",")
+    )
+    .into_bytes()
 }

@@ -12,6 +12,7 @@ mod config_validate;
 mod delivery;
 mod disk_full;
 mod fixture_replay;
+mod hardening;
 mod healthcheck;
 mod loadbalancing;
 mod loadgen;
@@ -61,6 +62,8 @@ pub struct FanOut<'a> {
     pub http_extra: &'a str,
     /// Extra YAML under `receivers: otlp: protocols: grpc:` (indented by 8).
     pub grpc_extra: &'a str,
+    /// Extra YAML under `service: telemetry: metrics:` (indented by 6).
+    pub admin_extra: &'a str,
 }
 
 impl Default for FanOut<'_> {
@@ -71,6 +74,7 @@ impl Default for FanOut<'_> {
             processors_yaml: "",
             http_extra: "",
             grpc_extra: "",
+            admin_extra: "",
         }
     }
 }
@@ -117,6 +121,7 @@ service:
   telemetry:
     metrics:
       address: 127.0.0.1:{admin_port}
+{admin_extra}
   pipelines:
     traces:
       receivers: [otlp]
@@ -133,6 +138,7 @@ service:
 "#,
         grpc_extra = o.grpc_extra,
         http_extra = o.http_extra,
+        admin_extra = o.admin_extra,
         enc = o.http_encoding,
     )
 }

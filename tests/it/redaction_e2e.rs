@@ -31,6 +31,7 @@ const PRESET: FanOut<'static> = FanOut {
     processors_yaml: "  redaction:\n    preset: codex\n    hash_key: \"${env:TEST_HASH_KEY:-0123456789abcdef0123456789abcdef}\"",
     http_extra: "",
     grpc_extra: "",
+    admin_extra: "",
 };
 
 /// Every received request of a backend, in protobuf and in OTLP JSON.

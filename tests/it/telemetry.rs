@@ -33,7 +33,17 @@ const PROCESSORS_YAML: &str = r#"  resource/tag:
 
 /// Label keys a self-metric may carry: component ids, and the processor audit's config-derived
 /// `event` and `rule`. Nothing from requests.
-const LABEL_KEYS: [&str; 5] = ["receiver", "processor", "exporter", "event", "rule"];
+/// Label keys: component ids, config-derived audit labels, and the listener of a connection
+/// counter with its close reason (`idle`, `slow`).
+const LABEL_KEYS: [&str; 7] = [
+    "receiver",
+    "processor",
+    "exporter",
+    "event",
+    "rule",
+    "listener",
+    "reason",
+];
 
 /// One scrape of `/metrics`.
 async fn scrape(admin_port: u16) -> String {

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::base::diagnostic::{join, Diagnostic};
+use crate::base::serve::ConnLimits;
 pub use crate::base::tls::TlsVersion;
 pub use crate::pipeline::limits::LimitsConfig;
 
@@ -57,13 +58,31 @@ pub struct GrpcServerConfig {
     /// it is closed: the HTTP/2 "rapid reset" guard. Default 1024.
     #[serde(default = "default_resets", deserialize_with = "units::uint")]
     pub max_local_error_reset_streams: usize,
-    /// Requests served at once (over all connections); more get 503 + `Retry-After` /
-    /// UNAVAILABLE + RetryInfo at once. Default 256.
+    /// Requests processed at once (over all connections, counted from when the request's body
+    /// is in until it is answered); more get 503 + `Retry-After` / UNAVAILABLE + RetryInfo at
+    /// once. Default 256.
     #[serde(
         default = "default_max_concurrent_requests",
         deserialize_with = "units::uint"
     )]
     pub max_concurrent_requests: usize,
+    /// Longest time a call may take to send its whole request message; a call that has not
+    /// finished sending by then ends with an error (a stalled call never holds a
+    /// `max_concurrent_requests` slot: the slot is taken once the message is in). Default `30s`.
+    #[serde(default = "default_read_message_timeout")]
+    pub read_message_timeout: ConfigDuration,
+    /// Connections open at once on this listener; more are closed as soon as they are accepted
+    /// (counted in `gateway_receiver_connections_refused_total`). Default 1024.
+    #[serde(default = "default_max_connections", deserialize_with = "units::uint")]
+    pub max_connections: usize,
+    /// A new connection must finish its TLS handshake and start its first request within this
+    /// time, or it is closed. Default `10s`.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: ConfigDuration,
+    /// A connection with no request in progress and none started for this long is closed
+    /// (bytes that carry no request, such as HTTP/2 pings, do not count). Default `60s`.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: ConfigDuration,
     /// Serve over TLS (HTTP/2 with ALPN `h2`). Default: plaintext.
     #[serde(default)]
     pub tls: Option<TlsServerConfig>,
@@ -92,13 +111,32 @@ pub struct HttpServerConfig {
     /// the connection is closed when it passes. `0s` turns it off. Default `10s`.
     #[serde(default = "default_read_header_timeout")]
     pub read_header_timeout: ConfigDuration,
-    /// Requests served at once (over all connections); more get 503 + `Retry-After` /
-    /// UNAVAILABLE + RetryInfo at once. Default 256.
+    /// Requests processed at once (over all connections, counted from when the request's body
+    /// is in until it is answered); more get 503 + `Retry-After` / UNAVAILABLE + RetryInfo at
+    /// once. Default 256.
     #[serde(
         default = "default_max_concurrent_requests",
         deserialize_with = "units::uint"
     )]
     pub max_concurrent_requests: usize,
+    /// Longest time a client may take to send a request's body once its headers are in; a
+    /// request still sending after that is answered 408 and its connection closed (a stalled
+    /// body never holds a `max_concurrent_requests` slot: the slot is taken once the body is
+    /// in). Default `30s`.
+    #[serde(default = "default_read_body_timeout")]
+    pub read_body_timeout: ConfigDuration,
+    /// Connections open at once on this listener; more are closed as soon as they are accepted
+    /// (counted in `gateway_receiver_connections_refused_total`). Default 1024.
+    #[serde(default = "default_max_connections", deserialize_with = "units::uint")]
+    pub max_connections: usize,
+    /// A new connection must finish its TLS handshake and start its first request within this
+    /// time, or it is closed. Default `10s`.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: ConfigDuration,
+    /// A connection with no request in progress and none started for this long is closed
+    /// (bytes that carry no request, such as HTTP/2 pings, do not count). Default `60s`.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: ConfigDuration,
     /// Serve over TLS (`https://`, ALPN `h2` and `http/1.1`). Default: plaintext.
     #[serde(default)]
     pub tls: Option<TlsServerConfig>,
@@ -200,6 +238,10 @@ impl Default for GrpcServerConfig {
             max_concurrent_streams: default_streams(),
             max_local_error_reset_streams: default_resets(),
             max_concurrent_requests: default_max_concurrent_requests(),
+            read_message_timeout: default_read_message_timeout(),
+            max_connections: default_max_connections(),
+            handshake_timeout: default_handshake_timeout(),
+            idle_timeout: default_idle_timeout(),
             tls: None,
         }
     }
@@ -215,6 +257,10 @@ impl Default for HttpServerConfig {
             max_request_body_size: default_http_max_body(),
             read_header_timeout: default_read_header_timeout(),
             max_concurrent_requests: default_max_concurrent_requests(),
+            read_body_timeout: default_read_body_timeout(),
+            max_connections: default_max_connections(),
+            handshake_timeout: default_handshake_timeout(),
+            idle_timeout: default_idle_timeout(),
             tls: None,
         }
     }
@@ -225,6 +271,21 @@ fn default_max_concurrent_requests() -> usize {
 }
 fn default_read_header_timeout() -> ConfigDuration {
     ConfigDuration::secs(10)
+}
+fn default_read_body_timeout() -> ConfigDuration {
+    ConfigDuration::secs(30)
+}
+fn default_read_message_timeout() -> ConfigDuration {
+    ConfigDuration::secs(30)
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_handshake_timeout() -> ConfigDuration {
+    ConfigDuration::secs(10)
+}
+fn default_idle_timeout() -> ConfigDuration {
+    ConfigDuration::secs(60)
 }
 fn default_reload_interval() -> ConfigDuration {
     ConfigDuration::secs(5)
@@ -255,6 +316,30 @@ fn default_metrics_path() -> String {
 }
 fn default_logs_path() -> String {
     "/v1/logs".into()
+}
+
+impl GrpcServerConfig {
+    /// The bounds of its listener.
+    pub fn conn_limits(&self, name: String) -> ConnLimits {
+        ConnLimits {
+            name,
+            max_connections: self.max_connections,
+            handshake_timeout: self.handshake_timeout.0,
+            idle_timeout: self.idle_timeout.0,
+        }
+    }
+}
+
+impl HttpServerConfig {
+    /// The bounds of its listener.
+    pub fn conn_limits(&self, name: String) -> ConnLimits {
+        ConnLimits {
+            name,
+            max_connections: self.max_connections,
+            handshake_timeout: self.handshake_timeout.0,
+            idle_timeout: self.idle_timeout.0,
+        }
+    }
 }
 
 impl OtlpReceiverConfig {

@@ -1,30 +1,36 @@
-//! OTLP/gRPC server (tonic): the three collector services, gzip accepted, message size capped,
-//! HTTP/2 stream and reset limits set explicitly, optionally over TLS. Authentication and
-//! admission control run in a tower layer before tonic reads the message; then each call hands
-//! the message's bytes to [`Shared::accept`] (forwarded undecoded to pass-through
-//! pipelines, decoded with prost otherwise).
+//! OTLP/gRPC server (tonic services on hyper's HTTP/2): the three collector services, gzip
+//! accepted, message size capped, the message read within `read_message_timeout`, HTTP/2
+//! stream and reset limits set explicitly, optionally over TLS. Credentials and admission
+//! control run in the shared [`GateLayer`] before tonic reads the message; then each call takes
+//! one of `max_concurrent_requests` slots and hands the message's bytes to [`Shared::accept`]
+//! (forwarded undecoded to pass-through pipelines, decoded with prost otherwise).
 
 use super::auth::{self, AuthAttributes};
 use super::config::GrpcServerConfig;
+use super::gate::{GateLayer, Refuse, Slots};
 use super::status::RequestError;
-use super::tls::{ReloadingTls, TlsIncoming};
+use super::tls::{ReloadingTls, TlsHandshake};
 use super::{ReceiverError, Shared};
+use crate::base::serve::{self, Plain};
 use crate::codec::WireFormat;
+use crate::telemetry::metrics::{names, SelfMetrics};
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use http_body::Frame;
 use http_body_util::BodyExt;
 use processors::{Metadata, Signal};
+use prometheus_client::metrics::counter::Counter;
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::KeyAndValueRef;
 use tonic::server::{NamedService, UnaryService};
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 /// Request metadata (ASCII entries only) for the processors, with the `auth.<key>` attributes
@@ -76,21 +82,29 @@ impl OtlpService for LogsService {
     const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 }
 
+/// What every call of a listener shares: the receiver, the message size and time limits, the
+/// request slots.
+#[derive(Clone)]
+struct Calls {
+    shared: Arc<Shared>,
+    limit: usize,
+    read_timeout: Duration,
+    read_timeouts: Counter,
+    slots: Slots,
+}
+
 /// The server of one OTLP collector service. Unlike tonic's generated servers it does not
 /// decode the message: [`Shared::accept`] gets the protobuf bytes (gunzipped, size
 /// capped by tonic) and forwards them undecoded to pass-through pipelines.
 pub struct ExportServer<S> {
-    shared: Arc<Shared>,
-    limit: usize,
+    calls: Calls,
     service: PhantomData<fn() -> S>,
 }
 
 impl<S> ExportServer<S> {
-    /// A server for `shared` refusing messages over `limit` bytes.
-    pub fn new(shared: Arc<Shared>, limit: usize) -> Self {
+    fn new(calls: &Calls) -> Self {
         ExportServer {
-            shared,
-            limit,
+            calls: calls.clone(),
             service: PhantomData,
         }
     }
@@ -98,7 +112,7 @@ impl<S> ExportServer<S> {
 
 impl<S> Clone for ExportServer<S> {
     fn clone(&self) -> Self {
-        ExportServer::new(self.shared.clone(), self.limit)
+        ExportServer::new(&self.calls)
     }
 }
 
@@ -126,10 +140,13 @@ where
             return Box::pin(std::future::ready(Ok(resp)));
         }
         let unary = ExportCall {
-            shared: self.shared.clone(),
+            calls: self.calls.clone(),
             signal: S::SIGNAL,
         };
-        let limit = self.limit;
+        let limit = self.calls.limit;
+        // The whole message must arrive within `read_message_timeout`.
+        let deadline = DeadlineBody::wrap(&self.calls);
+        let req = req.map(deadline);
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(RawCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
@@ -141,7 +158,7 @@ where
 
 /// One `Export` call.
 struct ExportCall {
-    shared: Arc<Shared>,
+    calls: Calls,
     signal: Signal,
 }
 
@@ -150,11 +167,17 @@ impl UnaryService<Bytes> for ExportCall {
     type Future = BoxFuture<'static, Result<Response<()>, Status>>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        let shared = self.shared.clone();
+        let calls = self.calls.clone();
         let signal = self.signal;
         Box::pin(async move {
+            // The slot is taken once the message is in: a stalled call never holds one.
+            let _slot = calls.slots.take().map_err(|e| {
+                calls.shared.refuse(&e);
+                e.to_grpc()
+            })?;
             let md = metadata_of(&request);
-            shared
+            calls
+                .shared
                 .accept(signal, request.into_inner(), WireFormat::Proto, &md)
                 .await
                 .map_err(|e| e.to_grpc())?;
@@ -204,57 +227,141 @@ impl Decoder for RawCodec {
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` resolves; over TLS when `tls` is set. Only
 /// the services of signals that have a pipeline are registered; the others answer
-/// UNIMPLEMENTED.
+/// UNIMPLEMENTED. Connections are HTTP/2 only, served by [`crate::base::serve`] (limits, idle
+/// and handshake timeouts) with the stream and reset limits of the config.
 pub async fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     cfg: GrpcServerConfig,
     tls: Option<Arc<ReloadingTls>>,
+    metrics: SelfMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiverError> {
-    let id = shared.id.clone();
-    let limit = cfg.max_recv_msg_size.as_usize();
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    let calls = Calls {
+        limit: cfg.max_recv_msg_size.as_usize(),
+        read_timeout: cfg.read_message_timeout.0,
+        read_timeouts: metrics.request_counter(
+            names::RECEIVER_READ_TIMEOUTS,
+            "receiver",
+            &shared.id,
+        ),
+        slots: Slots::new(cfg.max_concurrent_requests, format!("{} grpc", shared.id)),
+        shared: shared.clone(),
+    };
     let mut routes = tonic::service::RoutesBuilder::default();
     if shared.entry.takes(Signal::Traces) {
-        routes.add_service(ExportServer::<TraceService>::new(shared.clone(), limit));
+        routes.add_service(ExportServer::<TraceService>::new(&calls));
     }
     if shared.entry.takes(Signal::Metrics) {
-        routes.add_service(ExportServer::<MetricsService>::new(shared.clone(), limit));
+        routes.add_service(ExportServer::<MetricsService>::new(&calls));
     }
     if shared.entry.takes(Signal::Logs) {
-        routes.add_service(ExportServer::<LogsService>::new(shared.clone(), limit));
+        routes.add_service(ExportServer::<LogsService>::new(&calls));
     }
-    let gate = GateLayer {
-        shared: shared.clone(),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_requests)),
-    };
-    let mut server = tonic::transport::Server::builder()
+    let service = tower::ServiceBuilder::new()
         .layer(tower::util::MapResponseLayer::new(
             too_large_is_resource_exhausted,
         ))
-        .layer(gate)
+        .layer(GateLayer::new(shared.clone(), GrpcRefuse))
+        .service(routes.routes());
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http2_only();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
         .max_concurrent_streams(cfg.max_concurrent_streams)
-        .http2_max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams))
-        .http2_max_pending_accept_reset_streams(Some(cfg.max_concurrent_streams as usize));
-    let router = server.add_routes(routes.routes());
-    let served = match tls {
-        None => {
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-            router
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-        }
+        .max_local_error_reset_streams(Some(cfg.max_local_error_reset_streams))
+        .max_pending_accept_reset_streams(Some(cfg.max_concurrent_streams as usize));
+    let limits = cfg.conn_limits(format!("{} grpc", shared.id));
+    let conns = metrics.conn_metrics(&format!("{}:grpc", shared.id));
+    match tls {
+        None => serve::serve(listener, Plain, builder, service, limits, conns, shutdown).await,
         Some(tls) => {
             tls.spawn_reloader();
-            router
-                .serve_with_incoming_shutdown(TlsIncoming::new(listener, tls), shutdown)
-                .await
+            let handshake = TlsHandshake(tls);
+            serve::serve(
+                listener, handshake, builder, service, limits, conns, shutdown,
+            )
+            .await
         }
-    };
-    served.map_err(|e| ReceiverError::Serve {
-        id,
-        message: e.to_string(),
-    })
+    }
+    Ok(())
+}
+
+/// How OTLP/gRPC answers a request the gate refuses: a trailers-only gRPC status.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GrpcRefuse;
+
+impl Refuse for GrpcRefuse {
+    type Body = tonic::body::Body;
+
+    fn refuse(
+        &self,
+        _shared: &Shared,
+        err: &RequestError,
+        _headers: &http::HeaderMap,
+    ) -> http::Response<tonic::body::Body> {
+        err.to_grpc().into_http::<tonic::body::Body>()
+    }
+}
+
+/// A request body that fails with DEADLINE_EXCEEDED (counted, as a refused request) when it has
+/// not ended by its deadline.
+struct DeadlineBody<B> {
+    inner: Pin<Box<B>>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    calls: Calls,
+    done: bool,
+}
+
+impl<B> DeadlineBody<B> {
+    /// A function wrapping a body in the deadline of `calls`.
+    fn wrap(calls: &Calls) -> impl FnOnce(B) -> DeadlineBody<B> {
+        let calls = calls.clone();
+        move |inner| DeadlineBody {
+            inner: Box::pin(inner),
+            sleep: Box::pin(tokio::time::sleep(calls.read_timeout)),
+            calls,
+            done: false,
+        }
+    }
+}
+
+impl<B> http_body::Body for DeadlineBody<B>
+where
+    B: http_body::Body,
+    B::Error: Into<tower::BoxError>,
+{
+    type Data = B::Data;
+    type Error = tower::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, Self::Error>>> {
+        if !self.done && self.sleep.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            self.calls.read_timeouts.inc();
+            self.calls.shared.refuse(&RequestError::ReadTimeout);
+            return Poll::Ready(Some(Err(Box::new(Status::deadline_exceeded(
+                "the request message did not arrive within read_message_timeout",
+            )))));
+        }
+        let polled = self.inner.as_mut().poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.done = true;
+        }
+        polled.map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 type FrameMap = fn(Frame<Bytes>) -> Frame<Bytes>;
@@ -291,87 +398,5 @@ fn fix_status(headers: &mut http::HeaderMap) {
     });
     if out_of_range && too_large {
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));
-    }
-}
-
-/// Authentication, admission control, then `max_concurrent_requests` (UNAVAILABLE + RetryInfo
-/// when reached), before tonic reads or decodes the message: missing
-/// or wrong credentials get UNAUTHENTICATED, a refusing memory limiter UNAVAILABLE + RetryInfo,
-/// at once and counted as refused requests. The attributes of accepted credentials travel to
-/// the service in the request extensions.
-#[derive(Clone)]
-struct GateLayer {
-    shared: Arc<Shared>,
-    in_flight: Arc<tokio::sync::Semaphore>,
-}
-
-impl<S> tower::Layer<S> for GateLayer {
-    type Service = Gate<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Gate {
-            inner,
-            shared: self.shared.clone(),
-            in_flight: self.in_flight.clone(),
-        }
-    }
-}
-
-/// The service of [`GateLayer`].
-#[derive(Clone)]
-pub struct Gate<S> {
-    inner: S,
-    shared: Arc<Shared>,
-    in_flight: Arc<tokio::sync::Semaphore>,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for Gate<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let checked = self.shared.authenticate(req.headers()).and_then(|attrs| {
-            if let Some(attrs) = attrs {
-                req.extensions_mut().insert(attrs);
-            }
-            self.shared.admit()
-        });
-        let checked = checked.and_then(|()| {
-            self.in_flight.clone().try_acquire_owned().map_err(|_| {
-                crate::telemetry::warn_rate_limited(
-                    &self.shared.id,
-                    "max_concurrent_requests reached: requests refused (UNAVAILABLE)",
-                );
-                RequestError::TooManyRequests
-            })
-        });
-        match checked {
-            Ok(permit) => {
-                let call = self.inner.call(req);
-                Box::pin(async move {
-                    let resp = call.await;
-                    drop(permit);
-                    resp
-                })
-            }
-            Err(e) => {
-                self.shared.refuse(&e);
-                let resp = e.to_grpc().into_http::<tonic::body::Body>();
-                Box::pin(std::future::ready(Ok(resp)))
-            }
-        }
     }
 }

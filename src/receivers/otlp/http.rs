@@ -1,29 +1,36 @@
-//! OTLP/HTTP server (axum/hyper): `POST` on the per-signal paths, protobuf or JSON bodies
-//! handed to the pipeline entry ([`Shared::accept`]),
-//! optional gzip or zstd inflated with a cap, the size limit applied after decompression. Replies use the
-//! request's encoding: an empty `Export*ServiceResponse` on success, a `google.rpc.Status` on error.
+//! OTLP/HTTP server (axum/hyper): `POST` on the per-signal paths, protobuf or JSON bodies,
+//! optional gzip or zstd inflated with a cap, the size limit applied after decompression, the
+//! body read within `read_body_timeout`; each body goes to the pipeline entry
+//! ([`Shared::accept`]) holding one of `max_concurrent_requests` slots. Credentials and
+//! admission are checked first by the shared [`GateLayer`]; connections are served by
+//! [`crate::base::serve`] (limits, idle and handshake timeouts). Replies use the request's
+//! encoding: an empty `Export*ServiceResponse` on success, a `google.rpc.Status` on error.
 
+use super::auth::{self, AuthAttributes};
 use super::config::HttpServerConfig;
+use super::gate::{Gate, GateLayer, Refuse, Slots};
 use super::status::{RequestError, RETRY_AFTER};
-use super::tls::{ReloadingTls, TlsIncoming};
-use super::{auth, ReceiverError, Shared};
+use super::tls::{ReloadingTls, TlsHandshake};
+use super::{ReceiverError, Shared};
+use crate::base::serve::{self, Plain};
 use crate::codec::WireFormat;
+use crate::telemetry::metrics::{names, SelfMetrics};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use http::header::{
-    ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER as RETRY_AFTER_HEADER,
-    WWW_AUTHENTICATE,
+    ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    RETRY_AFTER as RETRY_AFTER_HEADER, TRANSFER_ENCODING, WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use processors::Signal;
+use prometheus_client::metrics::counter::Counter;
 use prost::Message;
 use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// `content-encoding` values the receiver inflates.
@@ -35,87 +42,86 @@ enum Encoding {
 
 struct HttpState {
     shared: Arc<Shared>,
-    in_flight: Arc<tokio::sync::Semaphore>,
+    slots: Slots,
     cfg: HttpServerConfig,
     limit: usize,
+    read_timeouts: Counter,
+}
+
+/// The OTLP/HTTP service of a receiver: the gate, then the per-signal paths. Exposed so tests
+/// can drive it in-process (`tower::ServiceExt::oneshot`).
+pub fn router(
+    shared: Arc<Shared>,
+    cfg: &HttpServerConfig,
+    metrics: &SelfMetrics,
+) -> Gate<axum::Router, HttpRefuse> {
+    let state = Arc::new(HttpState {
+        slots: Slots::new(cfg.max_concurrent_requests, format!("{} http", shared.id)),
+        limit: cfg.max_request_body_size.as_usize(),
+        read_timeouts: metrics.request_counter(
+            names::RECEIVER_READ_TIMEOUTS,
+            "receiver",
+            &shared.id,
+        ),
+        cfg: cfg.clone(),
+        shared: shared.clone(),
+    });
+    let app = axum::Router::new().fallback(handle).with_state(state);
+    tower::Layer::layer(&GateLayer::new(shared, HttpRefuse), app)
 }
 
 /// Serves OTLP/HTTP on `listener` until `shutdown` resolves; over TLS when `tls` is set
-/// (handshakes happen before axum sees the connection; open connections finish gracefully).
+/// (handshakes happen in each connection's task; open connections finish gracefully).
 pub async fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     cfg: HttpServerConfig,
     tls: Option<Arc<ReloadingTls>>,
+    metrics: SelfMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiverError> {
-    let id = shared.id.clone();
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
     let read_header_timeout = Some(cfg.read_header_timeout.0).filter(|d| !d.is_zero());
-    let state = Arc::new(HttpState {
-        shared,
-        in_flight: Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_requests)),
-        limit: cfg.max_request_body_size.as_usize(),
-        cfg,
-    });
-    let app = axum::Router::new().fallback(handle).with_state(state);
-    let served = match tls {
-        None => serve_connections(listener, app, read_header_timeout, shutdown).await,
-        Some(tls) => {
-            tls.spawn_reloader();
-            serve_connections(
-                TlsIncoming::new(listener, tls),
-                app,
-                read_header_timeout,
-                shutdown,
-            )
-            .await
-        }
-    };
-    served.map_err(|e| ReceiverError::Serve {
-        id,
-        message: e.to_string(),
-    })
-}
-
-/// Accepts connections until `shutdown` resolves and serves each with hyper (HTTP/1 with a
-/// header read timeout, or HTTP/2); then waits for open connections to finish their requests.
-async fn serve_connections<L>(
-    mut listener: L,
-    app: axum::Router,
-    read_header_timeout: Option<Duration>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-{
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(read_header_timeout);
     builder.http2().timer(TokioTimer::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (io, _addr) = tokio::select! {
-            conn = listener.accept() => conn,
-            () = &mut shutdown => break,
-        };
-        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "OTLP/HTTP connection ended with an error");
-            }
-        });
+    let limits = cfg.conn_limits(format!("{} http", shared.id));
+    let conns = metrics.conn_metrics(&format!("{}:http", shared.id));
+    let app = router(shared, &cfg, &metrics);
+    match tls {
+        None => serve::serve(listener, Plain, builder, app, limits, conns, shutdown).await,
+        Some(tls) => {
+            tls.spawn_reloader();
+            let handshake = TlsHandshake(tls);
+            serve::serve(listener, handshake, builder, app, limits, conns, shutdown).await
+        }
     }
-    drop(listener);
-    graceful.shutdown().await;
     Ok(())
+}
+
+/// How OTLP/HTTP answers a request the gate refuses: a status body in the request's encoding,
+/// with the `WWW-Authenticate` challenges on 401.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpRefuse;
+
+impl Refuse for HttpRefuse {
+    type Body = Body;
+
+    fn refuse(&self, shared: &Shared, err: &RequestError, headers: &HeaderMap) -> Response {
+        let mut resp = error_response(err, body_format(headers).ok().flatten());
+        if *err == RequestError::Unauthenticated {
+            if let Some(a) = &shared.auth {
+                for challenge in a.challenges() {
+                    resp.headers_mut()
+                        .append(WWW_AUTHENTICATE, challenge.clone());
+                }
+            }
+        }
+        resp
+    }
 }
 
 async fn handle(State(st): State<Arc<HttpState>>, req: Request) -> Response {
@@ -124,16 +130,7 @@ async fn handle(State(st): State<Arc<HttpState>>, req: Request) -> Response {
         Ok(format) => ok_response(format),
         Err(err) => {
             st.shared.refuse(&err);
-            let mut resp = error_response(&err, format.ok().flatten());
-            if err == RequestError::Unauthenticated {
-                if let Some(a) = &st.shared.auth {
-                    for challenge in a.challenges() {
-                        resp.headers_mut()
-                            .append(WWW_AUTHENTICATE, challenge.clone());
-                    }
-                }
-            }
-            resp
+            error_response(&err, format.ok().flatten())
         }
     }
 }
@@ -158,16 +155,16 @@ fn body_format(headers: &HeaderMap) -> Result<Option<WireFormat>, RequestError> 
     }
 }
 
-async fn receive(st: &HttpState, req: Request) -> Result<WireFormat, RequestError> {
-    // First of all, before the path, the headers or a byte of the body are looked at.
-    let authenticated = st.shared.authenticate(req.headers())?;
-    let _permit = st.in_flight.clone().try_acquire_owned().map_err(|_| {
-        crate::telemetry::warn_rate_limited(
-            &st.shared.id,
-            "max_concurrent_requests reached: requests refused (503)",
-        );
-        RequestError::TooManyRequests
-    })?;
+/// What a request asks for, checked from its line and headers before the body is read.
+struct Head {
+    signal: Signal,
+    format: WireFormat,
+    encoding: Option<Encoding>,
+}
+
+/// Path, method, media type, content encoding, framing and declared size; the signal must
+/// have a pipeline.
+fn check_head(st: &HttpState, req: &Request) -> Result<Head, RequestError> {
     let path = req.uri().path();
     let signal = if path == st.cfg.traces_url_path {
         Signal::Traces
@@ -181,69 +178,97 @@ async fn receive(st: &HttpState, req: Request) -> Result<WireFormat, RequestErro
     if req.method() != Method::POST {
         return Err(RequestError::MethodNotAllowed(req.method().to_string()));
     }
-    let format = body_format(req.headers())?.ok_or_else(|| {
+    let headers = req.headers();
+    let format = body_format(headers)?.ok_or_else(|| {
         RequestError::UnsupportedMediaType(
             "missing content-type; use application/x-protobuf or application/json".into(),
         )
     })?;
-    let encoding = match req
-        .headers()
+    let encoding = content_encoding(headers)?;
+    if headers.contains_key(CONTENT_LENGTH) && headers.contains_key(TRANSFER_ENCODING) {
+        return Err(RequestError::BadRequest(
+            "both Content-Length and Transfer-Encoding are set: the body's framing is ambiguous"
+                .into(),
+        ));
+    }
+    if !st.shared.entry.takes(signal) {
+        return Err(RequestError::NotRouted(signal));
+    }
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > st.limit as u64) {
+        return Err(RequestError::PayloadTooLarge { limit: st.limit });
+    }
+    Ok(Head {
+        signal,
+        format,
+        encoding,
+    })
+}
+
+fn content_encoding(headers: &HeaderMap) -> Result<Option<Encoding>, RequestError> {
+    match headers
         .get(CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
         .as_deref()
     {
-        None | Some("") | Some("identity") => None,
-        Some("gzip") | Some("x-gzip") => Some(Encoding::Gzip),
-        Some("zstd") => Some(Encoding::Zstd),
-        Some(other) => {
-            return Err(RequestError::UnsupportedMediaType(format!(
-                "unsupported content-encoding {other:?}; use gzip, zstd or none"
-            )))
-        }
-    };
-    if !st.shared.entry.takes(signal) {
-        return Err(RequestError::NotRouted(signal));
+        None | Some("") | Some("identity") => Ok(None),
+        Some("gzip") | Some("x-gzip") => Ok(Some(Encoding::Gzip)),
+        Some("zstd") => Ok(Some(Encoding::Zstd)),
+        Some(other) => Err(RequestError::UnsupportedMediaType(format!(
+            "unsupported content-encoding {other:?}; use gzip, zstd or none"
+        ))),
     }
-    st.shared.admit()?;
-    let limit = st.limit;
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(RequestError::PayloadTooLarge { limit });
-    }
+}
+
+async fn receive(st: &HttpState, req: Request) -> Result<WireFormat, RequestError> {
+    let head = check_head(st, &req)?;
     let metadata = auth::request_metadata(
         req.headers()
             .iter()
             .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v.to_string()))),
-        authenticated.as_ref(),
+        req.extensions().get::<AuthAttributes>(),
     );
-    let raw = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<LengthLimitError>().is_some() {
-                RequestError::PayloadTooLarge { limit }
-            } else {
-                RequestError::BadRequest(format!("could not read the body: {e}"))
-            }
-        })?
-        .to_bytes();
-    let body = match encoding {
+    let raw = read_body(st, req).await?;
+    let body = match head.encoding {
         None => raw,
-        Some(Encoding::Gzip) => inflate(&raw, limit)?,
-        Some(Encoding::Zstd) => inflate_zstd(&raw, limit)?,
+        Some(Encoding::Gzip) => inflate(&raw, st.limit)?,
+        Some(Encoding::Zstd) => inflate_zstd(&raw, st.limit)?,
     };
-    st.shared.accept(signal, body, format, &metadata).await?;
-    Ok(format)
+    // The slot is taken once the body is in: a stalled upload never holds one.
+    let _slot = st.slots.take()?;
+    st.shared
+        .accept(head.signal, body, head.format, &metadata)
+        .await?;
+    Ok(head.format)
 }
 
-/// Inflates a gzip body, refusing to produce more than `limit` bytes.
+/// Reads the whole body within `read_body_timeout`, at most `max_request_body_size` bytes.
+async fn read_body(st: &HttpState, req: Request) -> Result<Bytes, RequestError> {
+    let limit = st.limit;
+    let read = Limited::new(req.into_body(), limit).collect();
+    match tokio::time::timeout(st.cfg.read_body_timeout.0, read).await {
+        Err(_) => {
+            st.read_timeouts.inc();
+            Err(RequestError::ReadTimeout)
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(RequestError::PayloadTooLarge { limit })
+        }
+        Ok(Err(e)) => Err(RequestError::BadRequest(format!(
+            "could not read the body: {e}"
+        ))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// Inflates a gzip body (one or more members; anything else after them is an error), refusing
+/// to produce more than `limit` bytes.
 pub fn inflate(raw: &[u8], limit: usize) -> Result<Bytes, RequestError> {
     let mut out = Vec::with_capacity((raw.len() * 4).min(limit));
-    let mut decoder = flate2::read::GzDecoder::new(raw).take(limit as u64 + 1);
+    let mut decoder = flate2::bufread::MultiGzDecoder::new(raw).take(limit as u64 + 1);
     decoder
         .read_to_end(&mut out)
         .map_err(|e| RequestError::BadRequest(format!("invalid gzip body: {e}")))?;
@@ -295,6 +320,9 @@ fn error_response(err: &RequestError, format: Option<WireFormat>) -> Response {
     }
     if err.retryable() {
         builder = builder.header(RETRY_AFTER_HEADER, RETRY_AFTER.as_secs().to_string());
+    }
+    if *err == RequestError::ReadTimeout {
+        builder = builder.header(CONNECTION, "close");
     }
     builder.body(Body::from(body)).unwrap_or_default()
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod gate;
 pub mod grpc;
 pub mod http;
 pub mod status;
@@ -131,6 +132,7 @@ impl Shared {
 /// A receiver with its listeners bound, ready to serve.
 pub struct OtlpReceiver {
     shared: Arc<Shared>,
+    metrics: SelfMetrics,
     grpc: Option<Listening<config::GrpcServerConfig>>,
     http: Option<Listening<config::HttpServerConfig>>,
 }
@@ -213,7 +215,12 @@ impl OtlpReceiver {
             entry: Arc::new(Entry::new(id, routes, admission, &cfg.limits, metrics)),
             auth,
         });
-        Ok(OtlpReceiver { shared, grpc, http })
+        Ok(OtlpReceiver {
+            shared,
+            metrics: metrics.clone(),
+            grpc,
+            http,
+        })
     }
 
     /// The state shared by its servers, for config reloads ([`Shared::swap`]).
@@ -270,6 +277,7 @@ impl OtlpReceiver {
                 g.listener,
                 g.cfg,
                 g.tls,
+                self.metrics.clone(),
                 shutdown.clone(),
             ));
         }
@@ -279,6 +287,7 @@ impl OtlpReceiver {
                 h.listener,
                 h.cfg,
                 h.tls,
+                self.metrics,
                 shutdown,
             ));
         }

@@ -34,6 +34,9 @@ pub enum RequestError {
     /// Undecodable body.
     #[error("{0}")]
     BadRequest(String),
+    /// The body (HTTP) or message (gRPC) did not arrive within the read timeout.
+    #[error("the request body did not arrive in time")]
+    ReadTimeout,
     /// A memory limiter refused new data: retry later.
     #[error("the gateway is over its memory limit; retry later")]
     Overloaded,
@@ -59,6 +62,7 @@ impl RequestError {
             RequestError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
             RequestError::PayloadTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             RequestError::BadRequest(_) => S::BAD_REQUEST,
+            RequestError::ReadTimeout => S::REQUEST_TIMEOUT,
             RequestError::Overloaded | RequestError::TooManyRequests => S::SERVICE_UNAVAILABLE,
             RequestError::NotRouted(_) | RequestError::Ingest(IngestError::NotRouted(_)) => {
                 S::NOT_FOUND
@@ -83,6 +87,7 @@ impl RequestError {
             }
             RequestError::PayloadTooLarge { .. } => C::ResourceExhausted,
             RequestError::BadRequest(_) => C::InvalidArgument,
+            RequestError::ReadTimeout => C::DeadlineExceeded,
             RequestError::Overloaded | RequestError::TooManyRequests => C::Unavailable,
             RequestError::Ingest(IngestError::Invalid(_)) => C::InvalidArgument,
             RequestError::Ingest(

@@ -1,7 +1,7 @@
 //! TLS for the OTLP receiver (rustls with the ring provider; PEM loading in
 //! [`crate::base::tls`], shared with the exporters): the server config built from `tls:` (minimum version, ALPN, optional client
-//! certificate verification), certificate reloading, and the listener that performs handshakes
-//! off the accept loop and hands finished TLS streams to axum (HTTP) or tonic (gRPC).
+//! certificate verification), certificate reloading, and the handshake each listener performs on
+//! a new connection (in the connection's own task, bounded by the listener's limits).
 //!
 //! Reloading: a task polls the modification time and size of `cert_file`, `key_file` and
 //! `client_ca_file` every `reload_interval`; on a change it builds a whole new `ServerConfig`
@@ -10,17 +10,16 @@
 //! an error; it is retried when the files change again.
 
 use super::config::TlsServerConfig;
+use crate::base::serve::Handshake;
 pub use crate::base::tls::TlsError;
 use crate::base::tls::{certified_key, provider, root_store, versions};
+use futures::future::BoxFuture;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use std::time::SystemTime;
+use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -28,13 +27,6 @@ use tokio_rustls::TlsAcceptor;
 pub const ALPN_GRPC: &[&[u8]] = &[b"h2"];
 /// ALPN protocols offered by the HTTP server.
 pub const ALPN_HTTP: &[&[u8]] = &[b"h2", b"http/1.1"];
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once per listener; connections beyond are closed at once.
-const MAX_HANDSHAKES: usize = 1024;
-/// Finished handshakes waiting for the server to pick them up.
-const ACCEPT_BACKLOG: usize = 128;
 
 /// Always the same certificate (the resolver of a loaded config; reloads swap whole configs).
 #[derive(Debug)]
@@ -181,108 +173,16 @@ impl ReloadingTls {
     }
 }
 
-/// A listener whose connections have finished their TLS handshake. Handshakes run in their own
-/// tasks (bounded in number and time), so a slow or silent client cannot hold up the others.
-/// Dropping it stops the accept loop and closes the listening socket.
-pub struct TlsIncoming {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: Option<SocketAddr>,
-}
+/// The TLS handshake of a listener, with the config current at accept time (the listener's
+/// connection limits bound it in time and number, see [`crate::base::serve`]).
+#[derive(Clone)]
+pub struct TlsHandshake(pub Arc<ReloadingTls>);
 
-impl TlsIncoming {
-    /// Starts accepting on `listener` with `tls`. Must run inside a tokio runtime.
-    pub fn new(listener: TcpListener, tls: Arc<ReloadingTls>) -> Self {
-        let local = listener.local_addr().ok();
-        let (tx, rx) = mpsc::channel(ACCEPT_BACKLOG);
-        tokio::spawn(accept_loop(listener, tls, tx));
-        TlsIncoming { rx, local }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Arc<ReloadingTls>,
-    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    loop {
-        let accepted = tokio::select! {
-            _ = tx.closed() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Per-connection errors (reset before accept) are harmless; others (out of file
-                // descriptors) get a pause, as axum::serve does.
-                if !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionRefused
-                        | std::io::ErrorKind::ConnectionAborted
-                        | std::io::ErrorKind::ConnectionReset
-                ) {
-                    tracing::error!(receiver = %tls.label, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-            crate::telemetry::warn_rate_limited(
-                &tls.label,
-                "too many TLS handshakes in progress: connection closed",
-            );
-            continue;
-        };
-        let acceptor = tls.acceptor();
-        let tx = tx.clone();
-        let label = tls.label.clone();
-        tokio::spawn(async move {
-            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-            drop(permit);
-            match handshake {
-                Ok(Ok(stream)) => {
-                    let _ = tx.send((stream, peer)).await;
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(receiver = %label, %peer, error = %e, "TLS handshake failed");
-                }
-                Err(_) => {
-                    tracing::debug!(receiver = %label, %peer, "TLS handshake timed out");
-                }
-            }
-        });
-    }
-}
-
-impl axum::serve::Listener for TlsIncoming {
+impl Handshake for TlsHandshake {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            // The accept loop only ends once this listener is gone.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.local
-            .ok_or_else(|| std::io::Error::other("listener address unknown"))
-    }
-}
-
-impl futures::Stream for TlsIncoming {
-    type Item = Result<TlsStream<TcpStream>, std::io::Error>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Self::Item>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|conn| conn.map(|(stream, _)| Ok(stream)))
+    fn handshake(&self, tcp: TcpStream) -> BoxFuture<'static, std::io::Result<Self::Io>> {
+        let acceptor = self.0.acceptor();
+        Box::pin(async move { acceptor.accept(tcp).await })
     }
 }

@@ -125,10 +125,32 @@ impl Gateway {
     ) -> Gateway {
         let config = write_config(config_yaml);
         let mut command = Command::new(GATEWAY_BIN);
+        command.arg("run").arg("--config").arg(config.path());
+        Gateway::spawn(command, config, wait_ports, env).await
+    }
+
+    /// [`Gateway::start`] with the process's open-file limit (soft and hard) set to `limit`
+    /// (through the shell's `ulimit -n`, then `exec`, so the process is the gateway itself).
+    pub async fn start_with_fd_limit(config_yaml: &str, wait_ports: &[u16], limit: u32) -> Gateway {
+        let config = write_config(config_yaml);
+        let mut command = Command::new("sh");
         command
-            .arg("run")
-            .arg("--config")
-            .arg(config.path())
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {limit} && exec \"$0\" run --config \"$1\""
+            ))
+            .arg(GATEWAY_BIN)
+            .arg(config.path());
+        Gateway::spawn(command, config, wait_ports, &[]).await
+    }
+
+    async fn spawn(
+        mut command: Command,
+        config: tempfile::NamedTempFile,
+        wait_ports: &[u16],
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
