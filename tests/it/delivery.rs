@@ -1340,3 +1340,150 @@ exporters:
     assert!(acked_requests > 0, "something was acknowledged");
     assert!(gw.stop().await.success(), "{}", gw.output_report());
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. A gRPC backend killed mid-load
+// ---------------------------------------------------------------------------------------------
+
+/// The killable gRPC backend: a second gateway (OTLP/gRPC in, `otlphttp` out to the in-test
+/// backend that counts) with a persistent queue, so what it acknowledged survives its SIGKILL.
+fn relay_yaml(grpc_port: u16, admin_port: u16, sink: &str, directory: &std::path::Path) -> String {
+    format!(
+        r#"receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }} }} }}
+exporters:
+  otlphttp/sink:
+    endpoint: {sink}
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 300s }}
+    sending_queue: {{ queue_size: 100000, storage: {{ directory: "{}" }} }}
+service:
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin_port}" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [otlphttp/sink] }}
+"#,
+        directory.display()
+    )
+}
+
+/// Clients send logs to a gateway whose `otlp` (gRPC) exporter feeds a relay gateway; the relay
+/// is killed with SIGKILL mid-load and restarted on the same port, once per round (CI: 2 rounds;
+/// `scripts/soak grpc-backend-kill`: for minutes). Every log record a client was answered 200
+/// for arrives at the final backend; nothing is counted as failed or dropped. Duplicates are
+/// allowed, and bounded by what was resent: the gateway's retries (whole requests) plus what the
+/// relay reloaded from its queue after each kill.
+async fn grpc_backend_killed_mid_load(persistent: bool) {
+    let _shared = QUIET.read().await;
+    let sink = FakeBackend::http().await;
+    let relay_dir = tempfile::tempdir().expect("temporary directory");
+    let own_dir = tempfile::tempdir().expect("temporary directory");
+    let (relay_port, relay_admin) = (free_port(), free_port());
+    let relay = relay_yaml(relay_port, relay_admin, &sink.endpoint(), relay_dir.path());
+    let (http_port, admin_port) = (free_port(), free_port());
+    let storage = if persistent {
+        format!(
+            ", storage: {{ directory: \"{}\" }}",
+            own_dir.path().display()
+        )
+    } else {
+        String::new()
+    };
+    let yaml = gateway_yaml(
+        http_port,
+        admin_port,
+        &format!(
+            r#"exporters:
+  otlp/relay:
+    endpoint: http://127.0.0.1:{relay_port}
+    timeout: 5s
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 300s }}
+    sending_queue: {{ queue_size: 100000, on_full: reject{storage} }}"#
+        ),
+        "  pipelines:\n    logs: { receivers: [otlp], exporters: [otlp/relay] }",
+    );
+    let recovered_series = exporter_series(
+        "gateway_exporter_queue_recovered_log_records_total",
+        "otlphttp/sink",
+    );
+    let mut relay_gw = Gateway::start(&relay, &[relay_port, relay_admin]).await;
+    let mut gw = Gateway::start(&yaml, &[http_port, admin_port]).await;
+    let client = Client::new(http_port);
+    let base = base_logs();
+    let records = fixtures::count_log_records(std::slice::from_ref(&base));
+    let acked = Acked::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = spawn_clients(
+        4,
+        &client,
+        &base,
+        &acked,
+        &stop,
+        Instant::now() + Duration::from_secs(24 * 3600),
+    );
+    let mut relay_reloaded = 0.0;
+    let mut rounds = crate::support::soak::Rounds::new(2);
+    while rounds.next() {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let before = acked.requests().len();
+        relay_gw.kill();
+        // Down long enough for connection-refused retries.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        relay_gw = Gateway::start(&relay, &[relay_port, relay_admin]).await;
+        // The relay reloads its queue before it listens.
+        relay_reloaded += metric(relay_admin, &recovered_series).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(
+            acked.requests().len() > before,
+            "round {}: the load went on",
+            rounds.done()
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    while let Some(done) = clients.join_next().await {
+        done.expect("client task");
+    }
+    let expected = acked.log_ids(records);
+    expect_log_ids(&sink, &expected, Duration::from_secs(120)).await;
+
+    let exporter = |stem: &str| exporter_series(stem, "otlp/relay");
+    let retries = metric(admin_port, &exporter("gateway_exporter_retries_total")).await;
+    for stem in [
+        "gateway_exporter_send_failed_log_records_total",
+        "gateway_exporter_enqueue_failed_log_records_total",
+    ] {
+        assert_eq!(metric(admin_port, &exporter(stem)).await, 0.0, "{stem}");
+    }
+    assert!(retries > 0.0, "the exporter saw the relay die and retried");
+    let received = sink.log_record_count();
+    let unique = log_ids(&sink.received_logs()).len();
+    let duplicates = received - unique;
+    let bound = retries as usize * records + relay_reloaded as usize;
+    eprintln!(
+        "persistent={persistent}: {} rounds, {} records acknowledged, {unique} distinct arrived \
+         ({duplicates} duplicates; bound {bound}: {retries} retried requests × {records} records \
+         + {relay_reloaded} reloaded by the relay)",
+        rounds.done(),
+        expected.len()
+    );
+    assert!(
+        duplicates <= bound,
+        "{duplicates} duplicates > bound {bound}"
+    );
+    assert!(gw.stop().await.success(), "{}", gw.output_report());
+    assert!(
+        relay_gw.stop().await.success(),
+        "{}",
+        relay_gw.output_report()
+    );
+}
+
+/// See [`grpc_backend_killed_mid_load`]: the gateway's queue in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_backend_killed_mid_load_loses_nothing_acknowledged_with_a_memory_queue() {
+    grpc_backend_killed_mid_load(false).await;
+}
+
+/// See [`grpc_backend_killed_mid_load`]: the gateway's queue on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_backend_killed_mid_load_loses_nothing_acknowledged_with_a_persistent_queue() {
+    grpc_backend_killed_mid_load(true).await;
+}
