@@ -562,6 +562,15 @@ fn check_queue(path: &str, q: &QueueConfig, out: &mut Vec<Diagnostic>) {
             "must be at least 1",
         ));
     }
+    if q.storage
+        .as_ref()
+        .is_some_and(|s| s.recovery_interval.0.is_zero())
+    {
+        out.push(Diagnostic::error(
+            join(&path, "storage.recovery_interval"),
+            "must be above 0",
+        ));
+    }
 }
 
 fn check_retry(path: &str, r: &RetryConfig, out: &mut Vec<Diagnostic>) {

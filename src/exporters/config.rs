@@ -145,6 +145,23 @@ pub struct StorageConfig {
     /// acknowledged only after they are durably written there; what is unsent at shutdown or
     /// after a crash is sent after the restart.
     pub directory: PathBuf,
+    /// After a failed write (disk full, I/O error) the queue file is reopened and the write
+    /// tried again at most this often — on the next request, or to commit the deletes of
+    /// delivered batches — until it succeeds; meanwhile new data is refused (503 /
+    /// `UNAVAILABLE`). Each attempt verifies the file (about 1 s per GiB). Above 0. Default
+    /// `1s`.
+    #[serde(default = "default_recovery_interval")]
+    pub recovery_interval: ConfigDuration,
+}
+
+impl StorageConfig {
+    /// A persistent queue in `directory` with the default recovery interval.
+    pub fn new(directory: impl Into<PathBuf>) -> Self {
+        StorageConfig {
+            directory: directory.into(),
+            recovery_interval: default_recovery_interval(),
+        }
+    }
 }
 
 /// `sending_queue:`: the exporter's own bounded queue. A full queue drops (and counts) the request
@@ -248,4 +265,7 @@ fn default_jitter() -> f64 {
 }
 fn default_max_elapsed() -> ConfigDuration {
     ConfigDuration::secs(300)
+}
+fn default_recovery_interval() -> ConfigDuration {
+    ConfigDuration::secs(1)
 }

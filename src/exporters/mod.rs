@@ -166,13 +166,12 @@ impl Exporter {
         );
         let store = match &queue_cfg.storage {
             Some(storage) => {
-                let store =
-                    persistent::open(&storage.directory, &sender.feed()).map_err(|source| {
-                        ExporterBuildError::Storage {
-                            id: id.to_string(),
-                            source,
-                        }
-                    })?;
+                let store = persistent::open(storage, &sender.feed()).map_err(|source| {
+                    ExporterBuildError::Storage {
+                        id: id.to_string(),
+                        source,
+                    }
+                })?;
                 sender = sender.with_store(store.handle());
                 receiver = receiver.with_store(store.handle());
                 Some(store)

@@ -31,8 +31,8 @@ pub struct ExporterStats {
     pub shutdown_dropped: SignalCounters,
     /// Items reloaded from the persistent queue at start.
     pub recovered: SignalCounters,
-    /// Unreadable records skipped in the persistent queue.
-    pub corrupt: prometheus_client::metrics::counter::Counter,
+    /// Losses and write failures of the persistent queue.
+    pub store: Arc<super::persistent::StoreCounters>,
     queue_size: Gauge,
     queue_bytes: Gauge,
     in_flight: Arc<InFlightStats>,
@@ -61,7 +61,7 @@ impl ExporterStats {
             enqueue_failed: c(names::EXPORTER_ENQUEUE_FAILED),
             shutdown_dropped: c(names::EXPORTER_SHUTDOWN_DROPPED),
             recovered: c(names::EXPORTER_QUEUE_RECOVERED),
-            corrupt: m.request_counter(names::EXPORTER_QUEUE_CORRUPT, "exporter", id),
+            store: Arc::new(super::persistent::StoreCounters::new(m, id)),
             queue_size: m.gauge(names::EXPORTER_QUEUE_SIZE, "exporter", id),
             queue_bytes: m.gauge(names::EXPORTER_QUEUE_BYTES, "exporter", id),
             in_flight: Arc::new(InFlightStats {
