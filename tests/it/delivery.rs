@@ -40,7 +40,7 @@ static QUIET: RwLock<()> = RwLock::const_new(());
 // Tagged requests
 // ---------------------------------------------------------------------------------------------
 
-fn base_logs() -> ExportLogsServiceRequest {
+pub(crate) fn base_logs() -> ExportLogsServiceRequest {
     fixtures::decode_logs(&fixtures::fixture("tool-secrets-protobuf", "004_logs.pb"))
 }
 
@@ -49,7 +49,7 @@ fn base_traces() -> ExportTraceServiceRequest {
 }
 
 /// Request `i` of a load: `base` with every log record tagged `delivery.id = "i/j"`.
-fn tag_logs(base: &ExportLogsServiceRequest, i: usize) -> ExportLogsServiceRequest {
+pub(crate) fn tag_logs(base: &ExportLogsServiceRequest, i: usize) -> ExportLogsServiceRequest {
     let mut request = base.clone();
     let mut j = 0;
     for rl in &mut request.resource_logs {
@@ -67,7 +67,7 @@ fn tag_logs(base: &ExportLogsServiceRequest, i: usize) -> ExportLogsServiceReque
 }
 
 /// The ids [`tag_logs`] gives request `i` of `records` records.
-fn log_ids_of(i: usize, records: usize) -> impl Iterator<Item = String> {
+pub(crate) fn log_ids_of(i: usize, records: usize) -> impl Iterator<Item = String> {
     (0..records).map(move |j| format!("{i}/{j}"))
 }
 
@@ -76,7 +76,7 @@ fn log_id(record: &LogRecord) -> Option<String> {
 }
 
 /// The distinct ids of the log records in `requests`.
-fn log_ids(requests: &[ExportLogsServiceRequest]) -> HashSet<String> {
+pub(crate) fn log_ids(requests: &[ExportLogsServiceRequest]) -> HashSet<String> {
     fixtures::all_log_records(requests)
         .into_iter()
         .filter_map(log_id)
@@ -176,7 +176,11 @@ fn missing<T: std::hash::Hash + Eq + std::fmt::Debug>(
 
 /// Waits up to `timeout` until the backend holds every id of `expected` (log records); panics
 /// with what is missing. Reads only what arrived since the last poll.
-async fn expect_log_ids(backend: &FakeBackend, expected: &HashSet<String>, timeout: Duration) {
+pub(crate) async fn expect_log_ids(
+    backend: &FakeBackend,
+    expected: &HashSet<String>,
+    timeout: Duration,
+) {
     let deadline = Instant::now() + timeout;
     let (mut seen, mut got) = (0, HashSet::new());
     loop {
@@ -294,7 +298,7 @@ impl Client {
 // Self-metrics and process stats
 // ---------------------------------------------------------------------------------------------
 
-async fn scrape(admin_port: u16) -> String {
+pub(crate) async fn scrape(admin_port: u16) -> String {
     let url = format!("http://127.0.0.1:{admin_port}/metrics");
     match reqwest::get(&url).await {
         Ok(r) => r.text().await.unwrap_or_default(),
@@ -304,7 +308,7 @@ async fn scrape(admin_port: u16) -> String {
 
 /// The value of `series` (e.g. `gateway_exporter_retries_total{exporter="otlp/a"}`) in a
 /// Prometheus text exposition; `None` when absent.
-fn metric_value(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn metric_value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| {
         line.strip_prefix(series)?
             .strip_prefix(' ')?
@@ -316,12 +320,12 @@ fn metric_value(text: &str, series: &str) -> Option<f64> {
 }
 
 /// `series` now (0 when absent).
-async fn metric(admin_port: u16, series: &str) -> f64 {
+pub(crate) async fn metric(admin_port: u16, series: &str) -> f64 {
     metric_value(&scrape(admin_port).await, series).unwrap_or(0.0)
 }
 
 /// Polls `series` until `want(value)` holds; panics with the exposition after `timeout`.
-async fn wait_metric(
+pub(crate) async fn wait_metric(
     admin_port: u16,
     series: &str,
     want: impl Fn(f64) -> bool,
@@ -342,7 +346,7 @@ async fn wait_metric(
 }
 
 /// `exporter="id"` series name of a per-exporter counter.
-fn exporter_series(stem: &str, id: &str) -> String {
+pub(crate) fn exporter_series(stem: &str, id: &str) -> String {
     format!("{stem}{{exporter=\"{id}\"}}")
 }
 
