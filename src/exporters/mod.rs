@@ -121,18 +121,25 @@ impl Exporter {
             id,
         );
         let mut balancer = None;
+        // Requests on the wire at the shutdown deadline get one attempt's timeout to finish.
+        let stop = Arc::new(queue::Stop::new(match cfg {
+            ExporterConfig::Otlp(c) => c.timeout.0,
+            ExporterConfig::OtlpHttp(c) => c.timeout.0,
+            ExporterConfig::PrometheusRemoteWrite(c) => c.timeout.0,
+            ExporterConfig::Debug(_) | ExporterConfig::LoadBalancing(_) => Duration::ZERO,
+        }));
         let (service, queue_cfg) = match cfg {
             ExporterConfig::Otlp(c) => {
                 let client = otlp_grpc::GrpcExport::new(c).map_err(invalid)?;
                 (
-                    stack(client, &c.retry_on_failure, c.timeout.0, retries),
+                    stack(client, &c.retry_on_failure, c.timeout.0, retries, &stop),
                     &c.sending_queue,
                 )
             }
             ExporterConfig::OtlpHttp(c) => {
                 let client = otlp_http::HttpExport::new(c).map_err(invalid)?;
                 (
-                    stack(client, &c.retry_on_failure, c.timeout.0, retries),
+                    stack(client, &c.retry_on_failure, c.timeout.0, retries, &stop),
                     &c.sending_queue,
                 )
             }
@@ -147,7 +154,7 @@ impl Exporter {
             }
             ExporterConfig::PrometheusRemoteWrite(c) => {
                 let client = prometheus_remote_write::RemoteWriteClient::new(c).map_err(invalid)?;
-                let send = stack(client, &c.retry_on_failure, c.timeout.0, retries);
+                let send = stack(client, &c.retry_on_failure, c.timeout.0, retries, &stop);
                 (
                     BoxCloneService::new(prometheus_remote_write::RemoteWriteExport::new(
                         id, c, send, metrics,
@@ -164,6 +171,7 @@ impl Exporter {
             queue_cfg.on_full,
             stats,
         );
+        receiver = receiver.with_stop(stop);
         let store = match &queue_cfg.storage {
             Some(storage) => {
                 let store = persistent::open(storage, &sender.feed()).map_err(|source| {
@@ -213,13 +221,14 @@ impl Exporter {
     }
 }
 
-/// retry → timeout → client, for requests of type `R` (a whole batch, or one body of an
-/// exporter that splits batches).
+/// retry → gate → timeout → client, for requests of type `R` (a whole batch, or one body of an
+/// exporter that splits batches); the retry layer and the gate obey `stop`.
 fn stack<S, R>(
     client: S,
     retry: &config::RetryConfig,
     timeout: Duration,
     retries: prometheus_client::metrics::counter::Counter,
+    stop: &Arc<queue::Stop>,
 ) -> BoxCloneService<R, ExportOutcome, BoxError>
 where
     R: Clone + Send + 'static,
@@ -227,7 +236,8 @@ where
     S::Future: Send + 'static,
 {
     let svc = ServiceBuilder::new()
-        .retry(retry::RetryPolicy::new(retry, retries))
+        .retry(retry::RetryPolicy::new(retry, retries, stop.clone()))
+        .layer_fn(|inner| retry::StopGate::new(inner, stop.clone()))
         .timeout(timeout)
         .service(client);
     BoxCloneService::new(svc)
