@@ -1491,3 +1491,100 @@ async fn grpc_backend_killed_mid_load_loses_nothing_acknowledged_with_a_memory_q
 async fn grpc_backend_killed_mid_load_loses_nothing_acknowledged_with_a_persistent_queue() {
     grpc_backend_killed_mid_load(true).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. Requests on the wire at the shutdown deadline
+// ---------------------------------------------------------------------------------------------
+
+/// Items the gateway logged as dropped at the shutdown deadline for `exporter` (0 if none).
+fn dropped_at_deadline(stderr: &str, exporter: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("items dropped") && l.contains(&format!("exporter={exporter} ")))
+        .filter_map(|l| {
+            l.split("items=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum()
+}
+
+/// SIGTERM with `shutdown_timeout: 1s` while two slow backends (HTTP and gRPC, each answering
+/// after 2 s) hold one request of each exporter (one consumer each) and three more wait in each
+/// queue: the requests being answered finish after the deadline, within the exporters' 5 s
+/// attempt timeout, and count as sent; only the three queued ones count as `shutdown_dropped`.
+/// Delivered plus dropped is exactly what was acknowledged, per exporter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_on_the_wire_at_the_shutdown_deadline_count_by_their_outcome_not_as_dropped() {
+    let _shared = QUIET.read().await;
+    let http_backend = FakeBackend::http().await;
+    let grpc_backend = FakeBackend::grpc().await;
+    for backend in [&http_backend, &grpc_backend] {
+        backend.set_delay(Duration::from_secs(2));
+    }
+    let (http_port, admin_port) = (free_port(), free_port());
+    let retry = "{ initial_interval: 100ms, max_interval: 1s }";
+    let yaml = gateway_yaml(
+        http_port,
+        admin_port,
+        &format!(
+            r#"exporters:
+  otlphttp/slow:
+    endpoint: {}
+    timeout: 5s
+    retry_on_failure: {retry}
+    sending_queue: {{ num_consumers: 1 }}
+  otlp/slow:
+    endpoint: {}
+    timeout: 5s
+    retry_on_failure: {retry}
+    sending_queue: {{ num_consumers: 1 }}"#,
+            http_backend.endpoint(),
+            grpc_backend.endpoint()
+        ),
+        "  shutdown_timeout: 1s\n  pipelines:\n    logs: { receivers: [otlp], exporters: [otlphttp/slow, otlp/slow] }",
+    );
+    let mut gw = Gateway::start(&yaml, &[http_port, admin_port]).await;
+    let client = Client::new(http_port);
+    let base = base_logs();
+    let records = fixtures::count_log_records(std::slice::from_ref(&base));
+    let requests = 4;
+    for i in 0..requests {
+        let answer = client.send_logs(&tag_logs(&base, i)).await.expect("answer");
+        assert_eq!(answer.status, 200);
+    }
+    // Both exporters have one request on the wire.
+    for id in ["otlphttp/slow", "otlp/slow"] {
+        let series = exporter_series("gateway_exporter_in_flight_requests", id);
+        wait_metric(admin_port, &series, |v| v == 1.0, Duration::from_secs(10)).await;
+    }
+    let sigterm = Instant::now();
+    gw.terminate();
+    let status = gw.wait_exit(Duration::from_secs(15)).await;
+    eprintln!("exit {status:?} {:?} after SIGTERM", sigterm.elapsed());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}",
+        gw.output_report()
+    );
+    // Whatever reached a backend arrived; give a backend still answering time to record it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stderr = gw.stderr();
+    for (id, backend) in [
+        ("otlphttp/slow", &http_backend),
+        ("otlp/slow", &grpc_backend),
+    ] {
+        let delivered = backend.log_record_count();
+        let dropped = dropped_at_deadline(&stderr, id);
+        eprintln!("{id}: {delivered} records delivered, {dropped} counted as dropped");
+        assert_eq!(
+            delivered + dropped,
+            requests * records,
+            "{id}: delivered + dropped = acknowledged\n{stderr}"
+        );
+        assert_eq!(delivered, records, "{id}: the request on the wire finished");
+    }
+}
