@@ -1588,3 +1588,74 @@ async fn requests_on_the_wire_at_the_shutdown_deadline_count_by_their_outcome_no
         assert_eq!(delivered, records, "{id}: the request on the wire finished");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. Refusals counted once
+// ---------------------------------------------------------------------------------------------
+
+/// An `on_full: reject` queue of one request held by a hung backend: every later request is
+/// refused (HTTP 503, gRPC `UNAVAILABLE`) and counted exactly once in
+/// `gateway_receiver_refused_requests_total`, with its items in
+/// `gateway_receiver_refused_log_records_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_full_refusal_is_counted_once_over_http_and_grpc() {
+    let _shared = QUIET.read().await;
+    let backend = FakeBackend::http().await;
+    backend.set_hang(true);
+    let (http_port, grpc_port, admin_port) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        r#"receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: "127.0.0.1:{http_port}" }}
+      grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }}
+exporters:
+  otlphttp/held:
+    endpoint: {}
+    sending_queue: {{ num_consumers: 1, queue_size: 1, on_full: reject }}
+service:
+  shutdown_timeout: 1s
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin_port}" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [otlphttp/held] }}
+"#,
+        backend.endpoint()
+    );
+    let mut gw = Gateway::start(&yaml, &[http_port, grpc_port, admin_port]).await;
+    let client = Client::new(http_port);
+    let base = base_logs();
+    let records = fixtures::count_log_records(std::slice::from_ref(&base));
+    let first = client.send_logs(&tag_logs(&base, 0)).await.expect("answer");
+    assert_eq!(first.status, 200, "the queue's one request");
+    let refused_requests = "gateway_receiver_refused_requests_total{receiver=\"otlp\"}";
+    let refused_records = "gateway_receiver_refused_log_records_total{receiver=\"otlp\"}";
+    for i in 1..=3 {
+        let answer = client.send_logs(&tag_logs(&base, i)).await.expect("answer");
+        assert_eq!(answer.status, 503, "request {i}: the queue is full");
+    }
+    assert_eq!(
+        metric(admin_port, refused_requests).await,
+        3.0,
+        "HTTP: once each"
+    );
+    assert_eq!(
+        metric(admin_port, refused_records).await,
+        (3 * records) as f64
+    );
+    let endpoint = format!("http://127.0.0.1:{grpc_port}");
+    let status = crate::support::gateway::grpc_export_logs(&endpoint, tag_logs(&base, 4))
+        .await
+        .expect_err("the queue is full");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert_eq!(
+        metric(admin_port, refused_requests).await,
+        4.0,
+        "gRPC: once"
+    );
+    assert_eq!(
+        metric(admin_port, refused_records).await,
+        (4 * records) as f64
+    );
+    backend.set_hang(false);
+    assert!(gw.stop().await.success(), "{}", gw.output_report());
+}

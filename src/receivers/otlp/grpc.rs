@@ -156,7 +156,10 @@ impl UnaryService<Bytes> for ExportCall {
             shared
                 .ingest_proto(signal, request.into_inner(), &md)
                 .await
-                .map_err(|e| e.to_grpc())?;
+                .map_err(|e| {
+                    shared.refuse(&e);
+                    e.to_grpc()
+                })?;
             Ok(Response::new(()))
         })
     }

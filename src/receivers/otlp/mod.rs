@@ -213,8 +213,8 @@ impl Shared {
                 Ok(())
             }
             Err(e) => {
+                // The request itself is counted where it is answered (`Shared::refuse`).
                 self.refused.add(signal, items);
-                self.refused_requests.inc();
                 if e == pipeline::IngestError::Unavailable {
                     crate::telemetry::warn_rate_limited(
                         &self.id,
@@ -271,7 +271,7 @@ impl Shared {
         self.routes.store(Arc::new(routes))
     }
 
-    /// Counts a request refused before decoding.
+    /// Counts a refused request, once, where it is answered.
     pub fn refuse(&self, err: &RequestError) {
         self.refused_requests.inc();
         tracing::debug!(receiver = %self.id, error = %err, "request refused");
