@@ -296,7 +296,8 @@ fn recover(db: &Database, rows: Rows, feed: &Feed) -> u64 {
 /// Runs `f`, turning a panic into an error message. redb asserts instead of returning an error
 /// on some damaged files (a truncated file: `assertion failed: storage.raw_file_len()? >=
 /// header.layout().len()`; appended bytes; overwritten branch pages: `unreachable`), so every
-/// call that opens, checks or reads a file of unknown state, or commits to one, runs here.
+/// call that opens, checks or reads a file of unknown state, or commits to one, runs here. The
+/// panic is not printed (the caller logs the message, with where it happened, as an ERROR).
 ///
 /// Unwind safety: `f` only touches the `Database` it was given or creates, and plain values it
 /// fills (complete rows pushed one at a time). After a panic that `Database` is at most read
@@ -304,14 +305,49 @@ fn recover(db: &Database, rows: Rows, feed: &Feed) -> u64 {
 /// same way, a lock poisoned by the first one an error — and then dropped (redb's `Drop` does
 /// nothing while panicking), so no broken invariant outlives it.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+    install_quiet_hook();
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.map_err(|p| {
         let msg = p
             .downcast_ref::<String>()
             .map(String::as_str)
             .or_else(|| p.downcast_ref::<&str>().copied())
             .unwrap_or("unknown panic");
-        format!("redb panicked: {}", msg.lines().next().unwrap_or(msg))
+        let at = PANIC_AT.with(|a| a.take()).unwrap_or_default();
+        format!("redb panicked{at}: {}", msg.lines().next().unwrap_or(msg))
     })
+}
+
+std::thread_local! {
+    /// Set while [`guarded`] runs on this thread.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last guarded panic on this thread happened (` at file:line`).
+    static PANIC_AT: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Wraps the panic hook (once): panics inside [`guarded`] only note where they happened; every
+/// other panic goes to the hook that was installed before.
+fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(std::cell::Cell::get) {
+                let at = info.location().map(|l| {
+                    format!(
+                        " at {}:{}",
+                        l.file().rsplit("/src/").next().unwrap_or(l.file()),
+                        l.line()
+                    )
+                });
+                PANIC_AT.with(|a| a.set(at));
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
 
 #[cfg(test)]

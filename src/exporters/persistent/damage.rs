@@ -184,9 +184,13 @@ fn replace(
     counters.damaged_files.inc();
     counters.damaged_bytes.inc_by(bytes);
     counters.corrupt_records.inc_by(lost);
+    let lost_records = match damage.expected {
+        Some(_) => lost.to_string(),
+        None if lost > 0 => format!("at least {lost}"),
+        None => "unknown".to_string(),
+    };
     tracing::error!(exporter = id, file = %path.display(), moved_to = %aside.display(), bytes,
-        reason = %damage.reason, salvaged_records = salvaged, lost_records = lost,
-        records_known = damage.expected.is_some(),
+        reason = %damage.reason, salvaged_records = salvaged, %lost_records,
         "persistent queue file damaged: moved aside; the queue goes on with the records that could be read back");
     fresh(path, rows)
 }
