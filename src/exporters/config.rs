@@ -187,6 +187,12 @@ pub struct QueueConfig {
     /// Persist the queue on disk (see [`StorageConfig`]). Default: in memory.
     #[serde(default)]
     pub storage: Option<StorageConfig>,
+    /// At the shutdown deadline, how much longer a request already sent may take to be
+    /// answered — and then count as delivered, not as dropped — capped by the exporter's
+    /// `timeout`; no new attempt starts. Lengthens the shutdown by at most this. `0s`: cut off
+    /// at the deadline. Default `5s`.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: ConfigDuration,
 }
 
 impl Default for QueueConfig {
@@ -198,6 +204,7 @@ impl Default for QueueConfig {
             max_bytes: default_max_bytes(),
             on_full: OnFull::Drop,
             storage: None,
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }
@@ -268,4 +275,7 @@ fn default_max_elapsed() -> ConfigDuration {
 }
 fn default_recovery_interval() -> ConfigDuration {
     ConfigDuration::secs(1)
+}
+fn default_shutdown_grace() -> ConfigDuration {
+    ConfigDuration::secs(5)
 }

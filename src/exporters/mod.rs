@@ -121,13 +121,16 @@ impl Exporter {
             id,
         );
         let mut balancer = None;
-        // Requests on the wire at the shutdown deadline get one attempt's timeout to finish.
-        let stop = Arc::new(queue::Stop::new(match cfg {
+        // Requests on the wire at the shutdown deadline get `shutdown_grace` (at most one
+        // attempt's timeout) to finish.
+        let attempt = match cfg {
             ExporterConfig::Otlp(c) => c.timeout.0,
             ExporterConfig::OtlpHttp(c) => c.timeout.0,
             ExporterConfig::PrometheusRemoteWrite(c) => c.timeout.0,
             ExporterConfig::Debug(_) | ExporterConfig::LoadBalancing(_) => Duration::ZERO,
-        }));
+        };
+        let grace = cfg.sending_queue().shutdown_grace.0.min(attempt);
+        let stop = Arc::new(queue::Stop::new(grace));
         let (service, queue_cfg) = match cfg {
             ExporterConfig::Otlp(c) => {
                 let client = otlp_grpc::GrpcExport::new(c).map_err(invalid)?;

@@ -7,9 +7,9 @@
 //!
 //! Each batch is sent by a task of its own, so that a worker aborted at the shutdown deadline
 //! does not cut off a request already on the wire: from the deadline ([`Stop`]) no attempt
-//! starts and no retry waits, and a request being answered gets up to the exporter's attempt
-//! `timeout` more; it is then counted by its outcome — sent, or `shutdown_dropped` (in-memory
-//! queue) / kept on disk (persistent queue) — never both.
+//! starts and no retry waits, and a request being answered gets up to `shutdown_grace` (at
+//! most the exporter's attempt `timeout`) more; it is then counted by its outcome — sent, or
+//! `shutdown_dropped` (in-memory queue) / kept on disk (persistent queue) — never both.
 
 use super::config::OnFull;
 use super::persistent::{Durable, StoreHandle};
@@ -85,7 +85,7 @@ impl ExporterStats {
 
 /// The shutdown deadline of one exporter, shared by its workers, its send tasks and its retry
 /// layer: once stopped, no attempt starts, no retry waits, and requests being answered get
-/// `grace` (the exporter's attempt timeout) to finish.
+/// `grace` (`sending_queue.shutdown_grace`, at most the exporter's attempt timeout) to finish.
 pub struct Stop {
     stopped: watch::Sender<bool>,
     grace: Duration,

@@ -1514,8 +1514,8 @@ fn dropped_at_deadline(stderr: &str, exporter: &str) -> usize {
 
 /// SIGTERM with `shutdown_timeout: 1s` while two slow backends (HTTP and gRPC, each answering
 /// after 2 s) hold one request of each exporter (one consumer each) and three more wait in each
-/// queue: the requests being answered finish after the deadline, within the exporters' 5 s
-/// attempt timeout, and count as sent; only the three queued ones count as `shutdown_dropped`.
+/// queue: the requests being answered finish after the deadline, within the default 5 s
+/// `shutdown_grace`, and count as sent; only the three queued ones count as `shutdown_dropped`.
 /// Delivered plus dropped is exactly what was acknowledged, per exporter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_on_the_wire_at_the_shutdown_deadline_count_by_their_outcome_not_as_dropped() {
