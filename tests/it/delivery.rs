@@ -66,6 +66,14 @@ pub(crate) fn tag_logs(base: &ExportLogsServiceRequest, i: usize) -> ExportLogsS
     request
 }
 
+/// POSTs request `i` of a load ([`tag_logs`] of [`base_logs`]) as protobuf to the gateway's
+/// OTLP/HTTP port; its status.
+pub(crate) async fn post_tagged_logs(http_port: u16, i: usize) -> u16 {
+    let body = tag_logs(&base_logs(), i).encode_to_vec();
+    let url = format!("http://127.0.0.1:{http_port}/v1/logs");
+    crate::support::gateway::post(&url, PB, None, body).await.0
+}
+
 /// The ids [`tag_logs`] gives request `i` of `records` records.
 pub(crate) fn log_ids_of(i: usize, records: usize) -> impl Iterator<Item = String> {
     (0..records).map(move |j| format!("{i}/{j}"))

@@ -6,12 +6,11 @@
 //! `scripts/soak disk-full` repeats the fill / free cycle for minutes.
 
 use crate::delivery::{
-    base_logs, expect_log_ids, exporter_series, log_ids, log_ids_of, metric, tag_logs,
+    base_logs, expect_log_ids, exporter_series, log_ids, log_ids_of, metric, post_tagged_logs,
 };
 use crate::support::backends::FakeBackend;
 use crate::support::fixtures;
 use crate::support::gateway::{self, free_port, Gateway};
-use prost::Message;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -135,15 +134,6 @@ service:
     )
 }
 
-/// Posts tagged logs request `i`; its status.
-async fn post_logs(http_port: u16, i: usize) -> u16 {
-    let body = tag_logs(&base_logs(), i).encode_to_vec();
-    let url = format!("http://127.0.0.1:{http_port}/v1/logs");
-    gateway::post(&url, "application/x-protobuf", None, body)
-        .await
-        .0
-}
-
 /// The backend is up; the disk fills (a filler file takes the rest of it) and empties again, once
 /// per round (CI: 2 rounds). While it is full, requests are refused with 503 and the failure is
 /// logged once per episode but counted per attempt; once the filler is gone, requests are
@@ -162,7 +152,7 @@ async fn intake_resumes_by_itself_once_space_returns_and_a_restart_sends_nothing
     while rounds.next() {
         for _ in 0..5 {
             assert_eq!(
-                post_logs(http_port, next).await,
+                post_tagged_logs(http_port, next).await,
                 200,
                 "before the disk fills"
             );
@@ -180,7 +170,7 @@ async fn intake_resumes_by_itself_once_space_returns_and_a_restart_sends_nothing
                 Instant::now() < deadline,
                 "the full disk never refused data"
             );
-            match post_logs(http_port, next).await {
+            match post_tagged_logs(http_port, next).await {
                 200 => acked.push(next),
                 503 => refused += 1,
                 other => panic!("unexpected status {other}"),
@@ -197,7 +187,7 @@ async fn intake_resumes_by_itself_once_space_returns_and_a_restart_sends_nothing
         std::fs::remove_file(&filler).expect("free the space");
         let freed = Instant::now();
         loop {
-            let status = post_logs(http_port, next).await;
+            let status = post_tagged_logs(http_port, next).await;
             if status == 200 {
                 acked.push(next);
                 next += 1;
@@ -255,7 +245,11 @@ async fn intake_resumes_by_itself_once_space_returns_and_a_restart_sends_nothing
         recovered, 0.0,
         "every delivered batch was deleted: nothing to send again"
     );
-    assert_eq!(post_logs(http_port, next).await, 200, "after the restart");
+    assert_eq!(
+        post_tagged_logs(http_port, next).await,
+        200,
+        "after the restart"
+    );
     let last: HashSet<String> = log_ids_of(next, records).collect();
     expect_log_ids(&backend, &last, Duration::from_secs(30)).await;
     let received = backend.log_record_count();

@@ -13,12 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::delivery::{
-    base_logs, expect_log_ids, exporter_series, log_ids, log_ids_of, metric, tag_logs,
+    base_logs, expect_log_ids, exporter_series, log_ids, log_ids_of, metric, post_tagged_logs,
 };
 use crate::support::backends::FakeBackend;
 use crate::support::fixtures;
-use crate::support::gateway::{self, free_port, Gateway};
-use prost::Message;
+use crate::support::gateway::{free_port, Gateway};
 
 const EXPORTER: &str = "otlphttp/queued";
 const FILE: &str = "otlphttp_queued.redb";
@@ -94,14 +93,6 @@ service:
     )
 }
 
-async fn post_logs(http_port: u16, i: usize) -> u16 {
-    let body = tag_logs(&base_logs(), i).encode_to_vec();
-    let url = format!("http://127.0.0.1:{http_port}/v1/logs");
-    gateway::post(&url, "application/x-protobuf", None, body)
-        .await
-        .0
-}
-
 fn moved_aside(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .expect("list")
@@ -127,7 +118,7 @@ async fn survives(damage: Damage, crash: bool) -> Outcome {
     let config = yaml(http_port, admin_port, backend_port, dir.path());
     let mut gw = Gateway::start(&config, &[http_port, admin_port]).await;
     for i in 0..STORED {
-        assert_eq!(post_logs(http_port, i).await, 200, "request {i}");
+        assert_eq!(post_tagged_logs(http_port, i).await, 200, "request {i}");
     }
     if crash {
         gw.kill();
@@ -151,7 +142,11 @@ async fn survives(damage: Damage, crash: bool) -> Outcome {
         .flat_map(|i| log_ids_of(i, records))
         .collect();
     for i in STORED..STORED + 3 {
-        assert_eq!(post_logs(http_port, i).await, 200, "{damage:?}: new data");
+        assert_eq!(
+            post_tagged_logs(http_port, i).await,
+            200,
+            "{damage:?}: new data"
+        );
     }
     expect_log_ids(&backend, &fresh, Duration::from_secs(30)).await;
 
