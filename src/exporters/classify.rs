@@ -88,8 +88,22 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// Classifies a gRPC status per the OTLP table. `RESOURCE_EXHAUSTED` is retryable only when the
 /// server attached `RetryInfo`.
+///
+/// The table applies to statuses the server sent. A status the client made up from a transport
+/// failure — connection refused or reset, the connection closed or the stream reset before a
+/// response (`Unknown: transport error`, `Internal: h2 protocol error`, ...) — carries that
+/// failure as its source, and is retryable whatever its code, as a failed request is for
+/// `otlphttp`: the backend may never have seen the data.
 pub fn grpc_status(status: &tonic::Status) -> ExportError {
+    use std::error::Error as _;
     use tonic::Code;
+    if let Some(source) = status.source() {
+        return ExportError::retryable(format!(
+            "gRPC transport failure ({:?}): {}",
+            status.code(),
+            super::otlp_http::error_chain(source)
+        ));
+    }
     let message = format!("gRPC {:?}: {}", status.code(), status.message());
     let retry_info = retry_info_delay(status.details());
     match status.code() {
@@ -166,6 +180,24 @@ mod tests {
         let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
         assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn grpc_transport_failures_are_retryable_whatever_their_code_but_server_statuses_follow_the_table(
+    ) {
+        use tonic::Code;
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let made_up = tonic::Status::from_error(Box::new(reset));
+        assert_eq!(made_up.code(), Code::Unknown, "what tonic makes of it");
+        let e = grpc_status(&made_up);
+        assert!(is_retryable(&e), "{e:?}");
+        assert!(e.to_string().contains("connection reset"), "{e}");
+        for code in [Code::Unknown, Code::Internal] {
+            assert!(
+                !is_retryable(&grpc_status(&tonic::Status::new(code, "transport error"))),
+                "a server's {code:?} is permanent, whatever its message"
+            );
+        }
     }
 
     #[test]

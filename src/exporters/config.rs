@@ -147,6 +147,23 @@ pub struct StorageConfig {
     /// acknowledged only after they are durably written there; what is unsent at shutdown or
     /// after a crash is sent after the restart.
     pub directory: PathBuf,
+    /// After a failed write (disk full, I/O error) the queue file is reopened and the write
+    /// tried again at most this often — on the next request, or to commit the deletes of
+    /// delivered batches — until it succeeds; meanwhile new data is refused (503 /
+    /// `UNAVAILABLE`). Each attempt verifies the file (about 1 s per GiB). Above 0. Default
+    /// `1s`.
+    #[serde(default = "default_recovery_interval")]
+    pub recovery_interval: ConfigDuration,
+}
+
+impl StorageConfig {
+    /// A persistent queue in `directory` with the default recovery interval.
+    pub fn new(directory: impl Into<PathBuf>) -> Self {
+        StorageConfig {
+            directory: directory.into(),
+            recovery_interval: default_recovery_interval(),
+        }
+    }
 }
 
 /// `sending_queue:`: the exporter's own bounded queue. A full queue drops (and counts) the request
@@ -172,6 +189,12 @@ pub struct QueueConfig {
     /// Persist the queue on disk (see [`StorageConfig`]). Default: in memory.
     #[serde(default)]
     pub storage: Option<StorageConfig>,
+    /// At the shutdown deadline, how much longer a request already sent may take to be
+    /// answered — and then count as delivered, not as dropped — capped by the exporter's
+    /// `timeout`; no new attempt starts. Lengthens the shutdown by at most this. `0s`: cut off
+    /// at the deadline. Default `5s`.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: ConfigDuration,
 }
 
 impl Default for QueueConfig {
@@ -183,6 +206,7 @@ impl Default for QueueConfig {
             max_bytes: default_max_bytes(),
             on_full: OnFull::Drop,
             storage: None,
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }
@@ -251,6 +275,12 @@ fn default_jitter() -> f64 {
 fn default_max_elapsed() -> ConfigDuration {
     ConfigDuration::secs(300)
 }
+fn default_recovery_interval() -> ConfigDuration {
+    ConfigDuration::secs(1)
+}
+fn default_shutdown_grace() -> ConfigDuration {
+    ConfigDuration::secs(5)
+}
 
 /// Checks an exporter's `tls:` files (`path`: the section holding `tls:`), and warns about
 /// settings that do nothing or weaken it; `uses_tls` tells whether the endpoint uses TLS.
@@ -306,6 +336,15 @@ pub fn check_queue(path: &str, q: &QueueConfig, out: &mut Vec<Diagnostic>) {
         out.push(Diagnostic::error(
             join(&path, "num_consumers"),
             "must be at least 1",
+        ));
+    }
+    if q.storage
+        .as_ref()
+        .is_some_and(|s| s.recovery_interval.0.is_zero())
+    {
+        out.push(Diagnostic::error(
+            join(&path, "storage.recovery_interval"),
+            "must be above 0",
         ));
     }
 }

@@ -111,7 +111,12 @@ impl ExporterType for DebugExporterConfig {
         check_queue(path, &self.sending_queue, out);
     }
 
-    fn client(&self, id: &str, _metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+    fn client(
+        &self,
+        id: &str,
+        _metrics: &SelfMetrics,
+        _stop: &std::sync::Arc<crate::exporters::queue::Stop>,
+    ) -> Result<Client, ExporterBuildError> {
         Ok(tower::util::BoxCloneService::new(DebugExport::new(id, self.verbosity)).into())
     }
 }

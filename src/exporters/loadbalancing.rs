@@ -830,7 +830,12 @@ impl ExporterType for LoadBalancingExporterConfig {
         check_queue(path, &self.sending_queue, out);
     }
 
-    fn client(&self, id: &str, metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+    fn client(
+        &self,
+        id: &str,
+        metrics: &SelfMetrics,
+        _stop: &std::sync::Arc<crate::exporters::queue::Stop>,
+    ) -> Result<Client, ExporterBuildError> {
         let (router, pending) = build(id, self, metrics)?;
         Ok(Client {
             service: tower::util::BoxCloneService::new(router),

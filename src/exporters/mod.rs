@@ -114,8 +114,12 @@ impl Exporter {
         cfg: &dyn ExporterType,
         metrics: &SelfMetrics,
     ) -> Result<Self, ExporterBuildError> {
-        let Client { service, balancer } = cfg.client(id, metrics)?;
         let queue_cfg = cfg.sending_queue();
+        // Requests on the wire at the shutdown deadline get `shutdown_grace` (at most one
+        // attempt's timeout) to finish.
+        let grace = queue_cfg.shutdown_grace.0.min(cfg.attempt_timeout());
+        let stop = Arc::new(queue::Stop::new(grace));
+        let Client { service, balancer } = cfg.client(id, metrics, &stop)?;
         let stats = ExporterStats::new(metrics, id, queue_cfg.queue_size);
         let (mut sender, mut receiver) = queue::bounded(
             id,
@@ -124,15 +128,15 @@ impl Exporter {
             queue_cfg.on_full,
             stats,
         );
+        receiver = receiver.with_stop(stop);
         let store = match &queue_cfg.storage {
             Some(storage) => {
-                let store =
-                    persistent::open(&storage.directory, &sender.feed()).map_err(|source| {
-                        ExporterBuildError::Storage {
-                            id: id.to_string(),
-                            source,
-                        }
-                    })?;
+                let store = persistent::open(storage, &sender.feed()).map_err(|source| {
+                    ExporterBuildError::Storage {
+                        id: id.to_string(),
+                        source,
+                    }
+                })?;
                 sender = sender.with_store(store.handle());
                 receiver = receiver.with_store(store.handle());
                 Some(store)
@@ -183,13 +187,14 @@ fn retry_counter(metrics: &SelfMetrics, id: &str) -> prometheus_client::metrics:
     )
 }
 
-/// retry → timeout → client, for requests of type `R` (a whole batch, or one body of an
+/// retry → gate → timeout → client, for requests of type `R` (a whole batch, or one body of an
 /// exporter that splits batches).
 fn stack<S, R>(
     client: S,
     retry: &config::RetryConfig,
     timeout: Duration,
     retries: prometheus_client::metrics::counter::Counter,
+    stop: &Arc<queue::Stop>,
 ) -> BoxCloneService<R, ExportOutcome, BoxError>
 where
     R: Clone + Send + 'static,
@@ -197,7 +202,8 @@ where
     S::Future: Send + 'static,
 {
     let svc = ServiceBuilder::new()
-        .retry(retry::RetryPolicy::new(retry, retries))
+        .retry(retry::RetryPolicy::new(retry, retries, stop.clone()))
+        .layer_fn(|inner| retry::StopGate::new(inner, stop.clone()))
         .timeout(timeout)
         .service(client);
     BoxCloneService::new(svc)

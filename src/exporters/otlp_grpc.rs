@@ -378,6 +378,10 @@ impl ExporterType for OtlpGrpcExporterConfig {
         &self.sending_queue
     }
 
+    fn attempt_timeout(&self) -> std::time::Duration {
+        self.timeout.0
+    }
+
     fn check(&self, path: &str, _signals: &BTreeSet<Signal>, out: &mut Vec<Diagnostic>) {
         match target(self) {
             Err(msg) => out.push(Diagnostic::error(join(path, "endpoint"), msg)),
@@ -388,13 +392,25 @@ impl ExporterType for OtlpGrpcExporterConfig {
         check_retry(path, &self.retry_on_failure, out);
     }
 
-    fn client(&self, id: &str, metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+    fn client(
+        &self,
+        id: &str,
+        metrics: &SelfMetrics,
+        stop: &std::sync::Arc<crate::exporters::queue::Stop>,
+    ) -> Result<Client, ExporterBuildError> {
         let client = GrpcExport::new(self).map_err(|message| ExporterBuildError::Invalid {
             id: id.to_string(),
             message,
         })?;
         let retries = super::retry_counter(metrics, id);
-        Ok(super::stack(client, &self.retry_on_failure, self.timeout.0, retries).into())
+        Ok(super::stack(
+            client,
+            &self.retry_on_failure,
+            self.timeout.0,
+            retries,
+            stop,
+        )
+        .into())
     }
 }
 

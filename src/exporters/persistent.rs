@@ -1,17 +1,25 @@
-//! The persistent queue (`sending_queue.storage.directory`): one redb database per exporter.
-//! A writer thread group-commits appended batches (fsync per commit) and only then acknowledges
-//! them — the receiver answers the client after that — and hands them to the workers; delivered
-//! batches are deleted in later, cheaper commits. At start every stored batch is reloaded and
-//! sent again (duplicates possible after a crash, counted as recovered); a record that cannot be
-//! read is skipped, deleted and counted, and a database file that cannot be opened is moved aside
-//! so start-up never fails on it. A failed commit (disk full) refuses the new data and never
-//! touches what is stored.
+//! The persistent queue (`sending_queue.storage`): one redb database per exporter. A writer
+//! thread ([`writer`]) group-commits appended batches (fsync per commit) and only then
+//! acknowledges them — the receiver answers the client after that — and hands them to the
+//! workers; delivered batches are deleted in later, cheaper commits. At start every stored batch
+//! is reloaded and sent again (duplicates possible after a crash, counted as recovered).
+//!
+//! Damage never stops start-up ([`damage`]): a damaged, empty or (after a crash) missing file is
+//! moved aside, what can be read from it is salvaged, and the loss is counted. A failed commit
+//! (disk full) refuses the new data, never touches what is stored, and the writer reopens the
+//! file and recovers by itself once writing works again.
 
+mod damage;
+mod writer;
+
+use super::config::StorageConfig;
 use super::queue::{Entry, ExporterStats, Feed};
 use crate::codec::{Batch, Payload, WireFormat};
+use crate::telemetry::metrics::{names, SelfMetrics};
 use bytes::Bytes;
 use processors::Signal;
-use redb::{Database, Durability, ReadableTable, TableDefinition};
+use prometheus_client::metrics::counter::Counter;
+use redb::{Database, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -21,6 +29,9 @@ const TABLE: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
 const RECORD_VERSION: u8 = 1;
 /// Appends and deletes folded into one commit, at most.
 const GROUP: usize = 512;
+
+/// Stored records, `(key, raw record)`, in key order.
+type Rows = Vec<(u64, Vec<u8>)>;
 
 /// Resolves once a batch is durably stored (or failed to be).
 pub type Durable = oneshot::Receiver<Result<(), String>>;
@@ -36,7 +47,9 @@ pub enum StoreError {
         /// OS error.
         source: std::io::Error,
     },
-    /// The database could not be created, even after moving a broken file aside.
+    /// The file cannot be used and is not damaged (locked by another process, no permission, no
+    /// space for a new file), or a fresh file could not be created after moving a damaged one
+    /// aside.
     #[error("persistent queue {path}: {message}")]
     Open {
         /// The file.
@@ -46,15 +59,60 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    fn open(path: &Path, message: impl std::fmt::Display) -> Self {
+        StoreError::Open {
+            path: path.display().to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// What one persistent queue lost or failed at: shared by the opening code and the writer.
+pub struct StoreCounters {
+    /// `gateway_exporter_queue_corrupt_records_total`.
+    pub corrupt_records: Counter,
+    /// `gateway_exporter_queue_damaged_files_total`.
+    pub damaged_files: Counter,
+    /// `gateway_exporter_queue_damaged_bytes_total`.
+    pub damaged_bytes: Counter,
+    /// `gateway_exporter_queue_write_failures_total`.
+    pub write_failures: Counter,
+}
+
+impl StoreCounters {
+    /// Resolves the counters of exporter `id`.
+    pub fn new(m: &SelfMetrics, id: &str) -> Self {
+        let c = |name| m.request_counter(name, "exporter", id);
+        StoreCounters {
+            corrupt_records: c(names::EXPORTER_QUEUE_CORRUPT),
+            damaged_files: c(names::EXPORTER_QUEUE_DAMAGED_FILES),
+            damaged_bytes: c(names::EXPORTER_QUEUE_DAMAGED_BYTES),
+            write_failures: c(names::EXPORTER_QUEUE_WRITE_FAILURES),
+        }
+    }
+}
+
+/// A batch waiting for its commit.
+struct Append {
+    feed: Feed,
+    batch: Arc<Batch>,
+    bytes: u64,
+    ack: oneshot::Sender<Result<(), String>>,
+}
+
+impl Append {
+    /// Refuses the batch: its room goes back, the sender learns why.
+    fn refuse(self, why: &str) {
+        self.feed.core.cap.release(self.bytes);
+        let _ = self.ack.send(Err(why.to_string()));
+    }
+}
+
 // One op per batch through a channel: its size is irrelevant next to the batch itself.
 #[allow(clippy::large_enum_variant)]
 enum Op {
-    Append {
-        feed: Feed,
-        batch: Arc<Batch>,
-        bytes: u64,
-        ack: oneshot::Sender<Result<(), String>>,
-    },
+    Append(Append),
     Delete(u64),
 }
 
@@ -68,16 +126,14 @@ impl StoreHandle {
     /// Queues a batch for a durable write; the returned receiver resolves after the commit.
     pub fn append(&self, feed: Feed, batch: Arc<Batch>, bytes: u64) -> Durable {
         let (ack, done) = oneshot::channel();
-        if let Err(std_mpsc::SendError(Op::Append {
-            feed, bytes, ack, ..
-        })) = self.tx.send(Op::Append {
+        let op = Op::Append(Append {
             feed,
             batch,
             bytes,
             ack,
-        }) {
-            feed.core.cap.release(bytes);
-            let _ = ack.send(Err("persistent queue is closed".into()));
+        });
+        if let Err(std_mpsc::SendError(Op::Append(append))) = self.tx.send(op) {
+            append.refuse("persistent queue is closed");
         }
         done
     }
@@ -91,7 +147,8 @@ impl StoreHandle {
 /// The writer thread of one persistent queue.
 pub struct Store {
     handle: StoreHandle,
-    thread: std::thread::JoinHandle<()>,
+    thread: std::thread::JoinHandle<bool>,
+    path: PathBuf,
 }
 
 impl Store {
@@ -101,10 +158,12 @@ impl Store {
     }
 
     /// Waits (blocking) for the writer to commit what is pending and stop; call after every
-    /// handle is dropped.
+    /// handle is dropped. A queue closed cleanly loses its "open" marker.
     pub fn join(self) {
         drop(self.handle);
-        let _ = self.thread.join();
+        if let Ok(true) = self.thread.join() {
+            damage::mark_closed(&self.path);
+        }
     }
 }
 
@@ -123,60 +182,39 @@ pub fn file_for(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{safe}.redb"))
 }
 
-/// Opens (or creates) the queue of exporter `feed.core.id` in `dir`, reloads what it holds into
-/// the workers' channel, and starts the writer thread.
-pub fn open(dir: &Path, feed: &Feed) -> Result<Store, StoreError> {
+/// Opens (or creates) the queue of exporter `feed.core.id` in `cfg.directory` — replacing a
+/// damaged file ([`damage`]) — reloads what it holds into the workers' channel, and starts the
+/// writer thread.
+pub fn open(cfg: &StorageConfig, feed: &Feed) -> Result<Store, StoreError> {
     let core = &feed.core;
+    let dir = &cfg.directory;
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
         dir: dir.display().to_string(),
         source,
     })?;
     let path = file_for(dir, &core.id);
-    let db = match open_db(&path) {
-        Ok(db) => db,
-        Err(first) => {
-            let aside = path.with_extension(format!(
-                "redb.corrupt-{}",
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0)
-            ));
-            tracing::error!(exporter = %core.id, file = %path.display(), moved_to = %aside.display(), error = %first,
-                "persistent queue unreadable: moved aside, starting empty");
-            core.stats.corrupt.inc();
-            std::fs::rename(&path, &aside).map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                message: format!("{first}; moving it aside failed: {e}"),
-            })?;
-            open_db(&path).map_err(|message| StoreError::Open {
-                path: path.display().to_string(),
-                message,
-            })?
-        }
-    };
-    let next_key = recover(&db, feed);
+    let counters = core.stats.store.clone();
+    let opened = damage::open_or_replace(&path, &core.id, &counters)?;
+    let next_key = recover(&opened.db, opened.rows, feed);
+    damage::mark_open(&path)?;
     let (tx, rx) = std_mpsc::channel();
-    let id = core.id.clone();
+    let writer = writer::Writer::new(
+        path.clone(),
+        core.id.clone(),
+        opened.db,
+        next_key,
+        cfg.recovery_interval.0,
+        counters,
+    );
     let thread = std::thread::Builder::new()
-        .name(format!("queue-{id}"))
-        .spawn(move || writer(db, rx, next_key, id))
-        .map_err(|e| StoreError::Open {
-            path: path.display().to_string(),
-            message: format!("writer thread: {e}"),
-        })?;
+        .name(format!("queue-{}", core.id))
+        .spawn(move || writer.run(rx))
+        .map_err(|e| StoreError::open(&path, format!("writer thread: {e}")))?;
     Ok(Store {
         handle: StoreHandle { tx },
         thread,
+        path,
     })
-}
-
-fn open_db(path: &Path) -> Result<Database, String> {
-    let db = Database::create(path).map_err(|e| e.to_string())?;
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
-    txn.open_table(TABLE).map_err(|e| e.to_string())?;
-    txn.commit().map_err(|e| e.to_string())?;
-    Ok(db)
 }
 
 /// `[version][signal][crc32 of payload, LE][protobuf payload]`.
@@ -190,60 +228,52 @@ fn encode_record(batch: &Batch) -> Vec<u8> {
     out
 }
 
-fn decode_record(raw: &[u8]) -> Result<Batch, String> {
+/// The signal and payload of a record whose header and checksum are right.
+fn check_record(raw: &[u8]) -> Result<(Signal, &[u8]), &'static str> {
     if raw.len() < 6 || raw[0] != RECORD_VERSION {
-        return Err("unknown record header".into());
+        return Err("unknown record header");
     }
-    let signal = *Signal::ALL
-        .get(raw[1] as usize)
-        .ok_or_else(|| "unknown signal".to_string())?;
+    let signal = *Signal::ALL.get(raw[1] as usize).ok_or("unknown signal")?;
     let crc = u32::from_le_bytes([raw[2], raw[3], raw[4], raw[5]]);
     let proto = &raw[6..];
     if crc32fast::hash(proto) != crc {
-        return Err("checksum mismatch".into());
+        return Err("checksum mismatch");
     }
+    Ok((signal, proto))
+}
+
+fn decode_record(raw: &[u8]) -> Result<Batch, String> {
+    let (signal, proto) = check_record(raw)?;
     let bytes = Bytes::copy_from_slice(proto);
     let payload = Payload::decode_proto(signal, bytes.clone()).map_err(|e| e.to_string())?;
     Ok(Batch::with_proto(payload, bytes))
 }
 
-/// Reloads every stored batch into the workers' channel; skips and deletes unreadable ones.
-/// Returns the next free key.
-fn recover(db: &Database, feed: &Feed) -> u64 {
+/// Reloads every stored record into the workers' channel; skips, deletes and counts unreadable
+/// ones. Returns the next free key.
+fn recover(db: &Database, rows: Rows, feed: &Feed) -> u64 {
     let core = &feed.core;
     let stats: &ExporterStats = &core.stats;
+    let next = rows.last().map_or(0, |(k, _)| k + 1);
     let mut bad = Vec::new();
-    let mut next = 0u64;
     let mut items = 0u64;
-    if let Ok(txn) = db.begin_read() {
-        if let Ok(table) = txn.open_table(TABLE) {
-            if let Ok(iter) = table.iter() {
-                for row in iter {
-                    let Ok((k, v)) = row else {
-                        stats.corrupt.inc();
-                        continue;
-                    };
-                    let key = k.value();
-                    next = next.max(key + 1);
-                    match decode_record(v.value()) {
-                        Ok(batch) => {
-                            let bytes = batch.size_bytes();
-                            items += batch.items() as u64;
-                            stats.recovered.add(batch.signal(), batch.items() as u64);
-                            core.cap.force_acquire(bytes);
-                            feed.push(Entry {
-                                batch: Arc::new(batch),
-                                bytes,
-                                key: Some(key),
-                            });
-                        }
-                        Err(reason) => {
-                            tracing::warn!(exporter = %core.id, key, %reason, "unreadable record in the persistent queue skipped");
-                            stats.corrupt.inc();
-                            bad.push(key);
-                        }
-                    }
-                }
+    for (key, raw) in rows {
+        match decode_record(&raw) {
+            Ok(batch) => {
+                let bytes = batch.size_bytes();
+                items += batch.items() as u64;
+                stats.recovered.add(batch.signal(), batch.items() as u64);
+                core.cap.force_acquire(bytes);
+                feed.push(Entry {
+                    batch: Arc::new(batch),
+                    bytes,
+                    key: Some(key),
+                });
+            }
+            Err(reason) => {
+                tracing::warn!(exporter = %core.id, key, %reason, "unreadable record in the persistent queue skipped");
+                stats.store.corrupt_records.inc();
+                bad.push(key);
             }
         }
     }
@@ -263,197 +293,62 @@ fn recover(db: &Database, feed: &Feed) -> u64 {
     next
 }
 
-fn writer(db: Database, rx: std_mpsc::Receiver<Op>, mut next_key: u64, id: Arc<str>) {
-    while let Ok(first) = rx.recv() {
-        let mut ops = vec![first];
-        while ops.len() < GROUP {
-            match rx.try_recv() {
-                Ok(op) => ops.push(op),
-                Err(_) => break,
-            }
-        }
-        commit(&db, ops, &mut next_key, &id);
-    }
-    // Every handle is gone: make the last deletes durable.
-    if let Ok(mut txn) = db.begin_write() {
-        txn.set_durability(Durability::Immediate);
-        let _ = txn.commit();
-    }
+/// Runs `f`, turning a panic into an error message. redb asserts instead of returning an error
+/// on some damaged files (a truncated file: `assertion failed: storage.raw_file_len()? >=
+/// header.layout().len()`; appended bytes; overwritten branch pages: `unreachable`), so every
+/// call that opens, checks or reads a file of unknown state, or commits to one, runs here. The
+/// panic is not printed (the caller logs the message, with where it happened, as an ERROR).
+///
+/// Unwind safety: `f` only touches the `Database` it was given or creates, and plain values it
+/// fills (complete rows pushed one at a time). After a panic that `Database` is at most read
+/// once more to salvage records — each checked by its own checksum, a second panic caught the
+/// same way, a lock poisoned by the first one an error — and then dropped (redb's `Drop` does
+/// nothing while panicking), so no broken invariant outlives it.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    install_quiet_hook();
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        let at = PANIC_AT.with(|a| a.take()).unwrap_or_default();
+        format!("redb panicked{at}: {}", msg.lines().next().unwrap_or(msg))
+    })
 }
 
-fn commit(db: &Database, ops: Vec<Op>, next_key: &mut u64, id: &str) {
-    let appends = ops
-        .iter()
-        .filter(|o| matches!(o, Op::Append { .. }))
-        .count();
-    let mut staged = Vec::with_capacity(appends);
-    let result = (|| -> Result<(), String> {
-        let mut txn = db.begin_write().map_err(|e| e.to_string())?;
-        txn.set_durability(if appends > 0 {
-            Durability::Immediate
-        } else {
-            Durability::Eventual
-        });
-        {
-            let mut table = txn.open_table(TABLE).map_err(|e| e.to_string())?;
-            for op in &ops {
-                match op {
-                    Op::Append { batch, .. } => {
-                        let key = *next_key + staged.len() as u64;
-                        table
-                            .insert(key, encode_record(batch).as_slice())
-                            .map_err(|e| e.to_string())?;
-                        staged.push(key);
-                    }
-                    Op::Delete(key) => {
-                        table.remove(*key).map_err(|e| e.to_string())?;
-                    }
-                }
-            }
-        }
-        txn.commit().map_err(|e| e.to_string())
-    })();
-    if result.is_ok() {
-        *next_key += staged.len() as u64;
-    }
-    let mut keys = staged.into_iter();
-    for op in ops {
-        let Op::Append {
-            feed,
-            batch,
-            bytes,
-            ack,
-        } = op
-        else {
-            continue;
-        };
-        match &result {
-            Ok(()) => {
-                feed.push(Entry {
-                    batch,
-                    bytes,
-                    key: keys.next(),
+std::thread_local! {
+    /// Set while [`guarded`] runs on this thread.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last guarded panic on this thread happened (` at file:line`).
+    static PANIC_AT: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Wraps the panic hook (once): panics inside [`guarded`] only note where they happened; every
+/// other panic goes to the hook that was installed before.
+fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(std::cell::Cell::get) {
+                let at = info.location().map(|l| {
+                    format!(
+                        " at {}:{}",
+                        l.file().rsplit("/src/").next().unwrap_or(l.file()),
+                        l.line()
+                    )
                 });
-                let _ = ack.send(Ok(()));
+                PANIC_AT.with(|a| a.set(at));
+            } else {
+                previous(info);
             }
-            Err(e) => {
-                feed.core.cap.release(bytes);
-                let _ = ack.send(Err(e.clone()));
-            }
-        }
-    }
-    if let Err(e) = result {
-        tracing::error!(exporter = %id, error = %e, "persistent queue write failed: new data refused");
-    }
+        }));
+    });
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_round_trip_and_damage_is_detected() {
-        let body = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/tool-secrets-protobuf/004_logs.pb"
-        ))
-        .expect("fixture");
-        let payload = Payload::decode_proto(Signal::Logs, Bytes::from(body)).expect("decode");
-        let batch = Batch::new(payload.clone());
-        let mut rec = encode_record(&batch);
-        assert_eq!(decode_record(&rec).expect("round trip").payload(), &payload);
-        let last = rec.len() - 1;
-        rec[last] ^= 0xff;
-        assert_eq!(
-            decode_record(&rec).err().as_deref(),
-            Some("checksum mismatch")
-        );
-        assert!(decode_record(&[9, 9]).is_err());
-    }
-}
-
-#[cfg(test)]
-mod recovery_tests {
-    use super::*;
-    use crate::exporters::config::OnFull;
-    use crate::exporters::queue::{bounded, ExporterStats};
-    use crate::telemetry::metrics::SelfMetrics;
-
-    fn logs_batch() -> Arc<Batch> {
-        let body = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/tool-secrets-protobuf/004_logs.pb"
-        ))
-        .expect("fixture");
-        let payload = Payload::decode_proto(Signal::Logs, Bytes::from(body)).expect("decode");
-        Arc::new(Batch::new(payload))
-    }
-
-    #[tokio::test]
-    async fn stored_batches_come_back_after_reopening_and_corrupt_records_are_skipped_and_counted()
-    {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let m = SelfMetrics::new();
-        {
-            let (sender, _rx) = bounded(
-                "x",
-                100,
-                1 << 30,
-                OnFull::Drop,
-                ExporterStats::new(&m, "x", 100),
-            );
-            let store = open(dir.path(), &sender.feed()).expect("open");
-            let sender = sender.with_store(store.handle());
-            for _ in 0..3 {
-                let r = sender.try_reserve(100).expect("room");
-                let durable = r.send(logs_batch()).expect("persistent");
-                assert_eq!(durable.await.expect("acked"), Ok(()));
-            }
-            drop(sender);
-            store.join();
-        }
-        // Damage: one record with a bad checksum, one that is not a record at all.
-        {
-            let db = Database::create(file_for(dir.path(), "x")).expect("db");
-            let txn = db.begin_write().expect("txn");
-            {
-                let mut t = txn.open_table(TABLE).expect("table");
-                let mut bad = encode_record(&logs_batch());
-                let last = bad.len() - 1;
-                bad[last] ^= 1;
-                t.insert(1000, bad.as_slice()).expect("insert");
-                t.insert(1001, b"junk".as_slice()).expect("insert");
-            }
-            txn.commit().expect("commit");
-        }
-        let m2 = SelfMetrics::new();
-        let stats = ExporterStats::new(&m2, "x", 100);
-        let (sender, rx) = bounded("x", 100, 1 << 30, OnFull::Drop, stats.clone());
-        let store = open(dir.path(), &sender.feed()).expect("reopen never fails on bad records");
-        assert_eq!(
-            stats.recovered.get(Signal::Logs),
-            3 * logs_batch().items() as u64
-        );
-        assert_eq!(stats.corrupt.get(), 2);
-        drop((sender, rx));
-        store.join();
-    }
-
-    #[tokio::test]
-    async fn an_unreadable_queue_file_is_moved_aside_and_start_up_goes_on() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(file_for(dir.path(), "y"), vec![0x5a; 64 * 1024]).expect("garbage");
-        let m = SelfMetrics::new();
-        let stats = ExporterStats::new(&m, "y", 10);
-        let (sender, rx) = bounded("y", 10, 1 << 30, OnFull::Drop, stats.clone());
-        let store = open(dir.path(), &sender.feed()).expect("opens a fresh queue");
-        assert_eq!(stats.corrupt.get(), 1);
-        let aside = std::fs::read_dir(dir.path())
-            .expect("list")
-            .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
-        assert!(aside, "the broken file is kept for inspection");
-        drop((sender, rx));
-        store.join();
-    }
-}
+mod tests;

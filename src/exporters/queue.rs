@@ -4,6 +4,12 @@
 //! whole request before anything is enqueued anywhere (`on_full: reject`). Bounds are requests
 //! and encoded bytes. A persistent queue ([`super::persistent`]) writes each batch durably
 //! before the client is answered; workers delete what they delivered.
+//!
+//! Each batch is sent by a task of its own, so that a worker aborted at the shutdown deadline
+//! does not cut off a request already on the wire: from the deadline ([`Stop`]) no attempt
+//! starts and no retry waits, and a request being answered gets up to `shutdown_grace` (at
+//! most the exporter's attempt `timeout`) more; it is then counted by its outcome — sent, or
+//! `shutdown_dropped` (in-memory queue) / kept on disk (persistent queue) — never both.
 
 use super::config::OnFull;
 use super::persistent::{Durable, StoreHandle};
@@ -13,8 +19,9 @@ use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt};
 
@@ -31,8 +38,8 @@ pub struct ExporterStats {
     pub shutdown_dropped: SignalCounters,
     /// Items reloaded from the persistent queue at start.
     pub recovered: SignalCounters,
-    /// Unreadable records skipped in the persistent queue.
-    pub corrupt: prometheus_client::metrics::counter::Counter,
+    /// Losses and write failures of the persistent queue.
+    pub store: Arc<super::persistent::StoreCounters>,
     queue_size: Gauge,
     queue_bytes: Gauge,
     in_flight: Arc<InFlightStats>,
@@ -47,6 +54,8 @@ struct InFlightStats {
     requests: Gauge,
     /// `gateway_exporter_queue_capacity_bytes`.
     capacity_bytes: Gauge,
+    /// Items of requests given up at the shutdown deadline by their own send task.
+    cut_off: AtomicU64,
 }
 
 impl ExporterStats {
@@ -61,15 +70,56 @@ impl ExporterStats {
             enqueue_failed: c(names::EXPORTER_ENQUEUE_FAILED),
             shutdown_dropped: c(names::EXPORTER_SHUTDOWN_DROPPED),
             recovered: c(names::EXPORTER_QUEUE_RECOVERED),
-            corrupt: m.request_counter(names::EXPORTER_QUEUE_CORRUPT, "exporter", id),
+            store: Arc::new(super::persistent::StoreCounters::new(m, id)),
             queue_size: m.gauge(names::EXPORTER_QUEUE_SIZE, "exporter", id),
             queue_bytes: m.gauge(names::EXPORTER_QUEUE_BYTES, "exporter", id),
             in_flight: Arc::new(InFlightStats {
                 items: Default::default(),
                 requests: m.gauge(names::EXPORTER_IN_FLIGHT_REQUESTS, "exporter", id),
                 capacity_bytes: m.gauge(names::EXPORTER_QUEUE_CAPACITY_BYTES, "exporter", id),
+                cut_off: AtomicU64::new(0),
             }),
         }
+    }
+}
+
+/// The shutdown deadline of one exporter, shared by its workers, its send tasks and its retry
+/// layer: once stopped, no attempt starts, no retry waits, and requests being answered get
+/// `grace` (`sending_queue.shutdown_grace`, at most the exporter's attempt timeout) to finish.
+pub struct Stop {
+    stopped: watch::Sender<bool>,
+    grace: Duration,
+}
+
+impl Stop {
+    /// A stop signal whose in-flight requests get `grace` after it fires.
+    pub fn new(grace: Duration) -> Self {
+        Stop {
+            stopped: watch::Sender::new(false),
+            grace,
+        }
+    }
+
+    /// Fires the signal (idempotent).
+    pub fn stop(&self) {
+        self.stopped.send_replace(true);
+    }
+
+    /// Whether the signal has fired.
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// Resolves once the signal fires.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Resolves `grace` after the signal fires.
+    async fn grace_over(&self) {
+        self.stopped().await;
+        tokio::time::sleep(self.grace).await;
     }
 }
 
@@ -168,6 +218,8 @@ pub struct QueueCore {
     pub cap: Arc<Capacity>,
     /// Metrics.
     pub stats: ExporterStats,
+    /// The shutdown deadline.
+    pub stop: Arc<Stop>,
 }
 
 /// The way into the workers' channel. Only the sending side holds one, so the channel closes
@@ -331,6 +383,7 @@ pub fn bounded(
         id: Arc::from(id),
         cap: Arc::new(Capacity::new(max_requests, max_bytes)),
         stats,
+        stop: Arc::new(Stop::new(Duration::ZERO)),
     };
     (
         QueueSender {
@@ -370,6 +423,12 @@ impl QueueReceiver {
         self
     }
 
+    /// Makes the workers obey `stop`, the signal the exporter's retry layer obeys too.
+    pub fn with_stop(mut self, stop: Arc<Stop>) -> Self {
+        self.core.stop = stop;
+        self
+    }
+
     /// Whether the queue is persistent.
     pub fn is_persistent(&self) -> bool {
         self.store.is_some()
@@ -387,11 +446,17 @@ impl QueueReceiver {
         }
     }
 
-    /// After the shutdown deadline: counts what is still queued or in flight as dropped (memory
-    /// queue) or kept on disk (persistent queue). Returns (dropped, kept) items.
+    /// After the shutdown deadline (workers aborted): waits for the requests on the wire to be
+    /// answered (at most the grace), then counts what was never sent as dropped (memory queue)
+    /// or kept on disk (persistent queue). Returns (dropped, kept) items.
     pub async fn count_leftovers(&self) -> (u64, u64) {
-        let mut left = 0;
         let stats = &self.core.stats;
+        self.core.stop.stop();
+        let deadline = Instant::now() + self.core.stop.grace + Duration::from_secs(1);
+        while stats.in_flight.requests.get() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut left = stats.in_flight.cut_off.swap(0, Ordering::SeqCst);
         let mut rx = self.rx.lock().await;
         while let Ok(entry) = rx.try_recv() {
             self.core.release(&entry);
@@ -402,6 +467,7 @@ impl QueueReceiver {
             }
             left += entry.batch.items() as u64;
         }
+        // Sends that outlived the grace (their tasks count nothing more once this ran).
         for signal in processors::Signal::ALL {
             let n = stats.in_flight.items[signal as usize].swap(0, Ordering::SeqCst);
             if self.store.is_none() {
@@ -420,47 +486,96 @@ impl QueueReceiver {
 async fn worker(
     core: QueueCore,
     rx: Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>,
-    mut svc: ExportService,
+    svc: ExportService,
     store: Option<StoreHandle>,
 ) {
-    let stats = &core.stats;
+    // Aborted at the shutdown deadline (dropped before the queue closed): the deadline is here.
+    let aborted = StopOnDrop(Some(core.stop.clone()));
     loop {
         let next = { rx.lock().await.recv().await };
         let Some(entry) = next else { break };
-        let batch = entry.batch.clone();
-        let (signal, items) = (batch.signal(), batch.items() as u64);
-        let slot = &stats.in_flight.items[signal as usize];
-        slot.fetch_add(items, Ordering::SeqCst);
-        let started = Instant::now();
-        let sending = InFlight::start(&stats.in_flight.requests);
-        let result = match svc.ready().await {
+        let send = tokio::spawn(send(core.clone(), svc.clone(), entry, store.clone()));
+        let _ = send.await;
+    }
+    aborted.disarm();
+}
+
+/// Sends one entry and counts the outcome. Runs as a task of its own: see the module doc.
+async fn send(core: QueueCore, mut svc: ExportService, entry: Entry, store: Option<StoreHandle>) {
+    let stats = &core.stats;
+    let batch = entry.batch.clone();
+    let (signal, items) = (batch.signal(), batch.items() as u64);
+    let slot = &stats.in_flight.items[signal as usize];
+    slot.fetch_add(items, Ordering::SeqCst);
+    let started = Instant::now();
+    let sending = InFlight::start(&stats.in_flight.requests);
+    let call = async {
+        match svc.ready().await {
             Ok(ready) => ready.call(batch).await,
             Err(e) => Err(e),
-        };
-        drop(sending);
-        slot.fetch_sub(items, Ordering::SeqCst);
-        core.release(&entry);
-        if let (Some(store), Some(key)) = (&store, entry.key) {
-            store.delete(key);
         }
-        match result {
-            Ok(ExportOutcome { rejected, dropped }) => {
-                let rejected = rejected.min(items);
-                let dropped = dropped.min(items - rejected);
-                stats.sent.add(signal, items - rejected - dropped);
-                stats.failed.add(signal, rejected);
-                if rejected > 0 {
-                    crate::telemetry::warn_rate_limited(
-                        &core.id,
-                        "backend rejected part of a batch",
-                    );
-                }
-                tracing::debug!(exporter = %core.id, %signal, items, elapsed = ?started.elapsed(), "exported");
+    };
+    let result = tokio::select! {
+        result = call => Some(result),
+        () = core.stop.grace_over() => None,
+    };
+    if slot
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(items))
+        .is_err()
+    {
+        // Counted by `count_leftovers` already (the send outlived its wait).
+        return;
+    }
+    drop(sending);
+    core.release(&entry);
+    let at_deadline = match &result {
+        None => true,
+        Some(Err(e)) => core.stop.is_stopped() && super::retry::RetryPolicy::classify(e).0,
+        Some(Ok(_)) => false,
+    };
+    if at_deadline {
+        // Not delivered by the deadline: dropped (memory) or left on disk (persistent).
+        stats.in_flight.cut_off.fetch_add(items, Ordering::SeqCst);
+        if store.is_none() {
+            stats.shutdown_dropped.add(signal, items);
+        }
+        return;
+    }
+    if let (Some(store), Some(key)) = (&store, entry.key) {
+        store.delete(key);
+    }
+    match result {
+        Some(Ok(ExportOutcome { rejected, dropped })) => {
+            let rejected = rejected.min(items);
+            let dropped = dropped.min(items - rejected);
+            stats.sent.add(signal, items - rejected - dropped);
+            stats.failed.add(signal, rejected);
+            if rejected > 0 {
+                crate::telemetry::warn_rate_limited(&core.id, "backend rejected part of a batch");
             }
-            Err(err) => {
-                stats.failed.add(signal, items);
-                tracing::warn!(exporter = %core.id, %signal, items, error = %err, "export failed; batch dropped");
-            }
+            tracing::debug!(exporter = %core.id, %signal, items, elapsed = ?started.elapsed(), "exported");
+        }
+        Some(Err(err)) => {
+            stats.failed.add(signal, items);
+            tracing::warn!(exporter = %core.id, %signal, items, error = %err, "export failed; batch dropped");
+        }
+        None => {}
+    }
+}
+
+/// Fires the exporter's [`Stop`] when a worker is dropped (aborted) before its queue closed.
+struct StopOnDrop(Option<Arc<Stop>>);
+
+impl StopOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.0 {
+            stop.stop();
         }
     }
 }

@@ -73,10 +73,22 @@ pub trait ExporterType {
     /// Its queue settings.
     fn sending_queue(&self) -> &QueueConfig;
 
+    /// The deadline of one send attempt: a request on the wire at the shutdown deadline gets at
+    /// most this (and `sending_queue.shutdown_grace`) to finish. Default: none (zero).
+    fn attempt_timeout(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Checks its settings (queue and retry included) for `validate`, for the `signals` of the
     /// pipelines that use it; problems go to `out` under `path` (`exporters.<id>`).
     fn check(&self, path: &str, signals: &BTreeSet<Signal>, out: &mut Vec<Diagnostic>);
 
-    /// Builds its client. Must run inside a tokio runtime (clients connect lazily).
-    fn client(&self, id: &str, metrics: &SelfMetrics) -> Result<Client, ExporterBuildError>;
+    /// Builds its client; its retry layer obeys `stop` at shutdown. Must run inside a tokio
+    /// runtime (clients connect lazily).
+    fn client(
+        &self,
+        id: &str,
+        metrics: &SelfMetrics,
+        stop: &std::sync::Arc<super::queue::Stop>,
+    ) -> Result<Client, ExporterBuildError>;
 }

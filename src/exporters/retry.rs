@@ -1,15 +1,20 @@
-//! The retry layer of each exporter's tower stack (retry → timeout → client): exponential backoff
-//! with jitter, the backend's `Retry-After`/`RetryInfo` honoured, everything capped by
+//! The retry layer of each exporter's tower stack (retry → gate → timeout → client): exponential
+//! backoff with jitter, the backend's `Retry-After`/`RetryInfo` honoured, everything capped by
 //! `max_elapsed_time`. Only failures the classifier calls retryable (and timeouts) are retried.
+//! At the shutdown deadline ([`Stop`]) a waiting retry ends at once and the gate lets no new
+//! attempt through.
 
 use super::classify::ExportError;
 use super::config::RetryConfig;
+use super::queue::Stop;
 use super::ExportOutcome;
 #[cfg(doc)]
 use crate::codec::Batch;
+use futures::future::{BoxFuture, Either, Ready};
 use prometheus_client::metrics::counter::Counter;
 use rand::Rng;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 use tower::BoxError;
@@ -21,16 +26,18 @@ pub struct RetryPolicy {
     started: Option<Instant>,
     next_interval: Duration,
     retries: Counter,
+    stop: Arc<Stop>,
 }
 
 impl RetryPolicy {
-    /// A policy from config; `retries` counts every retry attempt.
-    pub fn new(cfg: &RetryConfig, retries: Counter) -> Self {
+    /// A policy from config; `retries` counts every retry attempt; none after `stop`.
+    pub fn new(cfg: &RetryConfig, retries: Counter, stop: Arc<Stop>) -> Self {
         RetryPolicy {
             cfg: Arc::new(cfg.clone()),
             started: None,
             next_interval: cfg.initial_interval.0,
             retries,
+            stop,
         }
     }
 
@@ -59,7 +66,7 @@ impl RetryPolicy {
 /// Any cloneable request: a whole [`Batch`] (`Arc<Batch>`) for the OTLP exporters, one encoded
 /// remote write body for `prometheusremotewrite`.
 impl<R: Clone> tower::retry::Policy<R, ExportOutcome, BoxError> for RetryPolicy {
-    type Future = tokio::time::Sleep;
+    type Future = BoxFuture<'static, ()>;
 
     fn retry(
         &mut self,
@@ -67,7 +74,7 @@ impl<R: Clone> tower::retry::Policy<R, ExportOutcome, BoxError> for RetryPolicy 
         result: &mut Result<ExportOutcome, BoxError>,
     ) -> Option<Self::Future> {
         let err = result.as_ref().err()?;
-        if !self.cfg.enabled {
+        if !self.cfg.enabled || self.stop.is_stopped() {
             return None;
         }
         let (retryable, after) = Self::classify(err);
@@ -91,10 +98,54 @@ impl<R: Clone> tower::retry::Policy<R, ExportOutcome, BoxError> for RetryPolicy 
             return None;
         }
         self.retries.inc();
-        Some(tokio::time::sleep(delay))
+        // At the deadline the wait ends at once; the gate then refuses the attempt.
+        let stop = self.stop.clone();
+        Some(Box::pin(async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stop.stopped() => {}
+            }
+        }))
     }
 
     fn clone_request(&mut self, req: &R) -> Option<R> {
         Some(req.clone())
+    }
+}
+
+/// Below the retry layer: after the shutdown deadline no attempt starts; the request fails
+/// retryably ("not attempted"), which the worker counts as left at the deadline.
+#[derive(Clone)]
+pub struct StopGate<S> {
+    inner: S,
+    stop: Arc<Stop>,
+}
+
+impl<S> StopGate<S> {
+    /// Gates `inner` by `stop`.
+    pub fn new(inner: S, stop: Arc<Stop>) -> Self {
+        StopGate { inner, stop }
+    }
+}
+
+impl<S, R> tower::Service<R> for StopGate<S>
+where
+    S: tower::Service<R, Error = BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Either<S::Future, Ready<Result<S::Response, BoxError>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        if self.stop.is_stopped() {
+            let err = ExportError::retryable("not attempted: the shutdown deadline passed");
+            Either::Right(futures::future::ready(Err(err.into())))
+        } else {
+            Either::Left(self.inner.call(req))
+        }
     }
 }

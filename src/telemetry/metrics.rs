@@ -35,8 +35,16 @@ pub mod names {
     pub const EXPORTER_QUEUE_SIZE: &str = "gateway_exporter_queue_size";
     /// Encoded bytes in an exporter's queue.
     pub const EXPORTER_QUEUE_BYTES: &str = "gateway_exporter_queue_bytes";
-    /// Unreadable records skipped in a persistent queue.
+    /// Records a persistent queue lost to damage: unreadable records skipped, and records of a
+    /// damaged file that could not be read back.
     pub const EXPORTER_QUEUE_CORRUPT: &str = "gateway_exporter_queue_corrupt_records";
+    /// Persistent queue files found damaged or empty at open (moved aside), or missing after an
+    /// unclean shutdown.
+    pub const EXPORTER_QUEUE_DAMAGED_FILES: &str = "gateway_exporter_queue_damaged_files";
+    /// Size of the damaged persistent queue files moved aside.
+    pub const EXPORTER_QUEUE_DAMAGED_BYTES: &str = "gateway_exporter_queue_damaged_bytes";
+    /// Failed commits (and reopen attempts) of a persistent queue: disk full, I/O errors.
+    pub const EXPORTER_QUEUE_WRITE_FAILURES: &str = "gateway_exporter_queue_write_failures";
     /// Capacity of an exporter's queue, in requests.
     pub const EXPORTER_QUEUE_CAPACITY: &str = "gateway_exporter_queue_capacity";
     /// Retry attempts of an exporter (requests).
@@ -126,7 +134,18 @@ fn help(stem: &str) -> &'static str {
         names::EXPORTER_ENQUEUE_FAILED => "Items dropped because the exporter queue was full",
         names::EXPORTER_SHUTDOWN_DROPPED => "Items still queued at the shutdown deadline",
         names::EXPORTER_QUEUE_RECOVERED => "Items reloaded from the persistent queue at start",
-        names::EXPORTER_QUEUE_CORRUPT => "Unreadable records skipped in the persistent queue",
+        names::EXPORTER_QUEUE_CORRUPT => {
+            "Records the persistent queue lost to damage (unreadable, or in a damaged file)"
+        }
+        names::EXPORTER_QUEUE_DAMAGED_FILES => {
+            "Persistent queue files found damaged or empty (moved aside) or missing after a crash"
+        }
+        names::EXPORTER_QUEUE_DAMAGED_BYTES => {
+            "Bytes of damaged persistent queue files moved aside"
+        }
+        names::EXPORTER_QUEUE_WRITE_FAILURES => {
+            "Failed commits of the persistent queue (disk full, I/O errors)"
+        }
         names::EXPORTER_RETRIES => "Retry attempts of an exporter",
         names::EXPORTER_QUEUE_SIZE => "Requests the exporter holds (waiting or being sent)",
         names::EXPORTER_QUEUE_BYTES => "Encoded bytes the exporter holds (waiting or being sent)",

@@ -40,7 +40,7 @@ static QUIET: RwLock<()> = RwLock::const_new(());
 // Tagged requests
 // ---------------------------------------------------------------------------------------------
 
-fn base_logs() -> ExportLogsServiceRequest {
+pub(crate) fn base_logs() -> ExportLogsServiceRequest {
     fixtures::decode_logs(&fixtures::fixture("tool-secrets-protobuf", "004_logs.pb"))
 }
 
@@ -49,7 +49,7 @@ fn base_traces() -> ExportTraceServiceRequest {
 }
 
 /// Request `i` of a load: `base` with every log record tagged `delivery.id = "i/j"`.
-fn tag_logs(base: &ExportLogsServiceRequest, i: usize) -> ExportLogsServiceRequest {
+pub(crate) fn tag_logs(base: &ExportLogsServiceRequest, i: usize) -> ExportLogsServiceRequest {
     let mut request = base.clone();
     let mut j = 0;
     for rl in &mut request.resource_logs {
@@ -66,8 +66,16 @@ fn tag_logs(base: &ExportLogsServiceRequest, i: usize) -> ExportLogsServiceReque
     request
 }
 
+/// POSTs request `i` of a load ([`tag_logs`] of [`base_logs`]) as protobuf to the gateway's
+/// OTLP/HTTP port; its status.
+pub(crate) async fn post_tagged_logs(http_port: u16, i: usize) -> u16 {
+    let body = tag_logs(&base_logs(), i).encode_to_vec();
+    let url = format!("http://127.0.0.1:{http_port}/v1/logs");
+    crate::support::gateway::post(&url, PB, None, body).await.0
+}
+
 /// The ids [`tag_logs`] gives request `i` of `records` records.
-fn log_ids_of(i: usize, records: usize) -> impl Iterator<Item = String> {
+pub(crate) fn log_ids_of(i: usize, records: usize) -> impl Iterator<Item = String> {
     (0..records).map(move |j| format!("{i}/{j}"))
 }
 
@@ -76,7 +84,7 @@ fn log_id(record: &LogRecord) -> Option<String> {
 }
 
 /// The distinct ids of the log records in `requests`.
-fn log_ids(requests: &[ExportLogsServiceRequest]) -> HashSet<String> {
+pub(crate) fn log_ids(requests: &[ExportLogsServiceRequest]) -> HashSet<String> {
     fixtures::all_log_records(requests)
         .into_iter()
         .filter_map(log_id)
@@ -176,7 +184,11 @@ fn missing<T: std::hash::Hash + Eq + std::fmt::Debug>(
 
 /// Waits up to `timeout` until the backend holds every id of `expected` (log records); panics
 /// with what is missing. Reads only what arrived since the last poll.
-async fn expect_log_ids(backend: &FakeBackend, expected: &HashSet<String>, timeout: Duration) {
+pub(crate) async fn expect_log_ids(
+    backend: &FakeBackend,
+    expected: &HashSet<String>,
+    timeout: Duration,
+) {
     let deadline = Instant::now() + timeout;
     let (mut seen, mut got) = (0, HashSet::new());
     loop {
@@ -294,7 +306,7 @@ impl Client {
 // Self-metrics and process stats
 // ---------------------------------------------------------------------------------------------
 
-async fn scrape(admin_port: u16) -> String {
+pub(crate) async fn scrape(admin_port: u16) -> String {
     let url = format!("http://127.0.0.1:{admin_port}/metrics");
     match reqwest::get(&url).await {
         Ok(r) => r.text().await.unwrap_or_default(),
@@ -304,7 +316,7 @@ async fn scrape(admin_port: u16) -> String {
 
 /// The value of `series` (e.g. `gateway_exporter_retries_total{exporter="otlp/a"}`) in a
 /// Prometheus text exposition; `None` when absent.
-fn metric_value(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn metric_value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| {
         line.strip_prefix(series)?
             .strip_prefix(' ')?
@@ -316,12 +328,12 @@ fn metric_value(text: &str, series: &str) -> Option<f64> {
 }
 
 /// `series` now (0 when absent).
-async fn metric(admin_port: u16, series: &str) -> f64 {
+pub(crate) async fn metric(admin_port: u16, series: &str) -> f64 {
     metric_value(&scrape(admin_port).await, series).unwrap_or(0.0)
 }
 
 /// Polls `series` until `want(value)` holds; panics with the exposition after `timeout`.
-async fn wait_metric(
+pub(crate) async fn wait_metric(
     admin_port: u16,
     series: &str,
     want: impl Fn(f64) -> bool,
@@ -342,7 +354,7 @@ async fn wait_metric(
 }
 
 /// `exporter="id"` series name of a per-exporter counter.
-fn exporter_series(stem: &str, id: &str) -> String {
+pub(crate) fn exporter_series(stem: &str, id: &str) -> String {
     format!("{stem}{{exporter=\"{id}\"}}")
 }
 
@@ -1338,5 +1350,320 @@ exporters:
         "the clients were never pushed back (429/503)"
     );
     assert!(acked_requests > 0, "something was acknowledged");
+    assert!(gw.stop().await.success(), "{}", gw.output_report());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. A gRPC backend killed mid-load
+// ---------------------------------------------------------------------------------------------
+
+/// The killable gRPC backend: a second gateway (OTLP/gRPC in, `otlphttp` out to the in-test
+/// backend that counts) with a persistent queue, so what it acknowledged survives its SIGKILL.
+fn relay_yaml(grpc_port: u16, admin_port: u16, sink: &str, directory: &std::path::Path) -> String {
+    format!(
+        r#"receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }} }} }}
+exporters:
+  otlphttp/sink:
+    endpoint: {sink}
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 300s }}
+    sending_queue: {{ queue_size: 100000, storage: {{ directory: "{}" }} }}
+service:
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin_port}" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [otlphttp/sink] }}
+"#,
+        directory.display()
+    )
+}
+
+/// Clients send logs to a gateway whose `otlp` (gRPC) exporter feeds a relay gateway; the relay
+/// is killed with SIGKILL mid-load and restarted on the same port, once per round (CI: 2 rounds;
+/// `scripts/soak grpc-backend-kill`: for minutes). Every log record a client was answered 200
+/// for arrives at the final backend; nothing is counted as failed or dropped. Duplicates are
+/// allowed, and bounded by what was resent: the gateway's retries (whole requests) plus what the
+/// relay reloaded from its queue after each kill.
+async fn grpc_backend_killed_mid_load(persistent: bool) {
+    let _shared = QUIET.read().await;
+    let sink = FakeBackend::http().await;
+    let relay_dir = tempfile::tempdir().expect("temporary directory");
+    let own_dir = tempfile::tempdir().expect("temporary directory");
+    let (relay_port, relay_admin) = (free_port(), free_port());
+    let relay = relay_yaml(relay_port, relay_admin, &sink.endpoint(), relay_dir.path());
+    let (http_port, admin_port) = (free_port(), free_port());
+    let storage = if persistent {
+        format!(
+            ", storage: {{ directory: \"{}\" }}",
+            own_dir.path().display()
+        )
+    } else {
+        String::new()
+    };
+    let yaml = gateway_yaml(
+        http_port,
+        admin_port,
+        &format!(
+            r#"exporters:
+  otlp/relay:
+    endpoint: http://127.0.0.1:{relay_port}
+    timeout: 5s
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 500ms, max_elapsed_time: 300s }}
+    sending_queue: {{ queue_size: 100000, on_full: reject{storage} }}"#
+        ),
+        "  pipelines:\n    logs: { receivers: [otlp], exporters: [otlp/relay] }",
+    );
+    let recovered_series = exporter_series(
+        "gateway_exporter_queue_recovered_log_records_total",
+        "otlphttp/sink",
+    );
+    let mut relay_gw = Gateway::start(&relay, &[relay_port, relay_admin]).await;
+    let mut gw = Gateway::start(&yaml, &[http_port, admin_port]).await;
+    let client = Client::new(http_port);
+    let base = base_logs();
+    let records = fixtures::count_log_records(std::slice::from_ref(&base));
+    let acked = Acked::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = spawn_clients(
+        4,
+        &client,
+        &base,
+        &acked,
+        &stop,
+        Instant::now() + Duration::from_secs(24 * 3600),
+    );
+    let mut relay_reloaded = 0.0;
+    let mut rounds = crate::support::soak::Rounds::new(2);
+    while rounds.next() {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let before = acked.requests().len();
+        relay_gw.kill();
+        // Down long enough for connection-refused retries.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        relay_gw = Gateway::start(&relay, &[relay_port, relay_admin]).await;
+        // The relay reloads its queue before it listens.
+        relay_reloaded += metric(relay_admin, &recovered_series).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(
+            acked.requests().len() > before,
+            "round {}: the load went on",
+            rounds.done()
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    while let Some(done) = clients.join_next().await {
+        done.expect("client task");
+    }
+    let expected = acked.log_ids(records);
+    expect_log_ids(&sink, &expected, Duration::from_secs(120)).await;
+
+    let exporter = |stem: &str| exporter_series(stem, "otlp/relay");
+    let retries = metric(admin_port, &exporter("gateway_exporter_retries_total")).await;
+    for stem in [
+        "gateway_exporter_send_failed_log_records_total",
+        "gateway_exporter_enqueue_failed_log_records_total",
+    ] {
+        assert_eq!(metric(admin_port, &exporter(stem)).await, 0.0, "{stem}");
+    }
+    assert!(retries > 0.0, "the exporter saw the relay die and retried");
+    let received = sink.log_record_count();
+    let unique = log_ids(&sink.received_logs()).len();
+    let duplicates = received - unique;
+    let bound = retries as usize * records + relay_reloaded as usize;
+    eprintln!(
+        "persistent={persistent}: {} rounds, {} records acknowledged, {unique} distinct arrived \
+         ({duplicates} duplicates; bound {bound}: {retries} retried requests × {records} records \
+         + {relay_reloaded} reloaded by the relay)",
+        rounds.done(),
+        expected.len()
+    );
+    assert!(
+        duplicates <= bound,
+        "{duplicates} duplicates > bound {bound}"
+    );
+    assert!(gw.stop().await.success(), "{}", gw.output_report());
+    assert!(
+        relay_gw.stop().await.success(),
+        "{}",
+        relay_gw.output_report()
+    );
+}
+
+/// See [`grpc_backend_killed_mid_load`]: the gateway's queue in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_backend_killed_mid_load_loses_nothing_acknowledged_with_a_memory_queue() {
+    grpc_backend_killed_mid_load(false).await;
+}
+
+/// See [`grpc_backend_killed_mid_load`]: the gateway's queue on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_backend_killed_mid_load_loses_nothing_acknowledged_with_a_persistent_queue() {
+    grpc_backend_killed_mid_load(true).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Requests on the wire at the shutdown deadline
+// ---------------------------------------------------------------------------------------------
+
+/// Items the gateway logged as dropped at the shutdown deadline for `exporter` (0 if none).
+fn dropped_at_deadline(stderr: &str, exporter: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("items dropped") && l.contains(&format!("exporter={exporter} ")))
+        .filter_map(|l| {
+            l.split("items=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum()
+}
+
+/// SIGTERM with `shutdown_timeout: 1s` while two slow backends (HTTP and gRPC, each answering
+/// after 2 s) hold one request of each exporter (one consumer each) and three more wait in each
+/// queue: the requests being answered finish after the deadline, within the default 5 s
+/// `shutdown_grace`, and count as sent; only the three queued ones count as `shutdown_dropped`.
+/// Delivered plus dropped is exactly what was acknowledged, per exporter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_on_the_wire_at_the_shutdown_deadline_count_by_their_outcome_not_as_dropped() {
+    let _shared = QUIET.read().await;
+    let http_backend = FakeBackend::http().await;
+    let grpc_backend = FakeBackend::grpc().await;
+    for backend in [&http_backend, &grpc_backend] {
+        backend.set_delay(Duration::from_secs(2));
+    }
+    let (http_port, admin_port) = (free_port(), free_port());
+    let retry = "{ initial_interval: 100ms, max_interval: 1s }";
+    let yaml = gateway_yaml(
+        http_port,
+        admin_port,
+        &format!(
+            r#"exporters:
+  otlphttp/slow:
+    endpoint: {}
+    timeout: 5s
+    retry_on_failure: {retry}
+    sending_queue: {{ num_consumers: 1 }}
+  otlp/slow:
+    endpoint: {}
+    timeout: 5s
+    retry_on_failure: {retry}
+    sending_queue: {{ num_consumers: 1 }}"#,
+            http_backend.endpoint(),
+            grpc_backend.endpoint()
+        ),
+        "  shutdown_timeout: 1s\n  pipelines:\n    logs: { receivers: [otlp], exporters: [otlphttp/slow, otlp/slow] }",
+    );
+    let mut gw = Gateway::start(&yaml, &[http_port, admin_port]).await;
+    let client = Client::new(http_port);
+    let base = base_logs();
+    let records = fixtures::count_log_records(std::slice::from_ref(&base));
+    let requests = 4;
+    for i in 0..requests {
+        let answer = client.send_logs(&tag_logs(&base, i)).await.expect("answer");
+        assert_eq!(answer.status, 200);
+    }
+    // Both exporters have one request on the wire.
+    for id in ["otlphttp/slow", "otlp/slow"] {
+        let series = exporter_series("gateway_exporter_in_flight_requests", id);
+        wait_metric(admin_port, &series, |v| v == 1.0, Duration::from_secs(10)).await;
+    }
+    let sigterm = Instant::now();
+    gw.terminate();
+    let status = gw.wait_exit(Duration::from_secs(15)).await;
+    eprintln!("exit {status:?} {:?} after SIGTERM", sigterm.elapsed());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}",
+        gw.output_report()
+    );
+    // Whatever reached a backend arrived; give a backend still answering time to record it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stderr = gw.stderr();
+    for (id, backend) in [
+        ("otlphttp/slow", &http_backend),
+        ("otlp/slow", &grpc_backend),
+    ] {
+        let delivered = backend.log_record_count();
+        let dropped = dropped_at_deadline(&stderr, id);
+        eprintln!("{id}: {delivered} records delivered, {dropped} counted as dropped");
+        assert_eq!(
+            delivered + dropped,
+            requests * records,
+            "{id}: delivered + dropped = acknowledged\n{stderr}"
+        );
+        assert_eq!(delivered, records, "{id}: the request on the wire finished");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Refusals counted once
+// ---------------------------------------------------------------------------------------------
+
+/// An `on_full: reject` queue of one request held by a hung backend: every later request is
+/// refused (HTTP 503, gRPC `UNAVAILABLE`) and counted exactly once in
+/// `gateway_receiver_refused_requests_total`, with its items in
+/// `gateway_receiver_refused_log_records_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_full_refusal_is_counted_once_over_http_and_grpc() {
+    let _shared = QUIET.read().await;
+    let backend = FakeBackend::http().await;
+    backend.set_hang(true);
+    let (http_port, grpc_port, admin_port) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        r#"receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: "127.0.0.1:{http_port}" }}
+      grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }}
+exporters:
+  otlphttp/held:
+    endpoint: {}
+    sending_queue: {{ num_consumers: 1, queue_size: 1, on_full: reject }}
+service:
+  shutdown_timeout: 1s
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin_port}" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], exporters: [otlphttp/held] }}
+"#,
+        backend.endpoint()
+    );
+    let mut gw = Gateway::start(&yaml, &[http_port, grpc_port, admin_port]).await;
+    let client = Client::new(http_port);
+    let base = base_logs();
+    let records = fixtures::count_log_records(std::slice::from_ref(&base));
+    let first = client.send_logs(&tag_logs(&base, 0)).await.expect("answer");
+    assert_eq!(first.status, 200, "the queue's one request");
+    let refused_requests = "gateway_receiver_refused_requests_total{receiver=\"otlp\"}";
+    let refused_records = "gateway_receiver_refused_log_records_total{receiver=\"otlp\"}";
+    for i in 1..=3 {
+        let answer = client.send_logs(&tag_logs(&base, i)).await.expect("answer");
+        assert_eq!(answer.status, 503, "request {i}: the queue is full");
+    }
+    assert_eq!(
+        metric(admin_port, refused_requests).await,
+        3.0,
+        "HTTP: once each"
+    );
+    assert_eq!(
+        metric(admin_port, refused_records).await,
+        (3 * records) as f64
+    );
+    let endpoint = format!("http://127.0.0.1:{grpc_port}");
+    let status = crate::support::gateway::grpc_export_logs(&endpoint, tag_logs(&base, 4))
+        .await
+        .expect_err("the queue is full");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert_eq!(
+        metric(admin_port, refused_requests).await,
+        4.0,
+        "gRPC: once"
+    );
+    assert_eq!(
+        metric(admin_port, refused_records).await,
+        (4 * records) as f64
+    );
+    backend.set_hang(false);
     assert!(gw.stop().await.success(), "{}", gw.output_report());
 }

@@ -16,6 +16,7 @@ mod hardening;
 mod healthcheck;
 mod loadbalancing;
 mod loadgen;
+mod persistent_damage;
 mod processors_e2e;
 mod redaction_e2e;
 mod reload;

@@ -536,6 +536,10 @@ impl ExporterType for PrometheusRemoteWriteExporterConfig {
         &self.sending_queue
     }
 
+    fn attempt_timeout(&self) -> std::time::Duration {
+        self.timeout.0
+    }
+
     fn check(&self, path: &str, _signals: &BTreeSet<Signal>, out: &mut Vec<Diagnostic>) {
         for problem in self.problems() {
             let at = join(path, &problem.field);
@@ -552,14 +556,25 @@ impl ExporterType for PrometheusRemoteWriteExporterConfig {
         check_retry(path, &self.retry_on_failure, out);
     }
 
-    fn client(&self, id: &str, metrics: &SelfMetrics) -> Result<Client, ExporterBuildError> {
+    fn client(
+        &self,
+        id: &str,
+        metrics: &SelfMetrics,
+        stop: &std::sync::Arc<crate::exporters::queue::Stop>,
+    ) -> Result<Client, ExporterBuildError> {
         let client =
             RemoteWriteClient::new(self).map_err(|message| ExporterBuildError::Invalid {
                 id: id.to_string(),
                 message,
             })?;
         let retries = crate::exporters::retry_counter(metrics, id);
-        let send = crate::exporters::stack(client, &self.retry_on_failure, self.timeout.0, retries);
+        let send = crate::exporters::stack(
+            client,
+            &self.retry_on_failure,
+            self.timeout.0,
+            retries,
+            stop,
+        );
         Ok(
             tower::util::BoxCloneService::new(RemoteWriteExport::new(id, self, send, metrics))
                 .into(),

@@ -8,3 +8,4 @@ pub mod gateway;
 pub mod mock_llm;
 pub mod prometheus;
 pub mod rotel;
+pub mod soak;
