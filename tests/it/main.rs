@@ -11,6 +11,7 @@ mod codex_intelligence;
 mod config_validate;
 mod delivery;
 mod disk_full;
+mod docs_registry;
 mod fixture_replay;
 mod hardening;
 mod healthcheck;
