@@ -3,8 +3,9 @@
 //! the receiver `limits:` or pruning would change it, without building the message.
 //!
 //! It lets a pass-through pipeline forward a request's own bytes instead of decoding and
-//! re-encoding them ([`crate::receivers::otlp::Shared::ingest_proto`]), and lets the load
-//! generator's sink count what it receives. The scan is conservative: `Ok` only when prost
+//! re-encoding them (the pipeline entry, `crate::pipeline::entry`), lets the entry judge what
+//! decoding a request would cost before doing it ([`estimate`]), and lets the load generator's
+//! sink count what it receives. The scan is conservative: `Ok` only when prost
 //! accepts the bytes and the decoded request would be left as it is; anything it is unsure of
 //! (a group, a singular message or oneof seen twice, deep nesting, an odd packed length) is an
 //! `Err`, and the caller takes the full decode path, which has the final word.
@@ -65,6 +66,7 @@ pub fn scan(signal: Signal, buf: &[u8], limits: &ScanLimits) -> Result<Scanned, 
         limits: *limits,
         has_empty: false,
         count_only: false,
+        structs: 0,
     };
     let items = s.message(root_of(signal), buf, 0, 0)?;
     Ok(Scanned {
@@ -82,8 +84,83 @@ pub fn count(signal: Signal, buf: &[u8]) -> Result<u64, ScanError> {
         limits: ScanLimits::NONE,
         has_empty: false,
         count_only: true,
+        structs: 0,
     };
     s.message(root_of(signal), buf, 0, 0)
+}
+
+/// What decoding a request would cost, judged before decoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Estimate {
+    /// Spans, data points or log records.
+    pub items: u64,
+    /// An upper estimate of the memory the decoded request takes: the struct of every message
+    /// in it, twice for the slack of growing vectors, plus its strings and bytes (at most the
+    /// body's length).
+    pub decoded_bytes: u64,
+}
+
+/// Estimates what decoding the protobuf encoding of a request of `signal` costs, in one
+/// zero-allocation walk, so a request that would take too much memory is refused before it is
+/// decoded (a tiny body of empty messages decodes to hundreds of times its size).
+pub fn estimate(signal: Signal, buf: &[u8]) -> Result<Estimate, ScanError> {
+    let mut s = Scanner {
+        limits: ScanLimits::NONE,
+        has_empty: false,
+        count_only: false,
+        structs: 0,
+    };
+    let items = s.message(root_of(signal), buf, 0, 0)?;
+    Ok(Estimate {
+        items,
+        decoded_bytes: s.structs.saturating_mul(2).saturating_add(buf.len() as u64),
+    })
+}
+
+/// The size of the prost struct of message `m` (what decoding one instance allocates, besides
+/// its strings and vectors' contents).
+fn struct_size(m: M) -> u64 {
+    use opentelemetry_proto::tonic::{
+        collector, common::v1 as common, logs::v1 as logs, metrics::v1 as metrics,
+        resource::v1 as resource, trace::v1 as trace,
+    };
+    use std::mem::size_of;
+    (match m {
+        M::TraceReq => size_of::<collector::trace::v1::ExportTraceServiceRequest>(),
+        M::ResourceSpans => size_of::<trace::ResourceSpans>(),
+        M::ScopeSpans => size_of::<trace::ScopeSpans>(),
+        M::Span => size_of::<trace::Span>(),
+        M::Event => size_of::<trace::span::Event>(),
+        M::Link => size_of::<trace::span::Link>(),
+        M::Status => size_of::<trace::Status>(),
+        M::LogsReq => size_of::<collector::logs::v1::ExportLogsServiceRequest>(),
+        M::ResourceLogs => size_of::<logs::ResourceLogs>(),
+        M::ScopeLogs => size_of::<logs::ScopeLogs>(),
+        M::LogRecord => size_of::<logs::LogRecord>(),
+        M::MetricsReq => size_of::<collector::metrics::v1::ExportMetricsServiceRequest>(),
+        M::ResourceMetrics => size_of::<metrics::ResourceMetrics>(),
+        M::ScopeMetrics => size_of::<metrics::ScopeMetrics>(),
+        M::Metric => size_of::<metrics::Metric>(),
+        M::Gauge => size_of::<metrics::Gauge>(),
+        M::Sum => size_of::<metrics::Sum>(),
+        M::Histogram => size_of::<metrics::Histogram>(),
+        M::ExpHistogram => size_of::<metrics::ExponentialHistogram>(),
+        M::Summary => size_of::<metrics::Summary>(),
+        M::NumberDp => size_of::<metrics::NumberDataPoint>(),
+        M::HistogramDp => size_of::<metrics::HistogramDataPoint>(),
+        M::ExpHistogramDp => size_of::<metrics::ExponentialHistogramDataPoint>(),
+        M::Buckets => size_of::<metrics::exponential_histogram_data_point::Buckets>(),
+        M::SummaryDp => size_of::<metrics::SummaryDataPoint>(),
+        M::Quantile => size_of::<metrics::summary_data_point::ValueAtQuantile>(),
+        M::Exemplar => size_of::<metrics::Exemplar>(),
+        M::Resource => size_of::<resource::Resource>(),
+        M::Scope => size_of::<common::InstrumentationScope>(),
+        M::EntityRef => size_of::<common::EntityRef>(),
+        M::KeyValue => size_of::<common::KeyValue>(),
+        M::AnyValue => size_of::<common::AnyValue>(),
+        M::ArrayValue => size_of::<common::ArrayValue>(),
+        M::KvList => size_of::<common::KeyValueList>(),
+    }) as u64
 }
 
 fn root_of(signal: Signal) -> M {
@@ -318,6 +395,8 @@ struct Scanner {
     has_empty: bool,
     /// [`count`]: skip what does not lead to items, check nothing.
     count_only: bool,
+    /// [`estimate`]: bytes of the structs prost would allocate for the messages seen.
+    structs: u64,
 }
 
 /// Reads a varint at `*pos` like prost (at most 10 bytes, the 10th at most 1).
@@ -383,6 +462,7 @@ impl Scanner {
         if depth > MAX_RECURSION {
             return Err(ScanError::Unsupported);
         }
+        self.structs += struct_size(m);
         let mut pos = 0;
         let mut items = 0u64;
         let mut attrs = 0usize;

@@ -63,7 +63,33 @@ pub struct Admission {
     interval: Duration,
     rss: AtomicU64,
     heap: AtomicU64,
+    /// Bytes promised to requests being decoded and processed (their estimated decoded size),
+    /// not yet visible in the sampled heap.
+    reserved: AtomicU64,
     queues: Vec<Arc<Capacity>>,
+}
+
+/// Why a limiter would not reserve memory for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not now: the memory is in use; the client should retry later (503).
+    Busy,
+    /// Never: the request alone would take more than the limit (413).
+    TooLarge,
+}
+
+/// Memory reserved for one request's decoded form; given back when dropped.
+pub struct Reservation {
+    limiter: Arc<Admission>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.limiter
+            .reserved
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl Admission {
@@ -75,7 +101,41 @@ impl Admission {
             interval: cfg.check_interval.0,
             rss: AtomicU64::new(read_rss().unwrap_or(0)),
             heap: AtomicU64::new(read_heap().unwrap_or(0)),
+            reserved: AtomicU64::new(0),
             queues,
+        }
+    }
+
+    /// Reserves `bytes` for one request about to be decoded: granted while the live heap plus
+    /// what is already reserved plus `bytes` stays under the soft limit, or, for the only
+    /// request holding a reservation, under the hard limit (so a request as large as the soft
+    /// limit can still come in). The reservation is given back when the request is answered.
+    pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, Refusal> {
+        if bytes > self.soft {
+            return Err(Refusal::TooLarge);
+        }
+        let heap = self.heap.load(Ordering::Relaxed);
+        let mut current = self.reserved.load(Ordering::Relaxed);
+        loop {
+            let total = heap.saturating_add(current).saturating_add(bytes);
+            let ceiling = if current == 0 { self.limit } else { self.soft };
+            if total >= ceiling {
+                return Err(Refusal::Busy);
+            }
+            match self.reserved.compare_exchange_weak(
+                current,
+                current + bytes,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Ok(Reservation {
+                        limiter: self.clone(),
+                        bytes,
+                    })
+                }
+                Err(now) => current = now,
+            }
         }
     }
 
@@ -106,6 +166,19 @@ pub fn admit_all(limiters: &[Arc<Admission>]) -> bool {
     limiters.iter().all(|a| a.admit())
 }
 
+/// Reserves `bytes` once with every distinct limiter (all or none; pipelines sharing one
+/// memory_limiter share its budget).
+pub fn reserve_all(limiters: &[Arc<Admission>], bytes: u64) -> Result<Vec<Reservation>, Refusal> {
+    let mut held: Vec<Reservation> = Vec::with_capacity(limiters.len());
+    for limiter in limiters {
+        if held.iter().any(|r| Arc::ptr_eq(&r.limiter, limiter)) {
+            continue;
+        }
+        held.push(limiter.reserve(bytes)?);
+    }
+    Ok(held)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +207,30 @@ mod tests {
         assert!(a.admit());
         a.rss.store(100 << 20, Ordering::Relaxed);
         assert!(!a.admit(), "RSS at the hard limit");
+    }
+
+    #[test]
+    fn reservations_share_one_budget_and_are_given_back_when_dropped() {
+        let a = Arc::new(Admission::new(&cfg(100), Vec::new()));
+        a.heap.store(10 << 20, Ordering::Relaxed);
+        assert_eq!(
+            a.reserve(81 << 20).err(),
+            Some(Refusal::TooLarge),
+            "over the soft limit"
+        );
+        let alone = a.reserve(75 << 20).expect("alone, under the hard limit");
+        assert_eq!(
+            a.reserve(1 << 20).err(),
+            Some(Refusal::Busy),
+            "soft limit reached"
+        );
+        drop(alone);
+        let twice = reserve_all(&[a.clone(), a.clone()], 30 << 20).expect("one limiter, once");
+        assert_eq!(twice.len(), 1);
+        let second = a.reserve(30 << 20).expect("10 + 30 + 30 under 80");
+        assert_eq!(a.reserve(30 << 20).err(), Some(Refusal::Busy));
+        drop((twice, second));
+        assert!(a.reserve(60 << 20).is_ok(), "all given back");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! queue — never waiting on an exporter, only (for persistent queues) on the disk. Receivers
 //! speak their transport and map [`IngestError`] to a status.
 
-use super::admission::{admit_all, Admission};
+use super::admission::{admit_all, reserve_all, Admission, Refusal, Reservation};
 use super::fanout;
 use super::limits::{Limit, Limits, LimitsConfig};
 use super::{Pipeline, Routes};
@@ -36,6 +36,10 @@ pub enum IngestError {
     /// The body does not decode as an OTLP request of its signal.
     #[error("{0}")]
     Invalid(String),
+    /// Decoding the request would take more than the receiver's decoding limits allow: the
+    /// client should send smaller requests (not retryable).
+    #[error("{0}")]
+    TooLarge(String),
     /// Every exporter queue refused the data, or one that rejects when full had no room: the
     /// client should retry later.
     #[error("exporter queues are full; retry later")]
@@ -52,6 +56,7 @@ pub struct Entry {
     routes: Swap<Routes>,
     admission: Swap<Vec<Arc<Admission>>>,
     limits: Limits,
+    decoding: Decoding,
     limited: Counter,
     accepted: SignalCounters,
     accepted_requests: Counter,
@@ -74,6 +79,14 @@ impl Entry {
             routes: Swap::new(routes),
             admission: Swap::new(admission),
             limits: Limits::from(limits),
+            decoding: Decoding {
+                max_items: limits.max_items_per_request,
+                max_bytes: limits.max_decoded_size.0,
+                turns: Arc::new(tokio::sync::Semaphore::new(
+                    limits.max_concurrent_decodes.max(1),
+                )),
+                wait: limits.decode_wait.0,
+            },
             limited: requests(names::RECEIVER_LIMITED_VALUES),
             accepted: SignalCounters::new(metrics, names::RECEIVER_ACCEPTED, "receiver", id),
             accepted_requests: requests(names::RECEIVER_ACCEPTED_REQUESTS),
@@ -130,20 +143,73 @@ impl Entry {
     ) -> Result<(), IngestError> {
         // The routes of the moment: a reload swapping them meanwhile does not affect this request.
         let routes = self.routes.load();
-        let (items, ingested) = match format {
-            WireFormat::Proto => self.ingest_proto(&routes, signal, body, metadata),
-            WireFormat::Json => match decode_json(signal, &body) {
-                Ok(payload) => self.ingest_payload(&routes, payload, metadata),
-                Err(e) => (0, Err(e)),
-            },
+        let fast = match format {
+            WireFormat::Proto => fast_path(&routes, signal, &body, &self.limits),
+            WireFormat::Json => None,
+        };
+        let (items, ingested, reserved) = match fast {
+            Some((items, ingested)) => (items, ingested, Vec::new()),
+            None => {
+                self.decode_path(&routes, signal, body, format, metadata)
+                    .await
+            }
         };
         drop(routes);
         let result = match ingested {
             Ok(pending) => pending.settle().await,
             Err(e) => Err(e),
         };
+        // The memory promised to the request is given back once it is answered.
+        drop(reserved);
         self.count(signal, items, &result);
         result
+    }
+
+    /// Decodes a request within the decoding budget — its item count and estimated decoded
+    /// size checked before a byte is decoded, that size reserved with every memory limiter,
+    /// one of `max_concurrent_decodes` turns taken — then applies `limits:` and runs the
+    /// pipelines.
+    async fn decode_path(
+        &self,
+        routes: &Routes,
+        signal: Signal,
+        body: Bytes,
+        format: WireFormat,
+        metadata: &Metadata,
+    ) -> (u64, Result<Pending, IngestError>, Vec<Reservation>) {
+        let estimate = match format {
+            WireFormat::Proto => scan::estimate(signal, &body).unwrap_or(scan::Estimate {
+                items: 0,
+                // The scan could not vouch for the encoding: assume the worst the wire allows.
+                decoded_bytes: (body.len() as u64).saturating_mul(WORST_AMPLIFICATION),
+            }),
+            WireFormat::Json => scan::Estimate {
+                items: 0,
+                decoded_bytes: json::estimate_decoded(&body),
+            },
+        };
+        let reserved = match self.decoding.admit(&estimate, &self.admission.load()) {
+            Ok(r) => r,
+            Err(e) => return (estimate.items, Err(e), Vec::new()),
+        };
+        let Ok(Ok(_turn)) =
+            tokio::time::timeout(self.decoding.wait, self.decoding.turns.acquire()).await
+        else {
+            return (estimate.items, Err(IngestError::Overloaded), reserved);
+        };
+        let decoded = match format {
+            WireFormat::Proto => decode_proto(signal, body),
+            WireFormat::Json => decode_json(signal, &body),
+        };
+        let (items, ingested) = match decoded {
+            Ok(p) if p.item_count() as u64 > self.decoding.max_items => (
+                p.item_count() as u64,
+                Err(self.decoding.too_many(p.item_count() as u64)),
+            ),
+            Ok(payload) => self.ingest_payload(routes, payload, metadata),
+            Err(e) => (0, Err(e)),
+        };
+        (items, ingested, reserved)
     }
 
     /// Counts an answered request: accepted, or refused with its items.
@@ -163,38 +229,6 @@ impl Entry {
                     );
                 }
             }
-        }
-    }
-
-    /// The protobuf path. A request the queues would refuse anyway is refused before decoding
-    /// ([`refuses_early`]); when every pipeline passes requests through unchanged and
-    /// [`scan::scan`] vouches for the bytes (prost decodes them, the limits and pruning would
-    /// not change them, it has items), the bytes themselves go to the exporters, undecoded;
-    /// otherwise the request is decoded (a decode error is [`IngestError::Invalid`]).
-    fn ingest_proto(
-        &self,
-        routes: &Routes,
-        signal: Signal,
-        body: Bytes,
-        metadata: &Metadata,
-    ) -> (u64, Result<Pending, IngestError>) {
-        // Items are counted (a scan) only when refused, and at most once.
-        let counted = std::cell::OnceCell::new();
-        let count = || *counted.get_or_init(|| scan::count(signal, &body).unwrap_or(0));
-        if refuses_early(routes, signal, body.len() as u64, count) {
-            return (count(), Err(IngestError::Unavailable));
-        }
-        if passes_through(routes, signal) {
-            if let Ok(found) = scan::scan(signal, &body, &self.limits.scan_limits()) {
-                if found.items > 0 && !found.has_empty {
-                    let batch = Batch::from_proto(signal, body, found.items as usize);
-                    return (found.items, ingest_encoded(routes, Arc::new(batch)));
-                }
-            }
-        }
-        match decode_proto(signal, body) {
-            Ok(payload) => self.ingest_payload(routes, payload, metadata),
-            Err(e) => (0, Err(e)),
         }
     }
 
@@ -232,6 +266,81 @@ impl Entry {
         let items = req.item_count() as u64;
         (items, routes.ingest(req, metadata))
     }
+}
+
+/// The worst ratio of decoded size to protobuf bytes (a 2-byte empty message decodes to a struct
+/// of up to a few hundred bytes), assumed when a scan cannot estimate a request.
+const WORST_AMPLIFICATION: u64 = 128;
+
+/// The decoding budget of one receiver.
+struct Decoding {
+    max_items: u64,
+    max_bytes: u64,
+    turns: Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+}
+
+impl Decoding {
+    /// Checks an estimate against the limits and reserves its size with the memory limiters.
+    fn admit(
+        &self,
+        estimate: &scan::Estimate,
+        limiters: &[Arc<Admission>],
+    ) -> Result<Vec<Reservation>, IngestError> {
+        if estimate.items > self.max_items {
+            return Err(self.too_many(estimate.items));
+        }
+        if estimate.decoded_bytes > self.max_bytes {
+            return Err(IngestError::TooLarge(format!(
+                "the request would take about {} MiB decoded, over max_decoded_size ({} MiB): \
+                 send smaller requests",
+                estimate.decoded_bytes >> 20,
+                self.max_bytes >> 20
+            )));
+        }
+        reserve_all(limiters, estimate.decoded_bytes).map_err(|r| match r {
+            Refusal::Busy => IngestError::Overloaded,
+            Refusal::TooLarge => IngestError::TooLarge(format!(
+                "the request would take about {} MiB decoded, more than the memory limiter \
+                 allows: send smaller requests",
+                estimate.decoded_bytes >> 20
+            )),
+        })
+    }
+
+    fn too_many(&self, items: u64) -> IngestError {
+        IngestError::TooLarge(format!(
+            "{items} items in one request, over max_items_per_request ({})",
+            self.max_items
+        ))
+    }
+}
+
+/// The protobuf fast paths, tried before decoding: a request the queues would refuse anyway is
+/// refused ([`refuses_early`]); when every pipeline passes requests through unchanged and
+/// [`scan::scan`] vouches for the bytes (prost decodes them, the limits and pruning would not
+/// change them, it has items), the bytes themselves go to the exporters. `None`: decode it.
+fn fast_path(
+    routes: &Routes,
+    signal: Signal,
+    body: &Bytes,
+    limits: &Limits,
+) -> Option<(u64, Result<Pending, IngestError>)> {
+    // Items are counted (a scan) only when refused, and at most once.
+    let counted = std::cell::OnceCell::new();
+    let count = || *counted.get_or_init(|| scan::count(signal, body).unwrap_or(0));
+    if refuses_early(routes, signal, body.len() as u64, count) {
+        return Some((count(), Err(IngestError::Unavailable)));
+    }
+    if !passes_through(routes, signal) {
+        return None;
+    }
+    let found = scan::scan(signal, body, &limits.scan_limits()).ok()?;
+    if found.items == 0 || found.has_empty {
+        return None;
+    }
+    let batch = Batch::from_proto(signal, body.clone(), found.items as usize);
+    Some((found.items, ingest_encoded(routes, Arc::new(batch))))
 }
 
 fn decode_proto(signal: Signal, body: Bytes) -> Result<Payload, IngestError> {

@@ -16,11 +16,31 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use processors::units::{self, ByteSize};
 use serde::Deserialize;
 
-/// `receivers: otlp: limits:`. What exceeds a limit is dropped, truncated or replaced (never
-/// refused) and counted in `gateway_receiver_limited_values_total{receiver}`.
+/// `receivers: otlp: limits:`. What exceeds a value limit is dropped, truncated or replaced
+/// (never refused) and counted in `gateway_receiver_limited_values_total{receiver}`; a request
+/// over a decoding limit (`max_items_per_request`, `max_decoded_size`) is refused before it is
+/// decoded (413 / RESOURCE_EXHAUSTED) and counted in `gateway_receiver_refused_requests_total`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
+    /// Spans, data points or log records one request may hold; a protobuf request with more is
+    /// refused before it is decoded (the count comes from a scan of its bytes), a JSON one
+    /// after. Default 100000.
+    #[serde(default = "default_max_items", deserialize_with = "units::uint")]
+    pub max_items_per_request: u64,
+    /// Largest estimated decoded size of one request (the structs prost would allocate, judged
+    /// from a scan of the bytes, plus its strings); bigger requests are refused before they are
+    /// decoded. A memory limiter also reserves this estimate for the request while it is
+    /// processed. Default `128MiB`.
+    #[serde(default = "default_max_decoded")]
+    pub max_decoded_size: ByteSize,
+    /// Requests decoded and processed at once by this receiver; more wait for a turn up to
+    /// `decode_wait`, then get 503 / UNAVAILABLE. Default 4.
+    #[serde(default = "default_max_decodes", deserialize_with = "units::uint")]
+    pub max_concurrent_decodes: usize,
+    /// How long a request may wait for a decoding turn. Default `2s`.
+    #[serde(default = "default_decode_wait")]
+    pub decode_wait: processors::units::ConfigDuration,
     /// Attributes kept per attribute list (resource, scope, span, event, link, log record, data
     /// point, exemplar); the first N are kept, the rest dropped. Default 1000.
     #[serde(default = "default_max_attributes", deserialize_with = "units::uint")]
@@ -39,6 +59,10 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
+            max_items_per_request: default_max_items(),
+            max_decoded_size: default_max_decoded(),
+            max_concurrent_decodes: default_max_decodes(),
+            decode_wait: default_decode_wait(),
             max_attributes_per_item: default_max_attributes(),
             max_string_length: default_max_string(),
             max_nesting_depth: default_max_depth(),
@@ -48,6 +72,18 @@ impl Default for LimitsConfig {
 
 fn default_max_attributes() -> usize {
     1000
+}
+fn default_max_items() -> u64 {
+    100_000
+}
+fn default_max_decoded() -> ByteSize {
+    ByteSize::mib(128)
+}
+fn default_max_decodes() -> usize {
+    4
+}
+fn default_decode_wait() -> processors::units::ConfigDuration {
+    processors::units::ConfigDuration::secs(2)
 }
 fn default_max_string() -> ByteSize {
     ByteSize(64 * 1024)

@@ -400,3 +400,93 @@ fn cpu_seconds(pid: u32) -> f64 {
         fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
     ticks as f64 / 100.0
 }
+
+/// A logs request of `records` empty log records, each with `attrs` empty attributes (a key
+/// and an empty value): tiny on the wire, hundreds of times larger decoded.
+fn amplifying_logs(records: usize, attrs: usize) -> Vec<u8> {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let record = LogRecord {
+        attributes: vec![
+            KeyValue {
+                key: String::new(),
+                value: Some(AnyValue::default()),
+                ..Default::default()
+            };
+            attrs
+        ],
+        ..Default::default()
+    };
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![record; records],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// Peak resident set size of process `pid` (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .expect("VmHWM")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amplifying_requests_are_refused_before_decoding_and_memory_stays_bounded() {
+    const LIMIT_MIB: u64 = 256;
+    let mut setup = start_fan_out(FanOut {
+        processors: &["memory_limiter", "redaction"],
+        processors_yaml: "  memory_limiter:\n    limit: 256MiB\n    check_interval: 20ms\n  redaction:\n    preset: codex\n    hash_key: \"0123456789abcdef0123456789abcdef\"",
+        http_extra: "        max_request_body_size: 64MiB",
+        ..FanOut::default()
+    })
+    .await;
+    let logs = format!("{}/v1/logs", setup.http_base());
+    // 1. A million empty log records: 2 MB, a few KB gzipped (over max_items_per_request).
+    let records = gateway::gzip(&amplifying_logs(1_000_000, 0));
+    // 2. One record with two million empty attributes (over max_decoded_size).
+    let attributes = gateway::gzip(&amplifying_logs(1, 2_000_000));
+    // 3. Under the limits: 400k attributes, about 75 MiB decoded each; three at once do not
+    //    all fit the memory limiter's budget (soft limit 204 MiB).
+    let near = amplifying_logs(1, 400_000);
+    for (what, body, enc) in [
+        ("records", records, Some("gzip")),
+        ("attributes", attributes, Some("gzip")),
+    ] {
+        let calls = (0..2).map(|_| gateway::post(&logs, PB, enc, body.clone()));
+        for (status, _, reply) in futures::future::join_all(calls).await {
+            assert_eq!(status, 413, "{what}: {}", String::from_utf8_lossy(&reply));
+        }
+    }
+    let calls = (0..3).map(|_| gateway::post(&logs, PB, None, near.clone()));
+    let statuses: Vec<(u16, String)> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(s, _, r)| (s, String::from_utf8_lossy(&r).into_owned()))
+        .collect();
+    let codes: Vec<u16> = statuses.iter().map(|(s, _)| *s).collect();
+    assert!(
+        codes.iter().all(|s| *s == 200 || *s == 503) && codes.contains(&200),
+        "{statuses:?}"
+    );
+    let peak = peak_rss(setup.gateway.pid());
+    assert!(
+        peak <= (LIMIT_MIB + 64) << 20,
+        "peak RSS {} MiB over the limit ({LIMIT_MIB} MiB) + 64 MiB",
+        peak >> 20
+    );
+    // Normal clients are still served.
+    let (status, _, _) = gateway::post(&logs, PB, None, logs_body()).await;
+    assert_eq!(status, 200);
+    eprintln!("peak RSS {} MiB", peak >> 20);
+    assert!(setup.gateway.stop().await.success());
+}

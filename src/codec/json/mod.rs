@@ -50,5 +50,37 @@ pub use encode::{
 };
 pub use error::{JsonError, JsonErrorKind};
 
+/// An upper estimate of the memory the decoded form of an OTLP/JSON body takes, judged before
+/// decoding it: every JSON object becomes at most one prost struct (no larger than a `Span`),
+/// counted twice for the slack of growing vectors, plus the body's length for strings.
+pub fn estimate_decoded(body: &[u8]) -> u64 {
+    let largest = std::mem::size_of::<opentelemetry_proto::tonic::trace::v1::Span>()
+        .max(std::mem::size_of::<
+            opentelemetry_proto::tonic::logs::v1::LogRecord,
+        >())
+        .max(std::mem::size_of::<
+            opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint,
+        >()) as u64;
+    let (mut objects, mut in_string, mut escaped) = (0u64, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'{' {
+            objects += 1;
+        }
+    }
+    objects
+        .saturating_mul(largest)
+        .saturating_mul(2)
+        .saturating_add(body.len() as u64)
+}
+
 #[cfg(test)]
 mod tests;

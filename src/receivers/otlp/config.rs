@@ -357,6 +357,22 @@ impl OtlpReceiverConfig {
                 out.push(Diagnostic::error(join(&base, field), "must be at least 1"));
             }
         };
+        let limits = join(path, "limits");
+        for (field, n) in [
+            ("max_items_per_request", self.limits.max_items_per_request),
+            (
+                "max_concurrent_decodes",
+                self.limits.max_concurrent_decodes as u64,
+            ),
+            ("max_decoded_size", self.limits.max_decoded_size.0),
+        ] {
+            if n == 0 {
+                out.push(Diagnostic::error(
+                    join(&limits, field),
+                    "must be at least 1",
+                ));
+            }
+        }
         if let Some(g) = &self.protocols.grpc {
             at_least_one(
                 "grpc.max_concurrent_streams",

@@ -68,6 +68,7 @@ impl RequestError {
                 S::NOT_FOUND
             }
             RequestError::Ingest(IngestError::Invalid(_)) => S::BAD_REQUEST,
+            RequestError::Ingest(IngestError::TooLarge(_)) => S::PAYLOAD_TOO_LARGE,
             RequestError::Ingest(
                 IngestError::Unavailable | IngestError::Storage | IngestError::Overloaded,
             ) => S::SERVICE_UNAVAILABLE,
@@ -90,6 +91,7 @@ impl RequestError {
             RequestError::ReadTimeout => C::DeadlineExceeded,
             RequestError::Overloaded | RequestError::TooManyRequests => C::Unavailable,
             RequestError::Ingest(IngestError::Invalid(_)) => C::InvalidArgument,
+            RequestError::Ingest(IngestError::TooLarge(_)) => C::ResourceExhausted,
             RequestError::Ingest(
                 IngestError::Unavailable | IngestError::Storage | IngestError::Overloaded,
             ) => C::Unavailable,
