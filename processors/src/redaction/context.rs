@@ -33,8 +33,8 @@ pub(crate) struct KeyValue {
     pub sep: u8,
     /// The key looks like a command-line flag (`--password`).
     pub flag: bool,
-    /// The line looks like code (`let x = …`, call arguments, `self.x = …`).
-    pub code: bool,
+    /// Where the line holding the key starts looking back from (for [`code_context`]).
+    kw_start: usize,
 }
 
 fn is_key_byte(b: u8) -> bool {
@@ -95,7 +95,7 @@ pub(crate) fn parse(s: &str, kw_start: usize, kw_end: usize) -> Option<KeyValue>
         quoted,
         sep,
         flag,
-        code: code_context(b, key_start, kw_start),
+        kw_start,
     })
 }
 
@@ -167,25 +167,31 @@ fn read_value(b: &[u8], i: usize) -> Option<((usize, usize), bool)> {
 }
 
 /// Whether the line up to the keyword reads as code: a declaration keyword, a call's
-/// arguments, or a member (`self.token`).
+/// arguments, or a member (`self.token`). Looks at most 64 bytes back.
 fn code_context(b: &[u8], key_start: usize, kw_start: usize) -> bool {
-    let line_start = b[..key_start]
+    let floor = key_start.saturating_sub(64);
+    let line_start = b[floor..key_start]
         .iter()
         .rposition(|&c| c == b'\n')
-        .map_or(0, |p| p + 1);
+        .map_or(floor, |p| floor + p + 1);
     if matches!(
         b[line_start..key_start].trim_ascii_end().last(),
         Some(b'(' | b',')
     ) {
         return true;
     }
-    let prefix = &b[line_start..kw_start];
+    // `self.token`, `this.password`: a member.
+    let key = &b[key_start..kw_start];
+    if key.starts_with(b"self.") || key.starts_with(b"this.") {
+        return true;
+    }
     const DECL: &[&[u8]] = &[
-        b"let ", b"const ", b"var ", b"val ", b"my ", b"auto ", b"final ", b"def ", b"fn ",
-        b"func ", b"self.", b"this.", b"if ", b"elif ", b"while ", b"return ",
+        b"let", b"const", b"var", b"val", b"my", b"auto", b"final", b"def", b"fn", b"func", b"if",
+        b"elif", b"while", b"return", b"mut",
     ];
-    DECL.iter()
-        .any(|d| prefix.windows(d.len()).any(|w| w == *d))
+    b[line_start..key_start]
+        .split(|c| !c.is_ascii_alphanumeric())
+        .any(|word| DECL.contains(&word))
 }
 
 /// Values that stand for a secret without being one.
@@ -366,7 +372,7 @@ fn is_time_or_version(v: &[u8]) -> bool {
 }
 
 /// Rejections shared by every kind of key.
-fn never_secret(kv: &KeyValue, v: &[u8]) -> bool {
+fn never_secret(s: &[u8], kv: &KeyValue, v: &[u8]) -> bool {
     if is_placeholder(v) || looks_like_path(v) || is_url_without_userinfo(v) {
         return true;
     }
@@ -381,7 +387,7 @@ fn never_secret(kv: &KeyValue, v: &[u8]) -> bool {
             .iter()
             .any(|w| v.eq_ignore_ascii_case(w.as_bytes()))
         || is_dotted_identifier(v)
-        || (kv.code && is_identifier(v))
+        || (is_identifier(v) && code_context(s, kv.key.0, kv.kw_start))
 }
 
 /// The name of a secret, not its value: `existingSecret: redis-auth`, `tlsSecret: web-cert`
@@ -486,7 +492,7 @@ const NON_SECRET_KEYS: &[&[u8]] = &[
 
 fn value_passes(s: &[u8], kv: &KeyValue, strength: Strength) -> bool {
     let v = &s[kv.value.0..kv.value.1];
-    if never_secret(kv, v) || names_a_secret(s, kv, v) {
+    if never_secret(s, kv, v) || names_a_secret(s, kv, v) {
         return false;
     }
     match strength {

@@ -55,7 +55,9 @@ mod checks;
 mod context;
 mod detectors;
 mod hash;
+mod memo;
 mod pii;
+mod prefilter;
 mod scan;
 mod walk;
 

@@ -106,6 +106,7 @@ pub(crate) struct Wanted {
     pub upper: bool,
     pub plus: bool,
     pub paren: bool,
+    pub at: bool,
 }
 
 impl Wanted {
@@ -115,64 +116,141 @@ impl Wanted {
             WordStart::Upper => self.upper = true,
             WordStart::Plus => self.plus = true,
             WordStart::Paren => self.paren = true,
+            WordStart::At => self.at = true,
         }
     }
 
     pub(crate) fn any(&self) -> bool {
-        self.digit || self.upper || self.plus || self.paren
+        self.digit || self.upper || self.plus || self.paren || self.at
     }
 }
 
-/// The lexical pass: calls `f` at every wanted word start of `s`. Digit words are reported only
-/// when their numeric run has 8+ digits (no format here has fewer); upper-case words only when
-/// 9+ long or followed by ` <digit>` (spaced IBAN / NINO).
-pub(crate) fn words(s: &str, want: Wanted, mut f: impl FnMut(WordStart, &Word)) {
-    let b = s.as_bytes();
-    let n = b.len();
+const ALNUM: u8 = 1;
+const DIGIT: u8 = 2;
+const UPPER: u8 = 4;
+const MARK: u8 = 8;
+
+/// The class bits of each byte: letters and digits, digits, upper case, and `+ ( @`.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut i = 0;
-    while i < n {
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_digit() {
+            ALNUM | DIGIT
+        } else if c.is_ascii_uppercase() {
+            ALNUM | UPPER
+        } else if c.is_ascii_lowercase() {
+            ALNUM
+        } else if c == b'+' || c == b'(' || c == b'@' {
+            MARK
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Whether the run of digits and single separators at `start` holds at least `n` digits.
+fn has_digits(b: &[u8], start: usize, n: usize) -> bool {
+    let mut count = 0;
+    let mut i = start;
+    while i < b.len() {
         let c = b[i];
-        if c.is_ascii_alphanumeric() {
-            let start = i;
-            i += 1;
-            while i < n && b[i].is_ascii_alphanumeric() {
-                i += 1;
+        if c.is_ascii_digit() {
+            count += 1;
+            if count >= n {
+                return true;
             }
-            if want.digit && c.is_ascii_digit() {
-                let num = NumRun::parse(b, start);
-                if num.digits >= 8 {
-                    f(WordStart::Digit, &Word { start, end: i, num });
-                }
-            } else if want.upper && c.is_ascii_uppercase() {
-                let spaced =
-                    b.get(i) == Some(&b' ') && b.get(i + 1).is_some_and(u8::is_ascii_digit);
-                if i - start >= 9 || spaced {
-                    let num = NumRun::default();
-                    f(WordStart::Upper, &Word { start, end: i, num });
-                }
-            }
-            continue;
-        }
-        let next_digit = b.get(i + 1).is_some_and(u8::is_ascii_digit);
-        let free = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if next_digit && free && ((c == b'+' && want.plus) || (c == b'(' && want.paren)) {
-            let kind = if c == b'+' {
-                WordStart::Plus
-            } else {
-                WordStart::Paren
-            };
-            let num = NumRun::default();
-            f(
-                kind,
-                &Word {
-                    start: i,
-                    end: i + 1,
-                    num,
-                },
-            );
+        } else if !(matches!(c, b' ' | b'-' | b'.' | b'/')
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            return false;
         }
         i += 1;
     }
+    false
+}
+
+/// The class bits of a byte (see [`CLASS`]); 0 for bytes no word start is made of.
+#[inline]
+pub(crate) fn class(c: u8) -> u8 {
+    CLASS[usize::from(c)]
+}
+
+/// The lexical step at byte `i` of class `cls` (non-zero), given whether the byte before is a
+/// letter or digit: reports a wanted word start there, if it is one. Digit words are reported
+/// only when their numeric run has 8+ digits (no format here has fewer); upper-case words only
+/// when 9+ long or followed by ` <digit>` (spaced IBAN / NINO); `@` anywhere; `+`/`(` before a
+/// digit and not after a letter or digit.
+#[inline]
+pub(crate) fn step(
+    b: &[u8],
+    i: usize,
+    cls: u8,
+    prev_alnum: bool,
+    want: Wanted,
+    f: &mut impl FnMut(WordStart, &Word),
+) {
+    if cls & ALNUM != 0 {
+        if prev_alnum {
+            return;
+        }
+        if cls & DIGIT != 0 {
+            if want.digit && has_digits(b, i, 8) {
+                let num = NumRun::parse(b, i);
+                f(
+                    WordStart::Digit,
+                    &Word {
+                        start: i,
+                        end: word_end(b, i),
+                        num,
+                    },
+                );
+            }
+        } else if cls & UPPER != 0 && want.upper {
+            let end = word_end(b, i);
+            let spaced =
+                b.get(end) == Some(&b' ') && b.get(end + 1).is_some_and(u8::is_ascii_digit);
+            if end - i >= 9 || spaced {
+                let num = NumRun::default();
+                f(WordStart::Upper, &Word { start: i, end, num });
+            }
+        }
+        return;
+    }
+    let kind = match b[i] {
+        b'@' if want.at => WordStart::At,
+        b'+' if want.plus => WordStart::Plus,
+        b'(' if want.paren => WordStart::Paren,
+        _ => return,
+    };
+    let next_digit = b.get(i + 1).is_some_and(u8::is_ascii_digit);
+    if kind == WordStart::At || (!prev_alnum && next_digit) {
+        let num = NumRun::default();
+        f(
+            kind,
+            &Word {
+                start: i,
+                end: i + 1,
+                num,
+            },
+        );
+    }
+}
+
+fn word_end(b: &[u8], i: usize) -> usize {
+    i + b[i..]
+        .iter()
+        .take_while(|&&c| CLASS[usize::from(c)] & ALNUM != 0)
+        .count()
+}
+
+/// Whether a class has the letter-or-digit bit.
+#[inline]
+pub(crate) fn is_alnum_class(cls: u8) -> bool {
+    cls & ALNUM != 0
 }
 
 fn span_of(w: &Word) -> (usize, usize) {
@@ -425,6 +503,67 @@ pub(crate) fn iban(s: &str, w: &Word, out: &mut Vec<(usize, usize)>) {
     }
 }
 
+fn is_local_part_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+/// File extensions that follow `@` in names like `icon@2x.png`, not top-level domains.
+const FILE_TLDS: &[&str] = &[
+    "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "js", "ts", "tsx", "jsx", "rs", "py", "go",
+    "rb", "md", "json", "yaml", "yml", "toml", "lock", "txt", "css", "html", "zip", "gz", "tar",
+    "so", "dll", "exe", "bin", "pdf", "mov", "mp4",
+];
+
+/// An e-mail address around the `@` at `w.start`: `local@label.label.tld` with an alphabetic
+/// top-level domain of 2+ letters. Not SSH remotes (`git@host`), SSH algorithm names
+/// (`…@openssh.com`), file names (`icon@2x.png`), or the `password@host` of a URL.
+pub(crate) fn email(s: &str, w: &Word, out: &mut Vec<(usize, usize)>) {
+    let b = s.as_bytes();
+    let at = w.start;
+    let mut start = at;
+    while start > 0 && at - start < 64 && is_local_part_byte(b[start - 1]) {
+        start -= 1;
+    }
+    if start == at || &b[start..at] == b"git" {
+        return;
+    }
+    // Domain labels; the address ends after the last all-letter label of 2+ that follows
+    // another label.
+    let mut i = at + 1;
+    let mut labels = 0;
+    let mut end = None;
+    loop {
+        let from = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-') {
+            i += 1;
+        }
+        if i == from {
+            break;
+        }
+        labels += 1;
+        if labels >= 2 && i - from >= 2 && b[from..i].iter().all(u8::is_ascii_alphabetic) {
+            end = Some((from, i));
+        }
+        if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric()) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let Some((tld_start, end)) = end else {
+        return;
+    };
+    let tld = &s[tld_start..end];
+    let domain = &s[at + 1..end];
+    if FILE_TLDS.iter().any(|t| tld.eq_ignore_ascii_case(t))
+        || domain.eq_ignore_ascii_case("openssh.com")
+        || super::catalog::ends_with_url_userinfo(&b[..start])
+    {
+        return;
+    }
+    out.push((start, end));
+}
+
 /// A phone number's digits from `i`: digits with single ` `, `-`, `.` separators and one group
 /// in parentheses allowed. Returns the end and the number of digits.
 fn phone_run(b: &[u8], mut i: usize) -> (usize, usize) {
@@ -551,7 +690,7 @@ mod tests {
         let mut want = Wanted::default();
         want.add(kind);
         let mut out = Vec::new();
-        words(s, want, |k, w| {
+        super::super::prefilter::words(s.as_bytes(), want, |k, w| {
             if k == kind {
                 f(s, w, &mut out)
             }

@@ -20,8 +20,9 @@
 use super::catalog::{self, Check, Edge, Format, How, On, Start, WordStart};
 use super::detectors::Detector;
 use super::hash::Hasher;
-use super::pii::{self, Wanted};
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use super::memo::{self, Memo};
+use super::pii::Wanted;
+use super::prefilter::{self, LitFilter};
 use regex::{CaptureLocations, Regex, RegexSet};
 use regex_automata::meta;
 use regex_automata::util::captures::Captures;
@@ -100,6 +101,7 @@ struct Anchor {
 pub(crate) struct Scratch {
     cache: meta::Cache,
     caps: Captures,
+    clean: Memo,
 }
 
 type ScratchFn =
@@ -107,11 +109,11 @@ type ScratchFn =
 
 /// The built-in detectors, compiled.
 struct Builtins {
-    ac: AhoCorasick,
+    lits: LitFilter,
     anchors: Vec<Anchor>,
     formats: Vec<Built>,
     want: Wanted,
-    by_word: [Vec<usize>; 4],
+    by_word: [Vec<usize>; 5],
     re: meta::Regex,
     scratch: Pool<Scratch, ScratchFn>,
 }
@@ -146,6 +148,7 @@ fn word_index(k: WordStart) -> usize {
         WordStart::Upper => 1,
         WordStart::Plus => 2,
         WordStart::Paren => 3,
+        WordStart::At => 4,
     }
 }
 
@@ -157,7 +160,7 @@ impl Builtins {
         let mut formats = Vec::new();
         let mut patterns: Vec<&'static str> = Vec::new();
         let mut want = Wanted::default();
-        let mut by_word: [Vec<usize>; 4] = Default::default();
+        let mut by_word: [Vec<usize>; 5] = Default::default();
         for (rule, d) in detectors.iter().enumerate() {
             for f in d.format_defs() {
                 let index = formats.len();
@@ -194,12 +197,7 @@ impl Builtins {
         if formats.is_empty() {
             return Ok(None);
         }
-        let ac = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&lits)
-            .map_err(|e| e.to_string())?;
+        let lit_filter = LitFilter::new(&lits)?;
         let re = meta::Builder::new()
             .configure(meta::Config::new().nfa_size_limit(Some(64 << 20)))
             .build_many(&patterns)
@@ -208,6 +206,7 @@ impl Builtins {
         let make: ScratchFn = Box::new(move || Scratch {
             cache: re2.create_cache(),
             caps: re2.create_captures(),
+            clean: Memo::default(),
         });
         for f in &mut formats {
             if let Confirm::Re { pid, secret, .. } = &mut f.confirm {
@@ -215,7 +214,7 @@ impl Builtins {
             }
         }
         Ok(Some(Builtins {
-            ac,
+            lits: lit_filter,
             anchors,
             formats,
             want,
@@ -249,42 +248,40 @@ impl Builtins {
     /// Every match of the built-in formats in `s`, appended to `st.hits`.
     fn scan<'s>(&'s self, s: &str, st: &mut ScanState<'s>) {
         let b = s.as_bytes();
-        for m in self.ac.find_overlapping_iter(s) {
-            let Some(anchor) = self.anchors.get(m.pattern().as_usize()) else {
-                continue;
+        self.lits.find(b, |lit, start, end| {
+            let Some(anchor) = self.anchors.get(lit) else {
+                return;
             };
             for &(fi, exact) in &anchor.uses {
-                if exact.is_some_and(|l| b.get(m.start()..m.end()) != Some(l.as_bytes())) {
+                if exact.is_some_and(|l| b.get(start..end) != Some(l.as_bytes())) {
                     continue;
                 }
                 if let Some(f) = self.formats.get(fi) {
-                    self.try_at(f, s, m.start(), m.end(), st);
+                    self.try_at(f, s, start, end, st);
                 }
             }
-        }
-        if self.want.any() {
-            let mut found = std::mem::take(&mut st.spans);
-            pii::words(s, self.want, |kind, w| {
-                for &fi in &self.by_word[word_index(kind)] {
-                    if let Some(Built {
-                        rule,
-                        confirm: Confirm::Word(f),
-                        ..
-                    }) = self.formats.get(fi)
-                    {
-                        found.clear();
-                        f(s, w, &mut found);
-                        st.hits.extend(found.iter().map(|&(start, end)| Hit {
-                            start,
-                            end,
-                            rule: *rule,
-                        }));
-                    }
+        });
+        let mut found = std::mem::take(&mut st.spans);
+        prefilter::words(b, self.want, |kind, w| {
+            for &fi in &self.by_word[word_index(kind)] {
+                if let Some(Built {
+                    rule,
+                    confirm: Confirm::Word(f),
+                    ..
+                }) = self.formats.get(fi)
+                {
+                    found.clear();
+                    f(s, w, &mut found);
+                    st.hits.extend(found.iter().map(|&(start, end)| Hit {
+                        start,
+                        end,
+                        rule: *rule,
+                    }));
                 }
-            });
-            found.clear();
-            st.spans = found;
-        }
+            }
+        });
+        found.clear();
+        st.spans = found;
     }
 
     /// Tries one format at a literal found at `at..lit_end`.
@@ -348,6 +345,13 @@ impl Builtins {
         }
     }
 
+    /// Scratch space from the pool, with an empty memo.
+    fn take(&self) -> PoolGuard<'_, Scratch, ScratchFn> {
+        let mut g = self.scratch.get();
+        g.clean.reset();
+        g
+    }
+
     /// Runs pattern `pid` anchored at `start`: (match start, match end, secret start, secret end).
     fn run_re<'s>(
         &'s self,
@@ -360,7 +364,7 @@ impl Builtins {
         let input = Input::new(s)
             .range(start..)
             .anchored(Anchored::Pattern(pid));
-        let Scratch { cache, caps } = &mut **st.scratch.get_or_insert_with(|| self.scratch.get());
+        let Scratch { cache, caps, .. } = &mut **st.scratch.get_or_insert_with(|| self.take());
         match secret {
             None => {
                 let m = self.re.search_with(cache, &input)?;
@@ -423,6 +427,17 @@ impl Scanner {
         counts: &mut [u64],
     ) -> Option<(String, u64)> {
         st.hits.clear();
+        let memo = match &self.builtins {
+            Some(b) if s.len() <= memo::MAX_LEN => {
+                let h = memo::hash(s.as_bytes());
+                let scratch = st.scratch.get_or_insert_with(|| b.take());
+                if scratch.clean.contains(s.as_bytes(), h) {
+                    return None;
+                }
+                Some(h)
+            }
+            _ => None,
+        };
         if let Some(b) = &self.builtins {
             if s.len() >= SHORTEST {
                 b.scan(s, st);
@@ -432,6 +447,9 @@ impl Scanner {
             self.custom(s, &mut st.hits);
         }
         if st.hits.is_empty() {
+            if let (Some(h), Some(scratch)) = (memo, st.scratch.as_mut()) {
+                scratch.clean.insert(s.as_bytes(), h);
+            }
             return None;
         }
         st.hits.sort_unstable_by(|a, b| {

@@ -204,8 +204,8 @@ pub(crate) enum Start {
     Back(fn(u8) -> bool, usize),
 }
 
-/// Word starts the lexical pass reports: a letter or digit not preceded by one, or `+`/`(`
-/// right before a digit.
+/// Word starts the lexical pass reports: a letter or digit not preceded by one, `+`/`(` right
+/// before a digit, or `@`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum WordStart {
     /// A word starting with a digit; the numeric run there is parsed once for all formats.
@@ -216,6 +216,8 @@ pub(crate) enum WordStart {
     Plus,
     /// `(` followed by a digit (North American area codes).
     Paren,
+    /// `@` (e-mail addresses).
+    At,
 }
 
 /// What a byte must not be on either side of a match.
@@ -256,8 +258,6 @@ pub(crate) enum Check {
     BareBearer,
     /// An `Authorization:` value without scheme that is not a scheme word or a placeholder.
     NotSchemeWord,
-    /// An e-mail address, not an SSH remote or algorithm name, not a file name with `@2x`.
-    Email,
     /// High entropy: the userinfo of `scheme://token@host`.
     Token,
     /// Decodes (base64) to a PEM private key.
@@ -269,8 +269,7 @@ pub(crate) enum Check {
 impl Check {
     /// Whether `secret` (found in `s` at `start`, in a match that starts at `match_start`)
     /// passes.
-    pub(crate) fn passes(self, s: &str, match_start: usize, start: usize, secret: &str) -> bool {
-        let before = s.as_bytes().get(..start).unwrap_or_default();
+    pub(crate) fn passes(self, s: &str, match_start: usize, _start: usize, secret: &str) -> bool {
         match self {
             Check::None => true,
             Check::NotPrefixed(list) => !list.iter().any(|p| secret.starts_with(p)),
@@ -293,7 +292,6 @@ impl Check {
                     .iter()
                     .any(|w| secret.eq_ignore_ascii_case(w))
             }
-            Check::Email => email_ok(secret, before),
             Check::Token => {
                 let b = secret.as_bytes();
                 checks::entropy(b) >= 3.0
@@ -310,28 +308,7 @@ impl Check {
     }
 }
 
-/// File extensions that follow `@` in names like `icon@2x.png`, not top-level domains.
-const FILE_TLDS: &[&str] = &[
-    "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "js", "ts", "tsx", "jsx", "rs", "py", "go",
-    "rb", "md", "json", "yaml", "yml", "toml", "lock", "txt", "css", "html", "zip", "gz", "tar",
-    "so", "dll", "exe", "bin", "pdf", "mov", "mp4",
-];
-
-fn email_ok(addr: &str, before: &[u8]) -> bool {
-    let Some((local, domain)) = addr.rsplit_once('@') else {
-        return false;
-    };
-    // SSH remotes (`git@host`) and algorithm names (`chacha20-poly1305@openssh.com`).
-    if local == "git" || domain.eq_ignore_ascii_case("openssh.com") {
-        return false;
-    }
-    let tld = domain.rsplit('.').next().unwrap_or_default();
-    if FILE_TLDS.iter().any(|t| tld.eq_ignore_ascii_case(t)) {
-        return false;
-    }
-    // `scheme://user:password@host`: the URL password detector owns that part.
-    !structural::ends_with_url_userinfo(before)
-}
+pub(crate) use structural::ends_with_url_userinfo;
 
 /// Letters and digits.
 pub(crate) fn is_alnum(b: u8) -> bool {

@@ -40,10 +40,6 @@ fn is_scheme_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')
 }
 
-fn is_local_part_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
-}
-
 // ---- databases and URLs -----------------------------------------------------------------------
 
 pub(crate) const URL_PASSWORD: Def = def(
@@ -489,19 +485,7 @@ pub(crate) const EMAIL: Def = pii_def(
     "E-mail addresses. Left alone: SSH remotes (`git@host`), SSH algorithm names \
      (`…@openssh.com`), file names such as `icon@2x.png`, and the `password@host` of a URL \
      (that is `url_password`'s).",
-    &[Format {
-        what: "`local@domain.tld`",
-        on: On::Lit {
-            lits: &["@"],
-            exact: true,
-            start: Start::Back(is_local_part_byte, 64),
-        },
-        how: How::Re(
-            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-            Edge::Free,
-            Check::Email,
-        ),
-    }],
+    &[at_word("`local@domain.tld`", WordStart::At, pii::email)],
 );
 
 pub(crate) const PHONE: Def = pii_def(
