@@ -184,7 +184,7 @@ pub(crate) fn class(c: u8) -> u8 {
 /// only when their numeric run has 8+ digits (no format here has fewer); upper-case words only
 /// when 9+ long or followed by ` <digit>` (spaced IBAN / NINO); `@` anywhere; `+`/`(` before a
 /// digit and not after a letter or digit.
-#[inline]
+#[inline(never)]
 pub(crate) fn step(
     b: &[u8],
     i: usize,

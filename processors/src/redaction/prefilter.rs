@@ -40,9 +40,10 @@ fn window(a: u8, b: u8, c: u8) -> u32 {
 /// Eight bytes from `i`, zero-padded past the end.
 #[inline]
 fn load(s: &[u8], i: usize) -> u64 {
-    match s.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
-        Some(chunk) => u64::from_le_bytes(chunk),
-        None => tail(s, i),
+    if i + 8 <= s.len() {
+        u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or_default())
+    } else {
+        tail(s, i)
     }
 }
 
@@ -132,20 +133,37 @@ impl LitFilter {
     /// start.
     pub(crate) fn find(&self, s: &[u8], mut f: impl FnMut(usize, usize, usize)) {
         let n = s.len();
-        // Six windows per eight-byte load (the last two bytes only complete windows).
         let mut i = 0;
-        while i + 1 < n {
+        // Six windows per eight-byte load while eight bytes remain.
+        while i + 8 <= n {
             let x = load(s, i) | FOLD;
-            let last = (n - 1 - i).min(6);
-            for k in 0..last {
+            let mut any = 0u64;
+            for k in 0..6 {
+                any |= self.bit(x >> (8 * k)) << k;
+            }
+            while any != 0 {
+                let k = any.trailing_zeros() as usize;
+                any &= any - 1;
                 let w = (x >> (8 * k)) as u32 & 0x00ff_ffff;
-                let bit = key(w);
-                if self.bits[bit >> 6] & (1 << (bit & 63)) != 0 {
-                    self.check(s, i + k, bit, &mut f);
-                }
+                self.check(s, i + k, key(w), &mut f);
             }
             i += 6;
         }
+        // The last windows (two bytes at least), from a zero-padded load.
+        while i + 1 < n {
+            let x = load(s, i) | FOLD;
+            if self.bit(x) != 0 {
+                self.check(s, i, key(x as u32 & 0x00ff_ffff), &mut f);
+            }
+            i += 1;
+        }
+    }
+
+    /// 1 when the window in the low three bytes of `x` has its bit set, else 0.
+    #[inline]
+    fn bit(&self, x: u64) -> u64 {
+        let k = key(x as u32 & 0x00ff_ffff);
+        (self.bits[k >> 6] >> (k & 63)) & 1
     }
 
     #[cold]
@@ -183,6 +201,11 @@ fn equal(x: u64, b: u8) -> u64 {
     !(((t & splat(0x7f)) + splat(0x7f)) | t) & splat(0x80)
 }
 
+/// All ones when `on`, else zero.
+fn enable(on: bool) -> u64 {
+    0u64.wrapping_sub(u64::from(on))
+}
+
 /// The lexical pass: calls `f` at every wanted word start of `s`, in order (see
 /// [`pii::step`]). Eight bytes at a time are skipped when none is a digit, an upper-case letter
 /// or a wanted `+ ( @`.
@@ -190,26 +213,17 @@ pub(crate) fn words(s: &[u8], want: Wanted, mut f: impl FnMut(WordStart, &Word))
     if !want.any() {
         return;
     }
+    let (digit, upper) = (enable(want.digit), enable(want.upper));
+    let (plus, paren, at) = (enable(want.plus), enable(want.paren), enable(want.at));
     let n = s.len();
     let mut i = 0;
     while i < n {
         let x = load(s, i);
-        let mut hits = 0;
-        if want.digit {
-            hits |= in_range(x, b'0', b'9');
-        }
-        if want.upper {
-            hits |= in_range(x, b'A', b'Z');
-        }
-        if want.plus {
-            hits |= equal(x, b'+');
-        }
-        if want.paren {
-            hits |= equal(x, b'(');
-        }
-        if want.at {
-            hits |= equal(x, b'@');
-        }
+        let mut hits = (in_range(x, b'0', b'9') & digit)
+            | (in_range(x, b'A', b'Z') & upper)
+            | (equal(x, b'+') & plus)
+            | (equal(x, b'(') & paren)
+            | (equal(x, b'@') & at);
         while hits != 0 {
             let k = (hits.trailing_zeros() / 8) as usize;
             hits &= hits - 1;
