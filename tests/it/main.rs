@@ -14,6 +14,7 @@ mod fixture_replay;
 mod healthcheck;
 mod loadbalancing;
 mod loadgen;
+mod privacy_corpus;
 mod processors_e2e;
 mod redaction_e2e;
 mod reload;
