@@ -1,340 +1,340 @@
-//! The built-in secret detectors: one regex (or a few) per kind of secret, plus a check on each
-//! match where a regex alone would be too loose (Luhn for card numbers, "does this look like code"
-//! for `password = ...`).
+//! The built-in detectors: what a detector is (a named rule, the `rule` label of the audit counter
+//! and the `<name>` of `[REDACTED:<name>]`), the categories they are grouped in, the PII kinds
+//! `pii:` switches, and how a config's `detectors:` / `exclude_detectors:` / `pii:` become the set
+//! that runs. The detectors themselves (their formats) are listed in [`super::catalog`].
 //!
-//! Every regex here is ASCII-only in what it looks for (explicit `[A-Za-z0-9]` classes, ASCII word
-//! boundaries), so the lazy DFA never has to give up on non-ASCII text. A capture group whose name
-//! starts with `secret` marks the part that is replaced; without one the whole match is.
+//! Every detector has one or more *formats*: one shape of credential each (GitHub has seven:
+//! `ghp_`, `gho_`, ...). A format says where it is looked for (next to a literal such as `ghp_`,
+//! found by the prefilter, or at a word start found by the lexical pass) and how the candidate
+//! is confirmed (an anchored regex, or code: checksums, key/value parsing, base64 decoding).
 
+use super::catalog::{Format, CATALOG};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::fmt;
 
-/// A built-in detector, enabled by name under `detectors:`.
+/// A group of detectors that can be switched on or off together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Detector {
-    /// OpenAI keys: `sk-` followed by 10 or more of `[A-Za-z0-9_-]` (covers `sk-proj-…`,
-    /// `sk-svcacct-…` and key-like strings such as `sk-live-…`), but not `sk-ant-…`.
-    Openai,
-    /// Anthropic keys: `sk-ant-` followed by 10 or more of `[A-Za-z0-9_-]`.
-    Anthropic,
-    /// GitHub tokens: `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` followed by 20 or more alphanumerics,
-    /// and fine-grained `github_pat_…`.
-    Github,
-    /// AWS access key ids (`AKIA`, `ASIA`, `ABIA`, `ACCA`, `A3T…` + 16 upper-case alphanumerics) and
-    /// the value of `aws_secret_access_key = …` (any case, `=` or `:`, optional quotes).
-    Aws,
-    /// Google API keys: `AIza` followed by 30 or more of `[A-Za-z0-9_-]`.
-    GoogleApiKey,
-    /// Slack tokens: `xoxa-`, `xoxb-`, `xoxe-`, `xoxo-`, `xoxp-`, `xoxr-`, `xoxs-` + 10 or more chars.
-    Slack,
-    /// Stripe secret and restricted keys: `sk_live_`, `sk_test_`, `rk_live_`, `rk_test_`.
-    Stripe,
-    /// JSON Web Tokens: three base64url segments, the first starting `eyJ`.
-    Jwt,
-    /// PEM private keys: from `-----BEGIN … PRIVATE KEY-----` to the matching `-----END …-----`
-    /// line, or to the end of the string when the block was cut off.
-    PrivateKey,
-    /// The credential of `Authorization: Bearer|Basic|Token|Digest|Negotiate <value>` (also
-    /// `Proxy-Authorization`, JSON/quoted forms) and of a bare `Bearer <token>` (8+ chars with a
-    /// digit, or 20+ chars). Only the credential is replaced.
-    AuthHeader,
-    /// The password of `scheme://user:password@host`. Only the password is replaced.
-    UrlPassword,
-    /// The value of `password`, `passwd`, `secret`, `token`, `api_key`, `api-key`, `apikey` (also
-    /// as the end of a longer name: `DB_PASSWORD`, `GITHUB_TOKEN`, `client_secret`) followed by `=`,
-    /// `:`, `:=` or `=>`, quoted or not. Values that look like code or placeholders (`&str`,
-    /// `Option<String>`, `input(...)`, `${VAR}`, `self.token`, `None`, ...) are left alone.
-    Assignment,
-    /// E-mail addresses (`local@domain.tld`); `git@host` SSH remotes are left alone.
+pub enum Category {
+    /// LLM and AI providers: OpenAI, Anthropic, Hugging Face, Groq, ...
+    Ai,
+    /// Source hosting: GitHub, GitLab, Atlassian/Bitbucket, Sourcegraph.
+    SourceHosting,
+    /// CI/CD and deployment platforms: CircleCI, Buildkite, Vercel, Netlify, Heroku, Fly.io, ...
+    CiCd,
+    /// Cloud providers: AWS, Google Cloud, Azure, DigitalOcean, Cloudflare, ...
+    Cloud,
+    /// Package and container registries: npm, PyPI, RubyGems, NuGet, crates.io, Docker Hub, ...
+    Registry,
+    /// Chat and webhooks: Slack, Discord, Microsoft Teams, Telegram, Zapier.
+    Chat,
+    /// Payments and commerce: Stripe, Square, Braintree, Adyen, Shopify, ...
+    Payments,
+    /// E-mail and SMS providers: SendGrid, Mailgun, Mailchimp, Brevo, Twilio.
+    Messaging,
+    /// Observability vendors: New Relic, Grafana, Sentry, Honeycomb, Dynatrace, ...
+    Observability,
+    /// Secret managers: 1Password, Doppler, HashiCorp Vault.
+    SecretManager,
+    /// Databases: URLs with passwords, JDBC/ODBC strings, SQL and CLI passwords, PlanetScale, ...
+    Database,
+    /// Private key material: PEM blocks of every armour, PuTTY, age, WireGuard, base64 PEM.
+    PrivateKeys,
+    /// HTTP credentials: `Authorization`, `Cookie`/`Set-Cookie`, `X-*-Key`/`X-*-Token` headers,
+    /// `curl -u`.
+    HttpHeader,
+    /// SaaS APIs: Linear, Notion, Figma, Airtable, HubSpot, Mapbox, ...
+    Saas,
+    /// Provider-neutral: secrets after secret-ish keys (`password=`, `"token": ...`, with or
+    /// without entropy), JWTs, `.netrc`, base64-encoded `user:password`.
+    Generic,
+    /// Personal data: e-mail addresses, phone numbers, IBANs, payment cards, national ids.
+    Pii,
+}
+
+impl Category {
+    /// Every category, in documentation order.
+    pub const ALL: [Category; 16] = [
+        Category::Ai,
+        Category::SourceHosting,
+        Category::CiCd,
+        Category::Cloud,
+        Category::Registry,
+        Category::Chat,
+        Category::Payments,
+        Category::Messaging,
+        Category::Observability,
+        Category::SecretManager,
+        Category::Database,
+        Category::PrivateKeys,
+        Category::HttpHeader,
+        Category::Saas,
+        Category::Generic,
+        Category::Pii,
+    ];
+
+    /// The name used in config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Ai => "ai",
+            Category::SourceHosting => "source_hosting",
+            Category::CiCd => "ci_cd",
+            Category::Cloud => "cloud",
+            Category::Registry => "registry",
+            Category::Chat => "chat",
+            Category::Payments => "payments",
+            Category::Messaging => "messaging",
+            Category::Observability => "observability",
+            Category::SecretManager => "secret_manager",
+            Category::Database => "database",
+            Category::PrivateKeys => "private_keys",
+            Category::HttpHeader => "http_header",
+            Category::Saas => "saas",
+            Category::Generic => "generic",
+            Category::Pii => "pii",
+        }
+    }
+
+    fn named(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// A kind of personal data, switched by `pii:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PiiKind {
+    /// E-mail addresses.
     Email,
-    /// Payment card numbers: 13 to 19 digits, optionally separated by single spaces or dashes,
-    /// starting with 2–6 (the issuer ranges of Visa, Mastercard, Amex, Discover, JCB, Diners,
-    /// UnionPay), standing alone (not inside a longer word or number), and Luhn-valid.
-    CreditCard,
+    /// Phone numbers.
+    Phone,
+    /// International bank account numbers.
+    Iban,
+    /// Payment card numbers.
+    PaymentCard,
+    /// National identity numbers (US SSN, UK NINO, ...).
+    NationalId,
 }
 
-/// What is checked on a regex match before it counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Check {
-    /// Every match counts.
-    None,
-    /// Not an Anthropic key (the `openai` detector leaves those to `anthropic`).
-    NotAnthropic,
-    /// Digits pass the Luhn check.
-    Luhn,
-    /// A bare bearer token: 8+ chars with a digit, or 20+ chars.
-    BareBearer,
-    /// An `Authorization:` value without scheme that is not itself a scheme word.
-    NotSchemeWord,
-    /// The value of an assignment does not look like code or a placeholder.
-    AssignmentValue,
-    /// An e-mail address that is not an SSH remote (`git@…`).
-    NotGitRemote,
-    /// As `NotGitRemote`, and not the `password@host` of a URL's userinfo: used when the
-    /// `url_password` detector runs too, so that it masks the password and the host stays.
-    EmailOutsideUrlUserinfo,
+/// One detector's definition: its name, category and formats.
+pub(crate) struct Def {
+    pub name: &'static str,
+    pub category: Category,
+    pub pii: Option<PiiKind>,
+    /// One line on what it catches, for the docs.
+    pub what: &'static str,
+    pub formats: &'static [Format],
 }
 
-/// One regex of a detector and the check its matches must pass.
-pub(crate) struct DetectorRegex {
-    pub regex: &'static str,
-    pub check: Check,
-}
-
-const fn re(regex: &'static str, check: Check) -> DetectorRegex {
-    DetectorRegex { regex, check }
-}
-
-// A secret may follow start of text or any non-alphanumeric character (`_` and `-` included, so
-// `MY_sk-…` is caught); it may not start inside a word (`task-…` is not `sk-…`).
-const OPENAI: &[DetectorRegex] = &[re(
-    r"(?:^|[^A-Za-z0-9])(?P<secret>sk-[A-Za-z0-9_-]{10,})",
-    Check::NotAnthropic,
-)];
-const ANTHROPIC: &[DetectorRegex] = &[re(
-    r"(?:^|[^A-Za-z0-9])(?P<secret>sk-ant-[A-Za-z0-9_-]{10,})",
-    Check::None,
-)];
-const GITHUB: &[DetectorRegex] = &[re(
-    r"gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}",
-    Check::None,
-)];
-const AWS: &[DetectorRegex] = &[
-    re(
-        r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}",
-        Check::None,
-    ),
-    re(
-        r#"(?i:aws_?secret_?access_?key)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?P<secret>[A-Za-z0-9/+=]{16,})"#,
-        Check::None,
-    ),
-];
-const GOOGLE_API_KEY: &[DetectorRegex] = &[re(r"AIza[A-Za-z0-9_-]{30,}", Check::None)];
-const SLACK: &[DetectorRegex] = &[re(r"xox[abeoprs]-[A-Za-z0-9-]{10,}", Check::None)];
-const STRIPE: &[DetectorRegex] = &[re(r"[rs]k_(?:live|test)_[A-Za-z0-9]{10,}", Check::None)];
-const JWT: &[DetectorRegex] = &[re(
-    r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
-    Check::None,
-)];
-const PRIVATE_KEY: &[DetectorRegex] = &[re(
-    r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|\z)",
-    Check::None,
-)];
-const AUTH_HEADER: &[DetectorRegex] = &[
-    re(
-        r#"(?i:authorization)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?i:bearer|basic|token|digest|negotiate)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]+=*)"#,
-        Check::None,
-    ),
-    re(
-        r#"(?i:authorization)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)"#,
-        Check::NotSchemeWord,
-    ),
-    re(
-        r"(?-u:\b)(?i:bearer)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]+=*)",
-        Check::BareBearer,
-    ),
-];
-const URL_PASSWORD: &[DetectorRegex] = &[re(
-    r#"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@"'<>\\]*:(?P<secret>[^\s/?#"'<>\\]+)@"#,
-    Check::None,
-)];
-const ASSIGNMENT: &[DetectorRegex] = &[re(
-    r#"(?i:passwd|password|secret|token|api[_-]?key|apikey)\\?["']?[ \t]*(?::=|=>|[:=])[ \t]*(?:\\?"(?P<secret_dq>[^"\\\r\n]*)|\\?'(?P<secret_sq>[^'\\\r\n]*)|(?P<secret>[^\s"'`,;&\\)}\]>=][^\s"'`,;&\\)}\]>]*))"#,
-    Check::AssignmentValue,
-)];
-const EMAIL: &[DetectorRegex] = &[re(
-    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-    Check::NotGitRemote,
-)];
-const CREDIT_CARD: &[DetectorRegex] = &[re(
-    r"(?-u:\b)[2-6][0-9](?:[ -]?[0-9]){11,17}(?-u:\b)",
-    Check::Luhn,
-)];
+/// A built-in detector, named in config (`detectors: [openai, github, ...]`), in
+/// `[REDACTED:<name>]` and in the audit counter's `rule` label.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Detector(u16);
 
 impl Detector {
-    /// Every detector, in the order they are tried (which also breaks ties between equal matches).
-    pub const ALL: [Detector; 14] = [
-        Detector::Openai,
-        Detector::Anthropic,
-        Detector::Github,
-        Detector::Aws,
-        Detector::GoogleApiKey,
-        Detector::Slack,
-        Detector::Stripe,
-        Detector::Jwt,
-        Detector::PrivateKey,
-        Detector::AuthHeader,
-        Detector::UrlPassword,
-        Detector::Assignment,
-        Detector::Email,
-        Detector::CreditCard,
-    ];
+    /// Every detector, in the order they are tried (which also breaks ties between equal
+    /// matches: a provider's own detector before a generic one).
+    pub fn all() -> impl Iterator<Item = Detector> {
+        (0..CATALOG.len()).map(|i| Detector(i as u16))
+    }
+
+    /// The detector with this name.
+    pub fn named(name: &str) -> Option<Detector> {
+        CATALOG
+            .iter()
+            .position(|d| d.name == name)
+            .map(|i| Detector(i as u16))
+    }
+
+    pub(crate) fn def(self) -> &'static Def {
+        // Detectors are only made from CATALOG indexes.
+        &CATALOG[usize::from(self.0)]
+    }
 
     /// The name used in config, in `[REDACTED:<name>]` and as the audit counter label.
     pub fn name(self) -> &'static str {
-        match self {
-            Detector::Openai => "openai",
-            Detector::Anthropic => "anthropic",
-            Detector::Github => "github",
-            Detector::Aws => "aws",
-            Detector::GoogleApiKey => "google_api_key",
-            Detector::Slack => "slack",
-            Detector::Stripe => "stripe",
-            Detector::Jwt => "jwt",
-            Detector::PrivateKey => "private_key",
-            Detector::AuthHeader => "auth_header",
-            Detector::UrlPassword => "url_password",
-            Detector::Assignment => "assignment",
-            Detector::Email => "email",
-            Detector::CreditCard => "credit_card",
-        }
+        self.def().name
     }
 
-    pub(crate) fn regexes(self) -> &'static [DetectorRegex] {
-        match self {
-            Detector::Openai => OPENAI,
-            Detector::Anthropic => ANTHROPIC,
-            Detector::Github => GITHUB,
-            Detector::Aws => AWS,
-            Detector::GoogleApiKey => GOOGLE_API_KEY,
-            Detector::Slack => SLACK,
-            Detector::Stripe => STRIPE,
-            Detector::Jwt => JWT,
-            Detector::PrivateKey => PRIVATE_KEY,
-            Detector::AuthHeader => AUTH_HEADER,
-            Detector::UrlPassword => URL_PASSWORD,
-            Detector::Assignment => ASSIGNMENT,
-            Detector::Email => EMAIL,
-            Detector::CreditCard => CREDIT_CARD,
-        }
+    /// Its category.
+    pub fn category(self) -> Category {
+        self.def().category
+    }
+
+    /// The kind of personal data it finds, for detectors in [`Category::Pii`].
+    pub fn pii(self) -> Option<PiiKind> {
+        self.def().pii
+    }
+
+    /// One line on what it catches.
+    pub fn description(self) -> &'static str {
+        self.def().what
+    }
+
+    /// What each of its formats is (one line each).
+    pub fn formats(self) -> impl Iterator<Item = &'static str> {
+        self.def().formats.iter().map(|f| f.what)
+    }
+
+    pub(crate) fn format_defs(self) -> &'static [Format] {
+        self.def().formats
     }
 }
 
-impl Check {
-    /// Whether a match passes. `secret` is the part that would be replaced, `before` the text in
-    /// front of it; `quoted` says whether it came from a quoted alternative.
-    pub(crate) fn passes(self, secret: &str, before: &str, quoted: bool) -> bool {
-        match self {
-            Check::None => true,
-            Check::NotAnthropic => !secret.starts_with("sk-ant-"),
-            Check::Luhn => luhn_valid(secret),
-            Check::BareBearer => {
-                let len = secret.len();
-                len >= 20 || (len >= 8 && secret.bytes().any(|b| b.is_ascii_digit()))
-            }
-            Check::NotSchemeWord => !["bearer", "basic", "token", "digest", "negotiate"]
-                .iter()
-                .any(|w| secret.eq_ignore_ascii_case(w)),
-            Check::AssignmentValue => assignment_value_is_secret(secret, quoted),
-            Check::NotGitRemote => !secret.starts_with("git@"),
-            Check::EmailOutsideUrlUserinfo => {
-                !secret.starts_with("git@") && !ends_with_url_userinfo(before)
-            }
-        }
+impl fmt::Debug for Detector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
-/// Whether `before` ends with `scheme://user:` (so what follows is a URL password).
-fn ends_with_url_userinfo(before: &str) -> bool {
-    let Some(rest) = before.strip_suffix(':') else {
-        return false;
-    };
-    let token = rest
-        .rsplit(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
-        .next()
-        .unwrap_or(rest);
-    match token.find("://") {
-        Some(i) => !token[i + 3..].contains(['/', '@']),
-        None => false,
-    }
-}
-
-/// Luhn check over the digits of `s` (separators ignored); 13 to 19 digits.
-pub(crate) fn luhn_valid(s: &str) -> bool {
-    let mut sum = 0u32;
-    let mut count = 0usize;
-    for b in s.bytes().rev().filter(u8::is_ascii_digit) {
-        let mut d = u32::from(b - b'0');
-        if count % 2 == 1 {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
-        count += 1;
-    }
-    (13..=19).contains(&count) && sum.is_multiple_of(10)
-}
-
-/// Words that, as the whole value of `token: …` / `password = …`, are code (types, keywords,
-/// placeholders), not secrets.
-const CODE_WORDS: &[&str] = &[
-    "string",
-    "str",
-    "bool",
-    "int",
-    "i32",
-    "i64",
-    "u8",
-    "u32",
-    "u64",
-    "usize",
-    "bytes",
-    "option",
-    "vec",
-    "none",
-    "null",
-    "nil",
-    "true",
-    "false",
-    "undefined",
-    "self",
-    "impl",
-    "dyn",
-    "any",
-    "object",
-    "number",
-    "text",
-    "required",
-    "optional",
-    "secret",
-    "token",
-    "password",
-    "string?",
-    "str?",
-    "redacted",
-];
-
-fn assignment_value_is_secret(v: &str, quoted: bool) -> bool {
-    let Some(first) = v.chars().next() else {
-        return false;
-    };
-    // Placeholders and templates: ${VAR}, $VAR, {{ var }}, %s, <your-token>, [REDACTED].
-    if matches!(first, '$' | '{' | '%' | '<' | '[') {
-        return false;
-    }
-    if quoted {
-        return true;
-    }
-    // Code: references, calls, generics, indexing, masks like ****.
-    if first == '&' || first == '*' || v.contains(['(', '[', '<', '{']) {
-        return false;
-    }
-    if CODE_WORDS.iter().any(|w| v.eq_ignore_ascii_case(w)) {
-        return false;
-    }
-    !is_dotted_identifier(v)
-}
-
-/// `self.token`, `config.api_key`, `os.environ`: identifier segments joined by dots.
-fn is_dotted_identifier(v: &str) -> bool {
-    v.contains('.')
-        && v.split('.').all(|seg| {
-            let mut chars = seg.chars();
-            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+impl<'de> Deserialize<'de> for Detector {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Detector::named(&name).ok_or_else(|| {
+            de::Error::invalid_value(de::Unexpected::Str(&name), &"a built-in detector name")
         })
+    }
+}
+
+/// An entry of `detectors:` or `exclude_detectors:`: a detector or a whole category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    /// One detector.
+    Detector(Detector),
+    /// Every detector of a category.
+    Category(Category),
+}
+
+impl Selector {
+    /// The name as written in config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Selector::Detector(d) => d.name(),
+            Selector::Category(c) => c.name(),
+        }
+    }
+
+    /// Whether `d` is selected by this entry.
+    pub fn selects(self, d: Detector) -> bool {
+        match self {
+            Selector::Detector(x) => x == d,
+            Selector::Category(c) => d.category() == c,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Selector {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        if let Some(det) = Detector::named(&name) {
+            return Ok(Selector::Detector(det));
+        }
+        Category::named(&name)
+            .map(Selector::Category)
+            .ok_or_else(|| {
+                de::Error::invalid_value(
+                    de::Unexpected::Str(&name),
+                    &"a built-in detector or category name (see docs/redaction.md)",
+                )
+            })
+    }
+}
+
+/// Which built-in detectors run: `all`, `none`, or a list of detector and category names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetectorSelection {
+    /// Every built-in detector.
+    All,
+    /// Exactly these detectors and categories (an empty list: none).
+    List(Vec<Selector>),
+}
+
+impl<'de> Deserialize<'de> for DetectorSelection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DetectorSelection;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`all`, `none`, or a list of detector and category names")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                match s {
+                    "all" => Ok(DetectorSelection::All),
+                    "none" => Ok(DetectorSelection::List(Vec::new())),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::new();
+                while let Some(s) = seq.next_element::<Selector>()? {
+                    list.push(s);
+                }
+                Ok(DetectorSelection::List(list))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `pii:`: each kind of personal data on (`true`) or off (`false`); a kind left out follows
+/// `detectors:` (on with `all` and so with `preset: codex`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    /// E-mail addresses (`email` detector).
+    #[serde(default)]
+    pub email: Option<bool>,
+    /// Phone numbers: E.164 (`+44 20 7946 0958`), North American (`(415) 555-2671`), grouped
+    /// national numbers with a leading 0 (`06 12 34 56 78`), and any number after `phone:`,
+    /// `tel=`, `mobile:`, ... (`phone` detector).
+    #[serde(default)]
+    pub phone: Option<bool>,
+    /// IBANs with a valid mod-97 check (`iban` detector).
+    #[serde(default)]
+    pub iban: Option<bool>,
+    /// Luhn-valid payment card numbers (`credit_card` detector).
+    #[serde(default)]
+    pub payment_card: Option<bool>,
+    /// National ids with their validity rules: US SSN, UK NINO, Canadian SIN, Indian Aadhaar,
+    /// Brazilian CPF, Spanish DNI/NIE, Italian codice fiscale, French NIR.
+    #[serde(default)]
+    pub national_id: Option<bool>,
+}
+
+impl PiiConfig {
+    /// What `pii:` says about a kind, if anything.
+    pub fn setting(&self, kind: PiiKind) -> Option<bool> {
+        match kind {
+            PiiKind::Email => self.email,
+            PiiKind::Phone => self.phone,
+            PiiKind::Iban => self.iban,
+            PiiKind::PaymentCard => self.payment_card,
+            PiiKind::NationalId => self.national_id,
+        }
+    }
+}
+
+/// The detectors that run: the base selection, minus `exclude`, with `pii:` applied last.
+pub(crate) fn resolve(
+    base: Option<&DetectorSelection>,
+    all_by_default: bool,
+    exclude: &[Selector],
+    pii: &PiiConfig,
+) -> Vec<Detector> {
+    Detector::all()
+        .filter(|&d| {
+            let selected = match base {
+                Some(DetectorSelection::All) => true,
+                Some(DetectorSelection::List(list)) => list.iter().any(|s| s.selects(d)),
+                None => all_by_default,
+            };
+            let on = selected && !exclude.iter().any(|s| s.selects(d));
+            match d.pii().and_then(|k| pii.setting(k)) {
+                Some(explicit) => explicit,
+                None => on,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -342,33 +342,90 @@ mod tests {
     use super::*;
 
     #[test]
-    fn luhn_accepts_test_card_numbers_and_rejects_off_by_one() {
-        assert!(luhn_valid("4111111111111111"));
-        assert!(luhn_valid("4111 1111 1111 1111"));
-        assert!(luhn_valid("378282246310005"));
-        assert!(!luhn_valid("4111111111111112"));
-        assert!(!luhn_valid("411111111111"), "12 digits is too short");
+    fn detector_and_category_names_are_unique_and_distinct() {
+        let mut names: Vec<&str> = Detector::all().map(Detector::name).collect();
+        names.extend(Category::ALL.iter().map(|c| c.name()));
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "a name is used twice");
     }
 
     #[test]
-    fn assignment_values_that_look_like_code_are_not_secrets() {
-        for v in [
-            "&str",
-            "String",
-            "Option<String>",
-            "input(",
-            "${TOKEN}",
-            "self.token",
-            "None",
+    fn every_detector_name_is_a_valid_rule_name_and_has_formats() {
+        for d in Detector::all() {
+            assert!(
+                d.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                d.name()
+            );
+            assert!(d.format_defs().len() >= 1, "{}", d.name());
+            assert_eq!(
+                d.pii().is_some(),
+                d.category() == Category::Pii,
+                "{}",
+                d.name()
+            );
+        }
+    }
+
+    #[test]
+    fn the_original_fourteen_detector_names_still_exist() {
+        for name in [
+            "openai",
+            "anthropic",
+            "github",
+            "aws",
+            "google_api_key",
+            "slack",
+            "stripe",
+            "jwt",
+            "private_key",
+            "auth_header",
+            "url_password",
+            "assignment",
+            "email",
+            "credit_card",
         ] {
-            assert!(!assignment_value_is_secret(v, false), "{v}");
+            assert!(Detector::named(name).is_some(), "{name}");
         }
-        for v in ["hunter2", "Summer.2024", "s3cr3t!"] {
-            assert!(assignment_value_is_secret(v, false), "{v}");
-        }
-        assert!(
-            assignment_value_is_secret("String", true),
-            "quoted values count"
+    }
+
+    #[test]
+    fn resolve_applies_list_exclusions_and_pii_switches() {
+        let github = Detector::named("github").expect("github");
+        let email = Detector::named("email").expect("email");
+        let phone = Detector::named("phone").expect("phone");
+        let all = resolve(None, true, &[], &PiiConfig::default());
+        assert_eq!(all.len(), Detector::all().count());
+        let no_pii = resolve(
+            Some(&DetectorSelection::All),
+            false,
+            &[Selector::Category(Category::Pii)],
+            &PiiConfig::default(),
         );
+        assert!(no_pii.contains(&github) && !no_pii.contains(&email));
+        let phone_off = resolve(
+            None,
+            true,
+            &[],
+            &PiiConfig {
+                phone: Some(false),
+                ..PiiConfig::default()
+            },
+        );
+        assert!(!phone_off.contains(&phone) && phone_off.contains(&email));
+        let only_email = resolve(
+            Some(&DetectorSelection::List(vec![Selector::Detector(github)])),
+            false,
+            &[],
+            &PiiConfig {
+                email: Some(true),
+                ..PiiConfig::default()
+            },
+        );
+        assert_eq!(only_email, vec![github, email]);
     }
 }

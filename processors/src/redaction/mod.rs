@@ -50,12 +50,16 @@
 //! `key_pattern:<regex>` for a key rule given by `pattern`, `allowlist` for keys dropped by the
 //! allowlist. Secrets themselves are never counted, logged or kept.
 
+mod catalog;
+mod checks;
+mod context;
 mod detectors;
 mod hash;
+mod pii;
 mod scan;
 mod walk;
 
-pub use detectors::Detector;
+pub use detectors::{Category, Detector, DetectorSelection, PiiConfig, PiiKind, Selector};
 pub use hash::{HASH_PREFIX, MIN_KEY_LEN};
 pub use walk::{drop_deep, SUMMARY_ATTRIBUTE};
 
@@ -68,7 +72,6 @@ use opentelemetry_proto::tonic::collector::{
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use regex::Regex;
 use scan::{Replace, RuleRegex, Scanner};
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -177,42 +180,6 @@ pub struct PatternConfig {
     pub action: PatternAction,
 }
 
-/// Which built-in detectors run: `all`, `none`, or a list of names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DetectorSelection {
-    /// Every built-in detector.
-    All,
-    /// Exactly these (an empty list: none).
-    List(Vec<Detector>),
-}
-
-impl<'de> Deserialize<'de> for DetectorSelection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = DetectorSelection;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("`all`, `none`, or a list of detector names")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                match s {
-                    "all" => Ok(DetectorSelection::All),
-                    "none" => Ok(DetectorSelection::List(Vec::new())),
-                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut list = Vec::new();
-                while let Some(d) = seq.next_element::<Detector>()? {
-                    list.push(d);
-                }
-                Ok(DetectorSelection::List(list))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// The HMAC key: shown as `HashKey(<redacted>)` in debug output.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -264,10 +231,19 @@ pub struct RedactionConfig {
     /// Key rules, tried in order; the first match wins. Default: none (the preset's, if any).
     #[serde(default)]
     pub keys: Vec<KeyRuleConfig>,
-    /// Built-in detectors: `all`, `none` or a list such as `[openai, github, email]`.
-    /// Default: `all` with `preset: codex`, none otherwise.
+    /// Built-in detectors: `all`, `none` or a list of detector and category names such as
+    /// `[openai, github, cloud, pii]` (docs/redaction.md lists them all). Default: `all` with
+    /// `preset: codex`, none otherwise.
     #[serde(default)]
     pub detectors: Option<DetectorSelection>,
+    /// Detectors and categories taken out of `detectors`, e.g. `[generic, jwt]`. Default: none.
+    #[serde(default)]
+    pub exclude_detectors: Vec<Selector>,
+    /// Personal data on or off by kind: `{ email, phone, iban, payment_card, national_id }`,
+    /// each `true` or `false`; a kind left out follows `detectors` (so all are on with
+    /// `preset: codex`). `true` turns a kind on even when `detectors` leaves it out.
+    #[serde(default)]
+    pub pii: PiiConfig,
     /// Custom value patterns, after the detectors. Default: none.
     #[serde(default)]
     pub patterns: Vec<PatternConfig>,
@@ -354,7 +330,49 @@ fn valid_rule_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// What is wrong with the name of `patterns[i]`, if anything.
+fn pattern_name_problem(patterns: &[PatternConfig], i: usize) -> Option<String> {
+    let name = &patterns.get(i)?.name;
+    if !valid_rule_name(name) {
+        Some(format!(
+            "invalid name {name:?}: use letters, digits, `_`, `-` or `.`"
+        ))
+    } else if Detector::named(name).is_some() || Category::ALL.iter().any(|c| c.name() == name) {
+        Some(format!("`{name}` is a built-in detector or category name"))
+    } else if patterns[..i].iter().any(|q| &q.name == name) {
+        Some(format!("`{name}` is used by an earlier pattern"))
+    } else {
+        None
+    }
+}
+
+/// Reports entries of a `detectors:`-style list named twice, at `field[i]`.
+fn report_repeats(field: &str, list: &[Selector], errors: &mut Vec<BuildError>) {
+    for (i, s) in list.iter().enumerate() {
+        if list[..i].contains(s) {
+            errors.push(BuildError::field(
+                format!("{field}[{i}]"),
+                format!("`{}` is listed twice", s.name()),
+            ));
+        }
+    }
+}
+
 impl RedactionConfig {
+    /// The built-in detectors that run, in catalog order.
+    fn selected_detectors(&self, errors: &mut Vec<BuildError>) -> Vec<Detector> {
+        if let Some(DetectorSelection::List(list)) = &self.detectors {
+            report_repeats("detectors", list, errors);
+        }
+        report_repeats("exclude_detectors", &self.exclude_detectors, errors);
+        detectors::resolve(
+            self.detectors.as_ref(),
+            self.preset == Some(Preset::Codex),
+            &self.exclude_detectors,
+            &self.pii,
+        )
+    }
+
     /// Checks the config and builds the processor; all problems are returned at once, each with
     /// the path of the field inside this config (`keys[1].pattern`, `patterns[2].regex`, ...).
     pub fn build(&self) -> Result<RedactionProcessor, Vec<BuildError>> {
@@ -365,70 +383,16 @@ impl RedactionConfig {
         let mut needs_hash = false;
 
         // Value rules: detectors, then custom patterns.
-        let detectors: Vec<Detector> = match (&self.detectors, self.preset) {
-            (Some(DetectorSelection::All), _) | (None, Some(Preset::Codex)) => {
-                Detector::ALL.to_vec()
-            }
-            (Some(DetectorSelection::List(list)), _) => {
-                let mut seen = Vec::new();
-                for (i, d) in list.iter().enumerate() {
-                    if seen.contains(d) {
-                        errors.push(BuildError::field(
-                            format!("detectors[{i}]"),
-                            format!("`{}` is listed twice", d.name()),
-                        ));
-                    } else {
-                        seen.push(*d);
-                    }
-                }
-                seen
-            }
-            (None, None) => Vec::new(),
-        };
+        let detectors = self.selected_detectors(&mut errors);
         for d in &detectors {
-            let rule = labels.len();
-            for dr in d.regexes() {
-                let check = match dr.check {
-                    detectors::Check::NotGitRemote
-                        if detectors.contains(&Detector::UrlPassword) =>
-                    {
-                        detectors::Check::EmailOutsideUrlUserinfo
-                    }
-                    other => other,
-                };
-                match RuleRegex::new(dr.regex, rule, check) {
-                    Ok(r) => regexes.push(r),
-                    Err(e) => errors.push(BuildError::field(
-                        "detectors",
-                        format!("built-in detector `{}` does not compile: {e}", d.name()),
-                    )),
-                }
-            }
             labels.push(d.name().to_string());
             replace.push(Replace::Text(format!("[REDACTED:{}]", d.name())));
         }
         for (i, p) in self.patterns.iter().enumerate() {
-            if !valid_rule_name(&p.name) {
-                errors.push(BuildError::field(
-                    format!("patterns[{i}].name"),
-                    format!(
-                        "invalid name {:?}: use letters, digits, `_`, `-` or `.`",
-                        p.name
-                    ),
-                ));
-            } else if Detector::ALL.iter().any(|d| d.name() == p.name) {
-                errors.push(BuildError::field(
-                    format!("patterns[{i}].name"),
-                    format!("`{}` is a built-in detector name", p.name),
-                ));
-            } else if self.patterns[..i].iter().any(|q| q.name == p.name) {
-                errors.push(BuildError::field(
-                    format!("patterns[{i}].name"),
-                    format!("`{}` is used by an earlier pattern", p.name),
-                ));
+            if let Some(problem) = pattern_name_problem(&self.patterns, i) {
+                errors.push(BuildError::field(format!("patterns[{i}].name"), problem));
             }
-            let rule = labels.len();
-            match RuleRegex::new(&p.regex, rule, detectors::Check::None) {
+            match RuleRegex::new(&p.regex, labels.len()) {
                 Ok(r) if r.matches_empty() => errors.push(BuildError::field(
                     format!("patterns[{i}].regex"),
                     format!(
@@ -530,7 +494,7 @@ impl RedactionConfig {
             errors.push(BuildError::field("hash_key", "cannot key HMAC-SHA256"));
         }
 
-        let scanner = match Scanner::new(regexes, replace) {
+        let scanner = match Scanner::new(&detectors, regexes, replace) {
             Ok(s) => Some(s),
             Err(e) => {
                 errors.push(BuildError::field(
@@ -633,8 +597,9 @@ impl RedactionProcessor {
     /// redacted text, or `None` when nothing matched. For tests and tools.
     pub fn redact_str(&self, s: &str) -> Option<String> {
         let mut counts = vec![0; self.labels.len()];
+        let mut state = self.scanner.state();
         self.scanner
-            .redact(s, self.hasher.as_ref(), &mut counts)
+            .redact(s, &mut state, self.hasher.as_ref(), &mut counts)
             .map(|(s, _)| s)
     }
 

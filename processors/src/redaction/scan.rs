@@ -1,16 +1,38 @@
 //! The value scanner: every value rule (built-in detectors and custom patterns) over one string.
 //!
-//! One [`RegexSet`] over all rule regexes answers "could anything match here?" in a single pass
-//! without allocating; only strings that pass it are searched rule by rule. The matches of all rules
-//! are merged (earliest start first; at equal start the longest; at equal length the rule listed
-//! first) and the output string is built once.
+//! Built-in detectors cost one pass over the text when nothing is there:
+//! - **Prefilter**: one Aho-Corasick DFA (ASCII case-insensitive) over every literal any enabled
+//!   format starts from (`ghp_`, `sk-`, `-----BEGIN`, `password`, `@`, ...; a few hundred).
+//!   Each occurrence names the formats to try there.
+//! - **Lexical pass** (only when a format wants it): word starts — a digit, an upper-case
+//!   letter, `+`/`(` before a digit — for the formats without a literal (cards, phone numbers,
+//!   IBANs, national ids, Twilio SIDs, Discord bot tokens). Digit runs are parsed once.
+//! - **Confirmation**, on candidates only: the format's regex, run *anchored* at the candidate
+//!   (all regexes are one multi-pattern regex, searched per pattern), or its code.
+//!
+//! Custom patterns are searched as before: a `RegexSet` says which can match a short string,
+//! and each is then run on its own (on long strings each directly, with its literal
+//! optimisations).
+//!
+//! The matches of all rules are merged (earliest start first; at equal start the longest; at
+//! equal length the rule listed first) and the output string is built once.
 
-use super::detectors::Check;
+use super::catalog::{self, Check, Edge, Format, How, On, Start, WordStart};
+use super::detectors::Detector;
 use super::hash::Hasher;
+use super::pii::{self, Wanted};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{CaptureLocations, Regex, RegexSet};
+use regex_automata::meta;
+use regex_automata::util::captures::Captures;
+use regex_automata::util::pool::{Pool, PoolGuard};
+use regex_automata::{Anchored, Input, PatternID};
 
-/// From this length on, a string is searched regex by regex instead of through the set first.
+/// From this length on, a custom pattern is searched on its own instead of through the set.
 const LONG: usize = 1024;
+
+/// Strings shorter than this cannot hold any built-in format.
+const SHORTEST: usize = 5;
 
 /// What a value rule puts in place of what it matched.
 pub(crate) enum Replace {
@@ -20,49 +42,85 @@ pub(crate) enum Replace {
     Hash,
 }
 
-/// One compiled regex of a value rule.
+/// One compiled custom pattern.
 pub(crate) struct RuleRegex {
     regex: Regex,
     /// Index of the rule (and of its audit label) this regex belongs to.
     rule: usize,
-    /// Capture groups naming the secret part (`secret*`), with whether each is a quoted form.
-    secret_groups: Vec<(usize, bool)>,
-    check: Check,
+    /// Capture group naming the secret part, if any.
+    secret_group: Option<usize>,
 }
 
 impl RuleRegex {
     /// Compiles `pattern` for rule `rule`.
-    pub(crate) fn new(pattern: &str, rule: usize, check: Check) -> Result<RuleRegex, regex::Error> {
+    pub(crate) fn new(pattern: &str, rule: usize) -> Result<RuleRegex, regex::Error> {
         let regex = Regex::new(pattern)?;
-        let secret_groups = regex
+        let secret_group = regex
             .capture_names()
-            .enumerate()
-            .filter_map(|(i, name)| {
-                let name = name?;
-                name.starts_with("secret")
-                    .then(|| (i, name.ends_with("_dq") || name.ends_with("_sq")))
-            })
-            .collect();
+            .position(|name| name.is_some_and(|n| n.starts_with("secret")));
         Ok(RuleRegex {
             regex,
             rule,
-            secret_groups,
-            check,
+            secret_group,
         })
     }
-}
 
-impl RuleRegex {
     /// Whether the regex matches the empty string (and so would match everywhere).
     pub(crate) fn matches_empty(&self) -> bool {
         self.regex.is_match("")
     }
 }
 
+/// How a built format is confirmed.
+enum Confirm {
+    Re {
+        pid: PatternID,
+        secret: Option<usize>,
+        edge: Edge,
+        check: Check,
+    },
+    Fn(catalog::MatchFn),
+    Word(catalog::WordFn),
+}
+
+/// A format of an enabled detector, ready to run.
+struct Built {
+    rule: usize,
+    start: Start,
+    confirm: Confirm,
+}
+
+/// A literal of the prefilter and the formats it starts.
+struct Anchor {
+    /// `(format, exact literal)`: with an exact literal, the text must match it byte for byte.
+    uses: Vec<(usize, Option<&'static str>)>,
+}
+
+/// A regex cache with capture slots, taken from the pool once per walk.
+pub(crate) struct Scratch {
+    cache: meta::Cache,
+    caps: Captures,
+}
+
+type ScratchFn =
+    Box<dyn Fn() -> Scratch + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
+/// The built-in detectors, compiled.
+struct Builtins {
+    ac: AhoCorasick,
+    anchors: Vec<Anchor>,
+    formats: Vec<Built>,
+    want: Wanted,
+    by_word: [Vec<usize>; 4],
+    re: meta::Regex,
+    scratch: Pool<Scratch, ScratchFn>,
+}
+
 /// All value rules, compiled.
 pub(crate) struct Scanner {
+    builtins: Option<Builtins>,
     set: RegexSet,
-    regexes: Vec<RuleRegex>,
+    patterns: Vec<RuleRegex>,
     replace: Vec<Replace>,
 }
 
@@ -74,58 +132,309 @@ struct Hit {
     rule: usize,
 }
 
+/// Per-walk scratch space, reused across the strings of one request: the regex cache, capture
+/// slots and match lists, so that scanning a string allocates nothing.
+pub(crate) struct ScanState<'s> {
+    scratch: Option<PoolGuard<'s, Scratch, ScratchFn>>,
+    hits: Vec<Hit>,
+    spans: Vec<(usize, usize)>,
+}
+
+fn word_index(k: WordStart) -> usize {
+    match k {
+        WordStart::Digit => 0,
+        WordStart::Upper => 1,
+        WordStart::Plus => 2,
+        WordStart::Paren => 3,
+    }
+}
+
+impl Builtins {
+    /// Compiles the formats of `detectors`; detector `i` gets rule index `i`.
+    fn new(detectors: &[Detector]) -> Result<Option<Builtins>, String> {
+        let mut lits: Vec<String> = Vec::new();
+        let mut anchors: Vec<Anchor> = Vec::new();
+        let mut formats = Vec::new();
+        let mut patterns: Vec<&'static str> = Vec::new();
+        let mut want = Wanted::default();
+        let mut by_word: [Vec<usize>; 4] = Default::default();
+        for (rule, d) in detectors.iter().enumerate() {
+            for f in d.format_defs() {
+                let index = formats.len();
+                let (start, confirm) = Self::confirm(f, &mut patterns);
+                match &f.on {
+                    On::Lit {
+                        lits: ls, exact, ..
+                    } => {
+                        for &l in *ls {
+                            let key = l.to_ascii_lowercase();
+                            let a = match lits.iter().position(|x| *x == key) {
+                                Some(a) => a,
+                                None => {
+                                    lits.push(key);
+                                    anchors.push(Anchor { uses: Vec::new() });
+                                    anchors.len() - 1
+                                }
+                            };
+                            anchors[a].uses.push((index, exact.then_some(l)));
+                        }
+                    }
+                    On::Word(k) => {
+                        want.add(*k);
+                        by_word[word_index(*k)].push(index);
+                    }
+                }
+                formats.push(Built {
+                    rule,
+                    start,
+                    confirm,
+                });
+            }
+        }
+        if formats.is_empty() {
+            return Ok(None);
+        }
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&lits)
+            .map_err(|e| e.to_string())?;
+        let re = meta::Builder::new()
+            .configure(meta::Config::new().nfa_size_limit(Some(64 << 20)))
+            .build_many(&patterns)
+            .map_err(|e| e.to_string())?;
+        let re2 = re.clone();
+        let make: ScratchFn = Box::new(move || Scratch {
+            cache: re2.create_cache(),
+            caps: re2.create_captures(),
+        });
+        for f in &mut formats {
+            if let Confirm::Re { pid, secret, .. } = &mut f.confirm {
+                *secret = re.group_info().to_index(*pid, "secret");
+            }
+        }
+        Ok(Some(Builtins {
+            ac,
+            anchors,
+            formats,
+            want,
+            by_word,
+            re,
+            scratch: Pool::new(make),
+        }))
+    }
+
+    fn confirm(f: &Format, patterns: &mut Vec<&'static str>) -> (Start, Confirm) {
+        let start = match &f.on {
+            On::Lit { start, .. } => *start,
+            On::Word(_) => Start::At,
+        };
+        let confirm = match &f.how {
+            How::Re(re, edge, check) => {
+                patterns.push(re);
+                Confirm::Re {
+                    pid: PatternID::new_unchecked(patterns.len() - 1),
+                    secret: None,
+                    edge: *edge,
+                    check: *check,
+                }
+            }
+            How::Fn(m) => Confirm::Fn(*m),
+            How::Word(w) => Confirm::Word(*w),
+        };
+        (start, confirm)
+    }
+
+    /// Every match of the built-in formats in `s`, appended to `st.hits`.
+    fn scan<'s>(&'s self, s: &str, st: &mut ScanState<'s>) {
+        let b = s.as_bytes();
+        for m in self.ac.find_overlapping_iter(s) {
+            let Some(anchor) = self.anchors.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            for &(fi, exact) in &anchor.uses {
+                if exact.is_some_and(|l| b.get(m.start()..m.end()) != Some(l.as_bytes())) {
+                    continue;
+                }
+                if let Some(f) = self.formats.get(fi) {
+                    self.try_at(f, s, m.start(), m.end(), st);
+                }
+            }
+        }
+        if self.want.any() {
+            let mut found = std::mem::take(&mut st.spans);
+            pii::words(s, self.want, |kind, w| {
+                for &fi in &self.by_word[word_index(kind)] {
+                    if let Some(Built {
+                        rule,
+                        confirm: Confirm::Word(f),
+                        ..
+                    }) = self.formats.get(fi)
+                    {
+                        found.clear();
+                        f(s, w, &mut found);
+                        st.hits.extend(found.iter().map(|&(start, end)| Hit {
+                            start,
+                            end,
+                            rule: *rule,
+                        }));
+                    }
+                }
+            });
+            found.clear();
+            st.spans = found;
+        }
+    }
+
+    /// Tries one format at a literal found at `at..lit_end`.
+    fn try_at<'s>(&'s self, f: &Built, s: &str, at: usize, lit_end: usize, st: &mut ScanState<'s>) {
+        let b = s.as_bytes();
+        let start = match f.start {
+            Start::At => at,
+            Start::Fixed(n) => match at.checked_sub(n) {
+                Some(x) => x,
+                None => return,
+            },
+            Start::Back(class, max) => {
+                let mut x = at;
+                while x > 0 && at - x < max && class(b[x - 1]) {
+                    x -= 1;
+                }
+                x
+            }
+        };
+        if !s.is_char_boundary(start) {
+            return;
+        }
+        match &f.confirm {
+            Confirm::Re {
+                pid,
+                secret,
+                edge,
+                check,
+            } => {
+                if *edge != Edge::Free && start > 0 && catalog::is_alnum(b[start - 1]) {
+                    return;
+                }
+                let Some((ms, me, ss, se)) = self.run_re(s, start, *pid, *secret, st) else {
+                    return;
+                };
+                if *edge == Edge::Both && b.get(me).is_some_and(|&c| catalog::is_alnum(c)) {
+                    return;
+                }
+                if ss < se && check.passes(s, ms, ss, s.get(ss..se).unwrap_or_default()) {
+                    st.hits.push(Hit {
+                        start: ss,
+                        end: se,
+                        rule: f.rule,
+                    });
+                }
+            }
+            Confirm::Fn(m) => {
+                let mut found = std::mem::take(&mut st.spans);
+                found.clear();
+                m(s, start, lit_end, &mut found);
+                st.hits
+                    .extend(found.iter().filter(|(a, z)| a < z).map(|&(a, z)| Hit {
+                        start: a,
+                        end: z,
+                        rule: f.rule,
+                    }));
+                found.clear();
+                st.spans = found;
+            }
+            Confirm::Word(_) => {}
+        }
+    }
+
+    /// Runs pattern `pid` anchored at `start`: (match start, match end, secret start, secret end).
+    fn run_re<'s>(
+        &'s self,
+        s: &str,
+        start: usize,
+        pid: PatternID,
+        secret: Option<usize>,
+        st: &mut ScanState<'s>,
+    ) -> Option<(usize, usize, usize, usize)> {
+        let input = Input::new(s)
+            .range(start..)
+            .anchored(Anchored::Pattern(pid));
+        let Scratch { cache, caps } = &mut **st.scratch.get_or_insert_with(|| self.scratch.get());
+        match secret {
+            None => {
+                let m = self.re.search_with(cache, &input)?;
+                Some((m.start(), m.end(), m.start(), m.end()))
+            }
+            Some(g) => {
+                self.re.search_captures_with(cache, &input, caps);
+                let m = caps.get_match()?;
+                let sec = caps
+                    .get_group(g)
+                    .map_or((m.start(), m.end()), |sp| (sp.start, sp.end));
+                Some((m.start(), m.end(), sec.0, sec.1))
+            }
+        }
+    }
+}
+
 impl Scanner {
-    /// A scanner over `regexes`; `replace[r]` is what rule `r` puts in place of its matches.
+    /// A scanner over the formats of `detectors` (rule `i` is detector `i`), then the custom
+    /// `patterns` (their `rule` indexes follow); `replace[r]` is what rule `r` puts in place of
+    /// its matches.
     pub(crate) fn new(
-        regexes: Vec<RuleRegex>,
+        detectors: &[Detector],
+        patterns: Vec<RuleRegex>,
         replace: Vec<Replace>,
-    ) -> Result<Scanner, regex::Error> {
-        let set = RegexSet::new(regexes.iter().map(|r| r.regex.as_str()))?;
+    ) -> Result<Scanner, String> {
+        let builtins = Builtins::new(detectors)?;
+        let set =
+            RegexSet::new(patterns.iter().map(|r| r.regex.as_str())).map_err(|e| e.to_string())?;
         Ok(Scanner {
+            builtins,
             set,
-            regexes,
+            patterns,
             replace,
         })
     }
 
     /// Whether there are no value rules at all.
     pub(crate) fn is_empty(&self) -> bool {
-        self.regexes.is_empty()
+        self.builtins.is_none() && self.patterns.is_empty()
     }
 
-    /// The redacted form of `s`, or `None` when nothing in it matched (the common case: one scan,
-    /// no allocation). Adds the number of replacements of each rule to `counts[rule]` and returns
-    /// their total with the new text.
-    pub(crate) fn redact(
-        &self,
+    /// Scratch space for a walk.
+    pub(crate) fn state(&self) -> ScanState<'_> {
+        ScanState {
+            scratch: None,
+            hits: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// The redacted form of `s`, or `None` when nothing in it matched (the common case: one
+    /// pass, no allocation). Adds the number of replacements of each rule to `counts[rule]` and
+    /// returns their total with the new text.
+    pub(crate) fn redact<'s>(
+        &'s self,
         s: &str,
+        st: &mut ScanState<'s>,
         hasher: Option<&Hasher>,
         counts: &mut [u64],
     ) -> Option<(String, u64)> {
-        if self.regexes.is_empty() {
+        st.hits.clear();
+        if let Some(b) = &self.builtins {
+            if s.len() >= SHORTEST {
+                b.scan(s, st);
+            }
+        }
+        if !self.patterns.is_empty() {
+            self.custom(s, &mut st.hits);
+        }
+        if st.hits.is_empty() {
             return None;
         }
-        let mut hits = Vec::new();
-        if s.len() >= LONG {
-            // Long text: each regex on its own is faster than the set, thanks to the literal
-            // prefilters (memchr/Teddy on `sk-`, `ghp_`, `@`, ...) the set cannot use.
-            for r in &self.regexes {
-                collect(r, s, &mut hits);
-            }
-        } else {
-            if !self.set.is_match(s) {
-                return None;
-            }
-            for i in self.set.matches(s).iter() {
-                if let Some(r) = self.regexes.get(i) {
-                    collect(r, s, &mut hits);
-                }
-            }
-        }
-        if hits.is_empty() {
-            return None;
-        }
-        hits.sort_by(|a, b| {
+        st.hits.sort_unstable_by(|a, b| {
             a.start
                 .cmp(&b.start)
                 .then(b.end.cmp(&a.end))
@@ -134,7 +443,7 @@ impl Scanner {
         let mut out = String::with_capacity(s.len() + 16);
         let mut pos = 0;
         let mut total = 0;
-        for hit in hits {
+        for hit in &st.hits {
             if hit.start < pos {
                 continue; // overlaps a hit already taken
             }
@@ -156,69 +465,56 @@ impl Scanner {
         out.push_str(s.get(pos..)?);
         Some((out, total))
     }
+
+    fn custom(&self, s: &str, hits: &mut Vec<Hit>) {
+        if s.len() >= LONG {
+            for r in &self.patterns {
+                collect(r, s, hits);
+            }
+            return;
+        }
+        if !self.set.is_match(s) {
+            return;
+        }
+        for i in self.set.matches(s).iter() {
+            if let Some(r) = self.patterns.get(i) {
+                collect(r, s, hits);
+            }
+        }
+    }
 }
 
-/// Every match of one regex in `s` that passes its check, as the byte range of its secret part.
+/// Every match of one custom pattern in `s`, as the byte range of its secret part.
 fn collect(r: &RuleRegex, s: &str, hits: &mut Vec<Hit>) {
-    // The common case, nothing found, costs one search and no allocation.
     let Some(first) = r.regex.find(s) else {
         return;
     };
-    // A match cannot start before the first one.
     let mut at = first.start();
-    if r.secret_groups.is_empty() {
-        while let Some(m) = r.regex.find_at(s, at) {
-            if m.start() < m.end()
-                && r.check
-                    .passes(m.as_str(), s.get(..m.start()).unwrap_or_default(), false)
-            {
-                hits.push(Hit {
-                    start: m.start(),
-                    end: m.end(),
-                    rule: r.rule,
-                });
-            }
-            at = next_start(s, m.start(), m.end());
-            if at > s.len() {
-                break;
-            }
-        }
-        return;
-    }
     let mut locs: CaptureLocations = r.regex.capture_locations();
     while let Some(m) = r.regex.captures_read_at(&mut locs, s, at) {
-        let secret = r
-            .secret_groups
-            .iter()
-            .find_map(|&(g, quoted)| locs.get(g).map(|(a, b)| (a, b, quoted)));
-        let mut resume = m.end();
-        if let Some((a, b, quoted)) = secret {
-            // Resume right after the secret, so that a boundary character consumed after it can
-            // start the next match.
-            resume = b;
-            if a < b
-                && r.check.passes(
-                    s.get(a..b).unwrap_or_default(),
-                    s.get(..a).unwrap_or_default(),
-                    quoted,
-                )
-            {
-                hits.push(Hit {
-                    start: a,
-                    end: b,
-                    rule: r.rule,
-                });
-            }
+        let (a, b) = r
+            .secret_group
+            .and_then(|g| locs.get(g))
+            .unwrap_or((m.start(), m.end()));
+        if a < b {
+            hits.push(Hit {
+                start: a,
+                end: b,
+                rule: r.rule,
+            });
         }
-        at = next_start(s, m.start(), resume);
+        // Resume right after the secret, so that a boundary consumed after it can start the
+        // next match; always move forward.
+        let resume = if r.secret_group.is_some() { b } else { m.end() };
+        at = next_start(s, m.start(), resume.max(m.start()));
         if at > s.len() {
             break;
         }
     }
 }
 
-/// Where to search next after a match `[start, end)`: at `end`, or one character further when the
-/// match was empty (so the search always moves forward).
+/// Where to search next after a match `[start, end)`: at `end`, or one character further when
+/// the match was empty (so the search always moves forward).
 fn next_start(s: &str, start: usize, end: usize) -> usize {
     if end > start {
         return end;
@@ -226,5 +522,28 @@ fn next_start(s: &str, start: usize, end: usize) -> usize {
     match s.get(end..).and_then(|rest| rest.chars().next()) {
         Some(c) => end + c.len_utf8(),
         None => s.len() + 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_format_compiles_into_one_scanner() {
+        let all: Vec<Detector> = Detector::all().collect();
+        let s = Scanner::new(&all, Vec::new(), Vec::new()).expect("compiles");
+        assert!(!s.is_empty());
+    }
+
+    #[test]
+    fn each_format_regex_compiles_on_its_own() {
+        for d in Detector::all() {
+            for f in d.format_defs() {
+                if let How::Re(re, _, _) = f.how {
+                    assert!(regex::Regex::new(re).is_ok(), "{}: {re}", d.name());
+                }
+            }
+        }
     }
 }

@@ -53,6 +53,14 @@ fn get_str<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
     }
 }
 
+/// The selector of a built-in detector.
+fn det(name: &str) -> Selector {
+    match Detector::named(name) {
+        Some(d) => Selector::Detector(d),
+        None => panic!("no detector {name}"),
+    }
+}
+
 fn key_rule(key: &str, action: KeyAction) -> KeyRuleConfig {
     KeyRuleConfig {
         key: Some(key.into()),
@@ -265,7 +273,7 @@ fn truncate_keeps_n_characters_on_char_boundaries_after_value_rules() {
     t2.length = Some(30);
     let p = build(RedactionConfig {
         keys: vec![t, t2],
-        detectors: Some(DetectorSelection::List(vec![Detector::Github])),
+        detectors: Some(DetectorSelection::List(vec![det("github")])),
         ..Default::default()
     });
     let mut req = logs(vec![
@@ -460,7 +468,7 @@ fn allowlist_keeps_keys_inside_allowed_kvlists_and_bodies_but_still_scans_them()
     let p = build(RedactionConfig {
         mode: Mode::Allowlist,
         allowed_keys: vec!["ctx".into()],
-        detectors: Some(DetectorSelection::List(vec![Detector::Email])),
+        detectors: Some(DetectorSelection::List(vec![det("email")])),
         ..Default::default()
     });
     let mut req = logs(vec![kv("ctx", kvlist(vec![kvs("who", "a@b.test")]))]);
@@ -510,7 +518,7 @@ fn summary_counts_marks_changed_records_only() {
 #[test]
 fn summary_counts_include_span_events_links_and_status() {
     let p = build(RedactionConfig {
-        detectors: Some(DetectorSelection::List(vec![Detector::Email])),
+        detectors: Some(DetectorSelection::List(vec![det("email")])),
         summary: SummaryMode::Counts,
         ..Default::default()
     });
@@ -836,7 +844,7 @@ fn every_config_mistake_is_reported_at_once() {
                 action: PatternAction::Mask,
             },
         ],
-        detectors: Some(DetectorSelection::List(vec![Detector::Jwt, Detector::Jwt])),
+        detectors: Some(DetectorSelection::List(vec![det("jwt"), det("jwt")])),
         allowed_keys: vec!["x".into()],
         hash_key: Some(HashKey::new("short")),
         ..Default::default()
@@ -922,8 +930,8 @@ fn config_parses_all_fields_and_rejects_unknown_ones() {
     assert_eq!(
         cfg.detectors,
         Some(DetectorSelection::List(vec![
-            Detector::Openai,
-            Detector::CreditCard
+            det("openai"),
+            det("credit_card")
         ]))
     );
     assert_eq!(cfg.summary, SummaryMode::Counts);
@@ -1025,7 +1033,7 @@ fn explicit_key_rules_override_the_preset_for_the_same_key() {
 fn explicit_detectors_replace_the_presets_and_patterns_add_to_it() {
     let p = build(with_key(RedactionConfig {
         preset: Some(Preset::Codex),
-        detectors: Some(DetectorSelection::List(vec![Detector::Github])),
+        detectors: Some(DetectorSelection::List(vec![det("github")])),
         patterns: vec![PatternConfig {
             name: "ticket".into(),
             regex: "TICKET-[0-9]+".into(),
@@ -1160,7 +1168,7 @@ fn each_detector_catches_its_kind_and_replaces_only_the_secret() {
 #[test]
 fn openai_detector_leaves_anthropic_keys_to_the_anthropic_detector() {
     let p = build(RedactionConfig {
-        detectors: Some(DetectorSelection::List(vec![Detector::Openai])),
+        detectors: Some(DetectorSelection::List(vec![det("openai")])),
         ..Default::default()
     });
     assert_eq!(p.redact_str("sk-ant-api03-abcdefghijklmnop"), None);

@@ -2,6 +2,7 @@
 //! rules, and nested array/kvlist values at any depth without recursion (an explicit stack on the
 //! heap, so a hostile 100,000-level value cannot overflow the thread's stack).
 
+use super::scan::ScanState;
 use super::{KeyRuleAction, RedactionProcessor};
 use opentelemetry_proto::tonic::common::v1::{
     any_value::Value, AnyValue, InstrumentationScope, KeyValue,
@@ -33,6 +34,8 @@ pub(crate) struct Run<'p> {
     pub(crate) counts: Vec<u64>,
     /// Replacements in total, for `summary: counts`.
     total: u64,
+    /// The scanner's scratch space, reused for every string of the request.
+    state: ScanState<'p>,
 }
 
 impl<'p> Run<'p> {
@@ -41,6 +44,7 @@ impl<'p> Run<'p> {
             p,
             counts: vec![0; p.labels.len()],
             total: 0,
+            state: p.scanner.state(),
         }
     }
 
@@ -53,10 +57,10 @@ impl<'p> Run<'p> {
 
     /// Runs the value rules over one string, rewriting it only when something matched.
     pub(crate) fn string(&mut self, s: &mut String) {
-        if let Some((new, n)) = self
-            .p
-            .scanner
-            .redact(s, self.p.hasher.as_ref(), &mut self.counts)
+        let p = self.p;
+        if let Some((new, n)) =
+            p.scanner
+                .redact(s, &mut self.state, p.hasher.as_ref(), &mut self.counts)
         {
             *s = new;
             self.total += n;
