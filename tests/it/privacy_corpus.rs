@@ -34,7 +34,7 @@ use crate::support::codex::{CodexSession, OtelProtocol, WorkTreeFile};
 use crate::support::corpus::{Category, Channel, Corpus, Planted, Session};
 use crate::support::exported::Exported;
 use crate::support::fixtures::{all_log_records, attr_text};
-use crate::support::gateway::{free_port, Gateway};
+use crate::support::gateway::{free_port, start_shipped_config, Gateway};
 use crate::support::mock_llm::{MockLlm, Script};
 use crate::support::scanners::{self, Finding, ScanSet, Scanner};
 
@@ -141,18 +141,8 @@ service:
 async fn shipped_config_target() -> Target {
     let primary = FakeBackend::grpc().await;
     let secondary = FakeBackend::http().await;
-    let (g, h, a) = (free_port(), free_port(), free_port());
-    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.yaml"))
-        .expect("read config/gateway.yaml");
-    let env = [
-        ("GATEWAY_GRPC_ENDPOINT", format!("127.0.0.1:{g}")),
-        ("GATEWAY_HTTP_ENDPOINT", format!("127.0.0.1:{h}")),
-        ("GATEWAY_ADMIN_ENDPOINT", format!("127.0.0.1:{a}")),
-        ("PRIMARY_OTLP_ENDPOINT", primary.endpoint()),
-        ("SECONDARY_OTLP_ENDPOINT", secondary.endpoint()),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let gateway = Gateway::start_with_env(&yaml, &[g, h, a], &env).await;
+    let (gateway, [g, h, _]) =
+        start_shipped_config(&primary.endpoint(), &secondary.endpoint()).await;
     Target {
         label: "shipped-gateway-yaml",
         gateway,

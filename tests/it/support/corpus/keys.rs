@@ -104,7 +104,12 @@ fn pem_file(
         None => String::new(),
     };
     let block = format!("-----BEGIN {label}-----\n{headers}{body}\n-----END {label}-----");
-    let tok = block_tok(block, &body);
+    block_file(id, path, block, &body)
+}
+
+/// A key file that is exactly `block`, its core from the middle of `body`.
+fn block_file(id: &'static str, path: &'static str, block: String, body: &str) -> KeyFile {
+    let tok = block_tok(block, body);
     KeyFile {
         id,
         path,
@@ -218,13 +223,7 @@ fn openssh(g: &mut Gen) -> KeyFile {
     let body = gen::wrap(&b64(&blob), 70);
     let block =
         format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n-----END OPENSSH PRIVATE KEY-----");
-    let tok = block_tok(block, &body);
-    KeyFile {
-        id: "private-key-openssh",
-        path: "keys/id_ed25519",
-        text: format!("{}\n", tok.value),
-        tok,
-    }
+    block_file("private-key-openssh", "keys/id_ed25519", block, &body)
 }
 
 /// OpenPGP multiprecision integer.
@@ -345,13 +344,7 @@ fn ssh2(g: &mut Gen) -> KeyFile {
         "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: \"rsa-key-{}\"\n{body}\n---- END SSH2 ENCRYPTED PRIVATE KEY ----",
         g.digits(8)
     );
-    let tok = block_tok(block, &body);
-    KeyFile {
-        id: "private-key-ssh2",
-        path: "keys/legacy.ssh2",
-        text: format!("{}\n", tok.value),
-        tok,
-    }
+    block_file("private-key-ssh2", "keys/legacy.ssh2", block, &body)
 }
 
 /// An EC private key PEM (for kubeconfig `client-key-data` and service-account JSON use).
