@@ -23,20 +23,22 @@
 //! `$CARGO_TARGET_TMPDIR/privacy-corpus-<config>.txt`. `PRIVACY_CORPUS_SEED=N` repeats a run;
 //! `scripts/print-corpus --seed N` prints its corpus.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
+mod oracles;
+mod verdict;
+
 use std::time::{Duration, Instant};
 
 use aho_corasick::AhoCorasick;
 
 use crate::support::backends::FakeBackend;
 use crate::support::codex::{CodexSession, OtelProtocol, WorkTreeFile};
-use crate::support::corpus::{Category, Channel, Corpus, Planted, Session};
+use crate::support::corpus::{Corpus, Planted, Session};
 use crate::support::exported::Exported;
 use crate::support::fixtures::{all_log_records, attr_text};
 use crate::support::gateway::{free_port, start_shipped_config, Gateway};
 use crate::support::mock_llm::{MockLlm, Script};
-use crate::support::scanners::{self, Finding, ScanSet, Scanner};
+use crate::support::scanners::{self, ScanSet, Scanner};
+use verdict::Verdict;
 
 const PROTOCOLS: [OtelProtocol; 3] = [
     OtelProtocol::HttpBinary,
@@ -44,14 +46,6 @@ const PROTOCOLS: [OtelProtocol; 3] = [
     OtelProtocol::Grpc,
 ];
 const WAIT: Duration = Duration::from_secs(90);
-/// Largest share of ordinary substrings the gateway may alter.
-const MAX_ALTERED: f64 = 0.01;
-/// Planted values each scanner must flag in the raw input of a run: about two thirds of what
-/// each flags on a corpus (secretlint ~65, detect-secrets ~210 of ~420), so the oracle is proven
-/// to see secrets.
-const MIN_FLAGGED: [(Scanner, usize); 2] =
-    [(Scanner::Secretlint, 45), (Scanner::DetectSecrets, 150)];
-
 /// A gateway under judgement and its backends.
 struct Target {
     label: &'static str,
@@ -162,7 +156,7 @@ fn seed() -> u64 {
 
 /// Runs one Codex session per protocol at once, each carrying its share of a fresh corpus;
 /// returns the shares.
-async fn run_sessions(t: &Target, seed: u64, report: &mut String) -> Vec<Session> {
+async fn run_sessions(t: &Target, seed: u64, v: &mut Verdict) -> Vec<Session> {
     let corpus = Corpus::generate(seed);
     let runs = corpus
         .split(PROTOCOLS.len())
@@ -172,7 +166,7 @@ async fn run_sessions(t: &Target, seed: u64, report: &mut String) -> Vec<Session
     let sessions = futures::future::join_all(runs).await;
     for (i, (_, line)) in sessions.iter().enumerate() {
         eprintln!("{}: session {i} over {:?}: {line}", t.label, PROTOCOLS[i]);
-        writeln!(report, "session {i} over {:?}: {line}", PROTOCOLS[i]).unwrap();
+        v.line(format!("session {i} over {:?}: {line}", PROTOCOLS[i]));
     }
     sessions.into_iter().map(|(s, _)| s).collect()
 }
@@ -285,487 +279,71 @@ async fn wait_for_delivery(t: &Target, sessions: &[Session]) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
-/// A leak: a planted value (or its core) found at a backend.
-struct Leak<'a> {
-    planted: &'a Planted,
-    backend: &'static str,
-    place: String,
+/// What the backends received, decoded: per redacted backend, the pass-through backend (if
+/// any), and everything merged.
+fn decode(t: &Target) -> (Vec<(&'static str, Exported)>, Option<Exported>, Exported) {
+    let mut all = Exported::default();
+    let mut redacted = Vec::new();
+    for (label, b) in &t.redacted {
+        let mut e = Exported::default();
+        e.add_backend(label, b);
+        all.merge(&e);
+        redacted.push((*label, e));
+    }
+    let raw = t.raw.as_ref().map(|b| {
+        let mut e = Exported::default();
+        e.add_backend("raw", b);
+        all.merge(&e);
+        e
+    });
+    (redacted, raw, all)
 }
 
-/// The planted values found in `e`: by their core (so a partial leak counts), or by the decoded
-/// core in base64.
-fn found_planted<'a>(e: &Exported, planted: &[&'a Planted]) -> Vec<(&'a Planted, String)> {
-    // A value contains its core, so finding the core finds the value too (whole or in part).
-    let cores: Vec<&str> = planted.iter().map(|p| p.core.as_str()).collect();
-    let decoded: Vec<&str> = planted
-        .iter()
-        .map(|p| p.decoded_core.as_deref().unwrap_or(""))
-        .collect();
-    let (c, d) = (e.find_all(&cores, false), e.find_all(&decoded, true));
-    planted
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| Some((*p, c[i].clone().or_else(|| d[i].clone())?)))
-        .collect()
-}
-
-/// Judges a run; returns the report and the failures.
+/// Runs the sessions through `target` and judges what its backends received.
 async fn judge(target: Target) {
     let mut t = target;
     let started = Instant::now();
     let seed = seed();
-    let mut report = format!(
-        "privacy corpus, config {}, seed {seed} (PRIVACY_CORPUS_SEED={seed} repeats it)\nscanners: {}\n",
+    let mut v = Verdict::default();
+    v.line(format!(
+        "privacy corpus, config {}, seed {seed} (PRIVACY_CORPUS_SEED={seed} repeats it)\nscanners: {}",
         t.label,
         scanners::versions()
-    );
-    let sessions = run_sessions(&t, seed, &mut report).await;
+    ));
+    let sessions = run_sessions(&t, seed, &mut v).await;
     phase(t.label, "sessions", started);
-    let since = Instant::now();
     wait_for_delivery(&t, &sessions).await;
-    phase(t.label, "delivery", since);
     let since = Instant::now();
     let planted: Vec<&Planted> = sessions.iter().flat_map(|s| &s.planted).collect();
     let ordinary: Vec<&str> = sessions
         .iter()
         .flat_map(|s| s.ordinary.iter().map(String::as_str))
         .collect();
-    let mut failures: Vec<String> = Vec::new();
-
-    // What the backends received, decoded.
-    let mut all = Exported::default();
-    let mut per_backend: Vec<(&'static str, Exported)> = Vec::new();
-    for (label, b) in &t.redacted {
-        let mut e = Exported::default();
-        e.add_backend(label, b);
-        all.merge(&e);
-        per_backend.push((label, e));
+    let (redacted, raw, all) = decode(&t);
+    if let Some(raw) = &raw {
+        verdict::delivered(raw, &planted, &ordinary, &mut v);
     }
-    phase(t.label, "decoding the redacted backends", since);
-    if let Some(raw) = &t.raw {
-        let mut e = Exported::default();
-        e.add_backend("raw", raw);
-        all.merge(&e);
-        // Proof that every planted value and ordinary substring reached the gateway.
-        let delivered: BTreeSet<*const Planted> = found_planted(&e, &planted)
-            .iter()
-            .map(|(p, _)| *p as *const _)
-            .collect();
-        let missing: Vec<String> = planted
-            .iter()
-            .filter(|p| !delivered.contains(&(**p as *const _)))
-            .map(|p| format!("{} ({}, {})", p.format, p.channel.name(), p.carrier))
-            .collect();
-        let ord_found = e.find_all(&ordinary, false);
-        let ord_missing: Vec<&str> = ordinary
-            .iter()
-            .zip(&ord_found)
-            .filter(|(_, f)| f.is_none())
-            .map(|(o, _)| *o)
-            .collect();
-        writeln!(
-            report,
-            "raw pipeline: {}/{} planted values and {}/{} ordinary substrings arrived",
-            planted.len() - missing.len(),
-            planted.len(),
-            ordinary.len() - ord_missing.len(),
-            ordinary.len()
-        )
-        .unwrap();
-        if !missing.is_empty() || !ord_missing.is_empty() {
-            failures.push(format!("not delivered to the gateway (corpus or session broken): {missing:?} {ord_missing:?}"));
-        }
-    }
-
-    phase(t.label, "raw delivery check", since);
-    // Leaks, per redacted backend.
-    let mut leaks: Vec<Leak<'_>> = Vec::new();
-    for (label, e) in &per_backend {
-        for (p, place) in found_planted(e, &planted) {
-            leaks.push(Leak {
-                planted: p,
-                backend: label,
-                place,
-            });
-        }
-    }
-    phase(t.label, "leak search", since);
-    leak_report(&planted, &leaks, &per_backend, &mut report);
-    if !leaks.is_empty() {
-        let leaked: BTreeSet<*const Planted> =
-            leaks.iter().map(|l| l.planted as *const _).collect();
-        failures.push(format!(
-            "{} of {} planted values reached a backend",
-            leaked.len(),
-            planted.len()
-        ));
-    }
-
-    // Ordinary substrings altered.
-    let mut altered: BTreeSet<&str> = BTreeSet::new();
-    for (_, e) in &per_backend {
-        for (o, f) in ordinary.iter().zip(e.find_all(&ordinary, false)) {
-            if f.is_none() {
-                altered.insert(o);
-            }
-        }
-    }
-    let share = altered.len() as f64 / ordinary.len() as f64;
-    writeln!(
-        report,
-        "\nordinary substrings altered: {}/{} = {:.2} % (limit {:.0} %)",
-        altered.len(),
-        ordinary.len(),
-        share * 100.0,
-        MAX_ALTERED * 100.0
-    )
-    .unwrap();
-    for o in &altered {
-        writeln!(report, "  altered: {o}").unwrap();
-    }
-    if share > MAX_ALTERED {
-        failures.push(format!(
-            "{:.2} % of ordinary substrings altered",
-            share * 100.0
-        ));
-    }
-
-    phase(t.label, "leak and ordinary checks", since);
-    scanner_verdict(&t, &sessions, &planted, &all, &mut report, &mut failures);
-    writeln!(
-        report,
+    verdict::no_leaks(&redacted, &planted, &mut v);
+    verdict::ordinary_kept(&redacted, &ordinary, &mut v);
+    phase(t.label, "decoding and searching", since);
+    oracles::scanners_agree(t.label, &sessions, &planted, &all, &mut v);
+    v.line(format!(
         "\nrun time {:.1} s",
         started.elapsed().as_secs_f64()
-    )
-    .unwrap();
+    ));
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("privacy-corpus-{}.txt", t.label));
     let _ = std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR"));
-    let _ = std::fs::write(&path, &report);
-    println!("{report}\n(report written to {})", path.display());
+    let _ = std::fs::write(&path, &v.report);
+    println!("{}\n(report written to {})", v.report, path.display());
     assert!(t.gateway.stop().await.success(), "gateway exit");
     assert!(
-        failures.is_empty(),
+        v.failures.is_empty(),
         "{}: {} (report above and in {})",
         t.label,
-        failures.join("; "),
+        v.failures.join("; "),
         path.display()
     );
-}
-
-fn leak_report(
-    planted: &[&Planted],
-    leaks: &[Leak<'_>],
-    backends: &[(&'static str, Exported)],
-    report: &mut String,
-) {
-    let leaked: BTreeSet<*const Planted> = leaks.iter().map(|l| l.planted as *const _).collect();
-    let is_leaked = |p: &Planted| leaked.contains(&(p as *const _));
-    writeln!(
-        report,
-        "\nplanted values reaching any of {} backends, by category:",
-        backends.len()
-    )
-    .unwrap();
-    writeln!(
-        report,
-        "  {:<16} {:>8} {:>7} {:>7}",
-        "category", "formats", "values", "leaked"
-    )
-    .unwrap();
-    let mut by_cat: BTreeMap<Category, (BTreeSet<&str>, usize, usize)> = BTreeMap::new();
-    for p in planted {
-        let e = by_cat.entry(p.category).or_default();
-        e.0.insert(&p.format);
-        e.1 += 1;
-        e.2 += usize::from(is_leaked(p));
-    }
-    let (mut f, mut v, mut l) = (0, 0, 0);
-    for (c, (formats, values, n)) in &by_cat {
-        writeln!(
-            report,
-            "  {:<16} {:>8} {:>7} {:>7}",
-            c.name(),
-            formats.len(),
-            values,
-            n
-        )
-        .unwrap();
-        (f, v, l) = (f + formats.len(), v + values, l + n);
-    }
-    writeln!(report, "  {:<16} {f:>8} {v:>7} {l:>7}", "total").unwrap();
-    let mut by_channel: BTreeMap<Channel, (usize, usize)> = BTreeMap::new();
-    for p in planted {
-        let e = by_channel.entry(p.channel).or_default();
-        e.0 += 1;
-        e.1 += usize::from(is_leaked(p));
-    }
-    writeln!(report, "by channel:").unwrap();
-    for (c, (n, k)) in by_channel {
-        writeln!(report, "  {:<16} {k:>4} of {n:>4} leaked", c.name()).unwrap();
-    }
-    // Formats with a leak, how many of their values leaked, and one place.
-    let mut by_format: BTreeMap<&str, (usize, usize, Option<&Leak<'_>>)> = BTreeMap::new();
-    for p in planted {
-        let e = by_format.entry(&p.format).or_default();
-        e.0 += 1;
-        e.1 += usize::from(is_leaked(p));
-    }
-    for l in leaks {
-        let e = by_format.entry(&l.planted.format).or_default();
-        e.2.get_or_insert(l);
-    }
-    let leaking: Vec<_> = by_format.iter().filter(|(_, (_, k, _))| *k > 0).collect();
-    writeln!(
-        report,
-        "formats leaking ({} of {}):",
-        leaking.len(),
-        by_format.len()
-    )
-    .unwrap();
-    for (format, (n, k, first)) in leaking {
-        let first = first.expect("a leak");
-        writeln!(
-            report,
-            "  LEAK {format} [{}]: {k}/{n} values, e.g. via {} ({}) at {}: {}",
-            first.planted.category.name(),
-            first.planted.channel.name(),
-            first.planted.carrier,
-            first.backend,
-            first.place
-        )
-        .unwrap();
-    }
-}
-
-/// Runs both scanners over the raw input, the secret-free corpus and everything exported.
-fn scanner_verdict(
-    t: &Target,
-    sessions: &[Session],
-    planted: &[&Planted],
-    all: &Exported,
-    report: &mut String,
-    failures: &mut Vec<String>,
-) {
-    let mut set = ScanSet::new();
-    // The raw input: what the sessions were given.
-    let mut inputs = Vec::new();
-    for s in sessions {
-        for f in s.secret_files() {
-            inputs.push(set.add(&f.content));
-        }
-        for c in &s.commands {
-            inputs.push(set.add(c));
-        }
-        inputs.push(set.add(&s.prompt));
-    }
-    // The secret-free corpus: what the scanners flag here is their own false positive.
-    let mut baseline_texts = Vec::new();
-    for s in sessions {
-        for f in s.ordinary_file_texts() {
-            baseline_texts.push(set.add(&f.content));
-        }
-    }
-    // Everything exported, grouped by attribute path (one text per path, the distinct strings
-    // separated by blank lines; integers are not scanned).
-    let first_exported = set.len();
-    let mut groups: BTreeMap<String, Vec<&String>> = BTreeMap::new();
-    for (s, locs) in &all.strings {
-        if s.trim().parse::<i64>().is_ok() {
-            continue;
-        }
-        let l = &locs[0];
-        groups
-            .entry(format!("{} {} / {}", l.signal, l.item, l.key))
-            .or_default()
-            .push(s);
-    }
-    // (text index, first line of each member, members)
-    let mut exported: Vec<(usize, Vec<usize>, Vec<&String>)> = Vec::new();
-    for (_, members) in groups {
-        // Texts of at most ~32 KiB: the scanners' line rules are slow on huge files.
-        for chunk in chunk_by_size(&members, 32 * 1024) {
-            let mut text = String::new();
-            let mut starts = Vec::new();
-            for m in &chunk {
-                starts.push(text.matches('\n').count() + 1);
-                text.push_str(m);
-                text.push_str("\n\n");
-            }
-            exported.push((set.add(&text), starts, chunk));
-        }
-    }
-    let member_at = |text: usize, line: usize| -> Option<&String> {
-        let (_, starts, members) = exported.iter().find(|(i, _, _)| *i == text)?;
-        let k = starts.partition_point(|s| *s <= line).checked_sub(1)?;
-        Some(members[k])
-    };
-    let scan_started = Instant::now();
-    let (findings, timing) = set.scan();
-    eprintln!(
-        "{}: scanned {} texts in {:.1} s ({timing})",
-        t.label,
-        set.len(),
-        scan_started.elapsed().as_secs_f64()
-    );
-    let baseline: BTreeSet<(Scanner, &str)> = findings
-        .iter()
-        .filter(|f| baseline_texts.contains(&f.text))
-        .map(|f| (f.scanner, f.identity.as_str()))
-        .collect();
-
-    writeln!(
-        report,
-        "\nscanners on the raw input (planted values flagged / rules):"
-    )
-    .unwrap();
-    for (scanner, min) in MIN_FLAGGED {
-        let on_input: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| f.scanner == scanner && inputs.contains(&f.text))
-            .collect();
-        let flagged = attribute(&set, &on_input, planted);
-        let mut by_cat: BTreeMap<Category, usize> = BTreeMap::new();
-        for p in &flagged {
-            *by_cat.entry(p.category).or_default() += 1;
-        }
-        let rules: BTreeSet<&str> = on_input.iter().map(|f| f.rule.as_str()).collect();
-        writeln!(
-            report,
-            "  {}: {} findings, {} planted values flagged (minimum {min}); by category {:?}",
-            scanner.name(),
-            on_input.len(),
-            flagged.len(),
-            by_cat
-                .iter()
-                .map(|(c, n)| (c.name(), *n))
-                .collect::<Vec<_>>()
-        )
-        .unwrap();
-        writeln!(report, "    rules: {rules:?}").unwrap();
-        if flagged.len() < min {
-            failures.push(format!(
-                "{} flagged only {} planted values in the raw input (oracle broken?)",
-                scanner.name(),
-                flagged.len()
-            ));
-        }
-        if t.raw.is_some() {
-            let on_raw: Vec<&Finding> = findings
-                .iter()
-                .filter(|f| f.scanner == scanner && f.text >= first_exported)
-                .filter(|f| {
-                    member_at(f.text, f.line)
-                        .and_then(|m| all.strings.get(m))
-                        .is_some_and(|locs| locs.iter().any(|l| l.backend == "raw"))
-                })
-                .collect();
-            let flagged_raw = attribute(&set, &on_raw, planted);
-            writeln!(
-                report,
-                "    on the pass-through export: {} findings, {} planted values flagged",
-                on_raw.len(),
-                flagged_raw.len()
-            )
-            .unwrap();
-        }
-        let baseline_n = findings
-            .iter()
-            .filter(|f| f.scanner == scanner && baseline_texts.contains(&f.text))
-            .count();
-        writeln!(
-            report,
-            "    on the secret-free corpus: {baseline_n} findings (its false positives)"
-        )
-        .unwrap();
-    }
-
-    // Everything exported behind the redaction must be clean.
-    let mut leaks = Vec::new();
-    let mut noise = 0;
-    for f in findings.iter().filter(|f| f.text >= first_exported) {
-        let Some(member) = member_at(f.text, f.line) else {
-            continue;
-        };
-        let locs = &all.strings[member];
-        let redacted: Vec<String> = locs
-            .iter()
-            .filter(|l| l.backend != "raw")
-            .map(ToString::to_string)
-            .collect();
-        if redacted.is_empty() {
-            continue;
-        }
-        if baseline.contains(&(f.scanner, f.identity.as_str())) {
-            noise += 1;
-            continue;
-        }
-        let line = set
-            .text(f.text)
-            .lines()
-            .nth(f.line.saturating_sub(1))
-            .unwrap_or("");
-        let line: String = line.chars().take(160).collect();
-        leaks.push(format!(
-            "  {} {} at {} (line: {line})",
-            f.scanner.name(),
-            f.rule,
-            redacted.join(", ")
-        ));
-    }
-    writeln!(report, "scanners on the exported data: {} findings ({noise} more are flagged in the secret-free corpus too)", leaks.len()).unwrap();
-    for l in &leaks {
-        writeln!(report, "{l}").unwrap();
-    }
-    if !leaks.is_empty() {
-        failures.push(format!(
-            "the scanners flag {} strings in the exported data",
-            leaks.len()
-        ));
-    }
-}
-
-/// `members` in runs whose total length stays under `limit` (a longer member stands alone).
-fn chunk_by_size<'a>(members: &[&'a String], limit: usize) -> Vec<Vec<&'a String>> {
-    let mut out: Vec<Vec<&String>> = Vec::new();
-    let mut size = 0;
-    for m in members {
-        if out.is_empty() || size + m.len() > limit {
-            out.push(Vec::new());
-            size = 0;
-        }
-        size += m.len() + 2;
-        out.last_mut().expect("pushed").push(m);
-    }
-    out
-}
-
-/// The planted values on the lines `findings` point at.
-fn attribute<'a>(
-    set: &ScanSet,
-    findings: &[&Finding],
-    planted: &[&'a Planted],
-) -> Vec<&'a Planted> {
-    let cores: Vec<&str> = planted.iter().map(|p| p.core.as_str()).collect();
-    let ac = AhoCorasick::new(&cores).expect("automaton");
-    let mut hit: BTreeSet<usize> = BTreeSet::new();
-    let mut by_text: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for f in findings {
-        by_text.entry(f.text).or_default().push(f.line);
-    }
-    for (text, lines) in by_text {
-        let t = set.text(text);
-        for m in ac.find_overlapping_iter(t) {
-            let i = m.pattern().as_usize();
-            let core_line = t[..m.start()].matches('\n').count() + 1;
-            let span = planted[i].value.matches('\n').count();
-            let (lo, hi) = (core_line.saturating_sub(span), core_line + span);
-            if lines.iter().any(|l| (lo..=hi).contains(l)) {
-                hit.insert(i);
-            }
-        }
-    }
-    hit.into_iter().map(|i| planted[i]).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
