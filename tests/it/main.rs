@@ -18,6 +18,7 @@ mod healthcheck;
 mod loadbalancing;
 mod loadgen;
 mod persistent_damage;
+mod privacy_corpus;
 mod processors_e2e;
 mod redaction_e2e;
 mod reload;

@@ -203,22 +203,8 @@ async fn real_codex_session_with_secrets_in_prompt_and_tool_output_leaks_nothing
 async fn the_shipped_gateway_yaml_redacts_by_default() {
     let primary = FakeBackend::grpc().await;
     let secondary = FakeBackend::http().await;
-    let (grpc, http, admin) = (
-        gateway::free_port(),
-        gateway::free_port(),
-        gateway::free_port(),
-    );
-    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.yaml"))
-        .expect("read");
-    let env = [
-        ("GATEWAY_GRPC_ENDPOINT", format!("127.0.0.1:{grpc}")),
-        ("GATEWAY_HTTP_ENDPOINT", format!("127.0.0.1:{http}")),
-        ("GATEWAY_ADMIN_ENDPOINT", format!("127.0.0.1:{admin}")),
-        ("PRIMARY_OTLP_ENDPOINT", primary.endpoint()),
-        ("SECONDARY_OTLP_ENDPOINT", secondary.endpoint()),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut gw = gateway::Gateway::start_with_env(&yaml, &[grpc, http, admin], &env).await;
+    let (mut gw, [_, http, _]) =
+        gateway::start_shipped_config(&primary.endpoint(), &secondary.endpoint()).await;
     let f = fixtures::fixture("tool-secrets-protobuf", "004_logs.pb");
     let (status, _, _) = gateway::post_fixture(&format!("http://127.0.0.1:{http}"), &f).await;
     assert_eq!(status, 200);

@@ -122,6 +122,17 @@ pub struct CodexSession {
     pub extra_env: Vec<(String, String)>,
     /// How long the session may run before it is killed ([`SESSION_TIMEOUT`] by default).
     pub timeout: Duration,
+    /// Files written into the work tree (untracked) before Codex starts.
+    pub work_files: Vec<WorkTreeFile>,
+}
+
+/// A file of [`CodexSession::work_files`]: a path relative to the work tree, its content and
+/// whether it is executable.
+#[derive(Clone, Debug)]
+pub struct WorkTreeFile {
+    pub path: String,
+    pub content: Vec<u8>,
+    pub executable: bool,
 }
 
 impl CodexSession {
@@ -147,6 +158,7 @@ impl CodexSession {
             extra_otel_toml: String::new(),
             extra_env: Vec::new(),
             timeout: SESSION_TIMEOUT,
+            work_files: Vec::new(),
         }
     }
 
@@ -226,6 +238,7 @@ impl CodexSession {
         std::fs::write(codex_home.path().join("config.toml"), &config_toml)
             .expect("write config.toml");
         let work_dir = git_work_dir();
+        write_work_files(work_dir.path(), &self.work_files);
 
         let mut command = Command::new(bin);
         command
@@ -399,6 +412,23 @@ fn git_work_dir() -> TempDir {
     git(&["add", "README.md"]);
     git(&["commit", "-qm", "init"]);
     dir
+}
+
+/// Writes `files` under `dir`, creating folders, setting the executable bit where asked.
+fn write_work_files(dir: &Path, files: &[WorkTreeFile]) {
+    use std::os::unix::fs::PermissionsExt as _;
+    for f in files {
+        let path = dir.join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create work tree folder");
+        }
+        std::fs::write(&path, &f.content)
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        if f.executable {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod +x");
+        }
+    }
 }
 
 /// Reads `pipe` to its end on a thread; the receiver gets everything read.

@@ -362,6 +362,24 @@ impl Gateway {
     }
 }
 
+/// Starts the shipped `config/gateway.yaml` as is, its listeners on fresh loopback ports and its
+/// two exporters pointed at `primary` (gRPC) and `secondary` (OTLP/HTTP) through the environment
+/// variables the file reads. Returns the gateway and its gRPC, HTTP and admin ports.
+pub async fn start_shipped_config(primary: &str, secondary: &str) -> (Gateway, [u16; 3]) {
+    let ports = [free_port(), free_port(), free_port()];
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.yaml"))
+        .expect("read config/gateway.yaml");
+    let env = [
+        ("GATEWAY_GRPC_ENDPOINT", format!("127.0.0.1:{}", ports[0])),
+        ("GATEWAY_HTTP_ENDPOINT", format!("127.0.0.1:{}", ports[1])),
+        ("GATEWAY_ADMIN_ENDPOINT", format!("127.0.0.1:{}", ports[2])),
+        ("PRIMARY_OTLP_ENDPOINT", primary.to_owned()),
+        ("SECONDARY_OTLP_ENDPOINT", secondary.to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    (Gateway::start_with_env(&yaml, &ports, &env).await, ports)
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.kill();

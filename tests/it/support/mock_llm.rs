@@ -7,9 +7,9 @@
 //! * `response.created`;
 //! * for model step `n` (counted from the `function_call_output` items Codex sends back in the
 //!   request's `input`): while `n <= tool_calls.len()`, one `function_call` item running the
-//!   `n`-th shell command through whichever shell tool the request offers (`exec_command`,
-//!   `shell_command` or `shell`), otherwise the final assistant message (`output_item.added`,
-//!   `output_text.delta`, `output_item.done`);
+//!   `n`-th shell command through whichever shell tool the request offers (`exec_command`, with
+//!   `yield_time_ms` 30 s, `shell_command` or `shell`), otherwise the final assistant message
+//!   (`output_item.added`, `output_text.delta`, `output_item.done`);
 //! * `response.completed` with token usage from [`Script::usage`] (input tokens grow by one per
 //!   step, so each step's usage is distinct).
 //!
@@ -382,7 +382,13 @@ fn shell_tool_call(request: &Value, command: &str) -> (&'static str, Value) {
             .is_some_and(|tools| tools.iter().any(|tool| tool["name"] == name))
     };
     if offers("exec_command") {
-        ("exec_command", json!({"cmd": command}))
+        // Wait the longest Codex allows (30 s, default 10 s) before it yields a still-running
+        // command: on a loaded machine a short command can take over 10 s, and its output would
+        // then never reach the telemetry.
+        (
+            "exec_command",
+            json!({"cmd": command, "yield_time_ms": 30000}),
+        )
     } else if offers("shell_command") {
         ("shell_command", json!({"command": command}))
     } else {
