@@ -42,7 +42,7 @@
 //! there, since they are not pipeline items); removed attributes as
 //! `attributes_dropped{label=<the key, or the pattern text>}`.
 
-use crate::{BuildError, ConfigValue, ProcessContext, Processor};
+use crate::{value_text, BuildError, ConfigValue, ProcessContext, Processor};
 use literal::{bytes_eq, Pattern, StrMap};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -56,7 +56,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -209,12 +208,52 @@ enum ValueTest {
     Regex(Pattern),
 }
 
+/// A built [`AttributeMatch`]: a test on one value, compared as text. Shared with the routing
+/// connector, so an attribute condition means the same wherever it is written.
+#[derive(Debug)]
+pub struct AttributeTest(ValueTest);
+
+impl AttributeMatch {
+    /// Builds the test; a problem is reported at `path` (the attribute's path in the config).
+    pub fn build(&self, path: &str) -> Result<AttributeTest, BuildError> {
+        match (&self.value, &self.regex) {
+            (Some(v), None) => Ok(AttributeTest(ValueTest::Equals(config_text(v)))),
+            (None, Some(re)) => match Pattern::new(re) {
+                Ok(re) => Ok(AttributeTest(ValueTest::Regex(re))),
+                Err(e) => Err(BuildError::field(
+                    format!("{path}.regex"),
+                    format!("invalid regex {re:?}: {e}"),
+                )),
+            },
+            _ => Err(BuildError::field(
+                path,
+                "needs exactly one of `value` or `regex`",
+            )),
+        }
+    }
+}
+
+impl AttributeTest {
+    /// Whether `text` passes: equal, or the regex matches somewhere in it.
+    pub fn matches_text(&self, text: &str) -> bool {
+        match &self.0 {
+            ValueTest::Equals(v) => v == text,
+            ValueTest::Regex(re) => re.is_match(text),
+        }
+    }
+
+    /// Whether attribute value `v` passes, in its text form (arrays, maps and bytes never do).
+    pub fn matches(&self, v: &Value) -> bool {
+        value_text(v).is_some_and(|text| self.matches_text(&text))
+    }
+}
+
 #[derive(Debug)]
 struct Condition {
     /// Position in its config list (for the counter label).
     index: usize,
     name: Option<NameTest>,
-    attributes: Vec<(String, ValueTest)>,
+    attributes: Vec<(String, AttributeTest)>,
 }
 
 /// The conditions of one list, with plain exact-name conditions in a map.
@@ -283,22 +322,9 @@ impl Matcher {
             };
             let mut attributes = Vec::with_capacity(c.attributes.len());
             for (key, am) in &c.attributes {
-                let apath = format!("{cpath}.attributes.{key}");
-                match (&am.value, &am.regex) {
-                    (Some(v), None) => {
-                        attributes.push((key.clone(), ValueTest::Equals(config_text(v))))
-                    }
-                    (None, Some(re)) => match Pattern::new(re) {
-                        Ok(re) => attributes.push((key.clone(), ValueTest::Regex(re))),
-                        Err(e) => errors.push(BuildError::field(
-                            format!("{apath}.regex"),
-                            format!("invalid regex {re:?}: {e}"),
-                        )),
-                    },
-                    _ => errors.push(BuildError::field(
-                        apath,
-                        "needs exactly one of `value` or `regex`",
-                    )),
+                match am.build(&format!("{cpath}.attributes.{key}")) {
+                    Ok(test) => attributes.push((key.clone(), test)),
+                    Err(e) => errors.push(e),
                 }
             }
             if errors.len() != before {
@@ -367,14 +393,10 @@ impl Condition {
             Some(NameTest::Regex(re)) => names.iter().any(|x| re.is_match(x)),
         };
         name_ok
-            && self.attributes.iter().all(|(key, test)| {
-                crate::find_attr(attrs, key)
-                    .and_then(value_text)
-                    .is_some_and(|text| match test {
-                        ValueTest::Equals(v) => *v == *text,
-                        ValueTest::Regex(re) => re.is_match(&text),
-                    })
-            })
+            && self
+                .attributes
+                .iter()
+                .all(|(key, test)| crate::find_attr(attrs, key).is_some_and(|v| test.matches(v)))
     }
 }
 
@@ -384,17 +406,6 @@ fn config_text(v: &ConfigValue) -> String {
         ConfigValue::Int(i) => i.to_string(),
         ConfigValue::Double(d) => d.to_string(),
         ConfigValue::String(s) => s.clone(),
-    }
-}
-
-/// The text form of a scalar attribute value; `None` for arrays, maps and bytes.
-fn value_text(v: &Value) -> Option<Cow<'_, str>> {
-    match v {
-        Value::StringValue(s) => Some(Cow::Borrowed(s)),
-        Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
-        Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
-        Value::DoubleValue(d) => Some(Cow::Owned(d.to_string())),
-        _ => None,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod delta_to_cumulative;
 pub mod filter;
 pub mod genai;
 pub mod metric_names;
+mod partition;
 pub mod redaction;
 mod request;
 pub mod team;
@@ -31,10 +32,11 @@ mod value;
 pub use codex_event::kv;
 pub use component::Component;
 pub use context::{Metadata, ProcessContext};
+pub use partition::{Keys, Partition};
 pub use request::{
     find_attr, for_each_point_attributes, metric_point_count, Batchable, OtlpRequest, Signal,
 };
-pub use value::ConfigValue;
+pub use value::{value_text, ConfigValue};
 
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,

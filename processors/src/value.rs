@@ -2,6 +2,7 @@
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// A scalar attribute value written in config: string, integer, double or boolean.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -27,5 +28,18 @@ impl ConfigValue {
             ConfigValue::String(s) => any_value::Value::StringValue(s.clone()),
         };
         AnyValue { value: Some(value) }
+    }
+}
+
+/// The text form of a scalar attribute value (`200`, `true`, `1.5`); `None` for arrays, maps
+/// and bytes.
+pub fn value_text(v: &any_value::Value) -> Option<Cow<'_, str>> {
+    use any_value::Value;
+    match v {
+        Value::StringValue(s) => Some(Cow::Borrowed(s)),
+        Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
+        Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
+        Value::DoubleValue(d) => Some(Cow::Owned(d.to_string())),
+        _ => None,
     }
 }

@@ -98,7 +98,7 @@ pub fn build(
     };
     let mut summary = Vec::new();
     let mut batching = Vec::new();
-    for (pid, pcfg) in connector_order(cfg) {
+    for (pid, pcfg) in connector_order(cfg)? {
         let pipeline = w.pipeline(pid, pcfg)?;
         if pipeline.batcher.is_some() {
             batching.push(pipeline.clone());
@@ -121,17 +121,43 @@ pub fn build(
     })
 }
 
-/// The pipelines in build order: those that export to no connector first, so a connector's
-/// downstream pipelines exist before its upstream ones link to them (connectors go logs →
-/// metrics, so one ordering pass suffices).
-fn connector_order(cfg: &GatewayConfig) -> impl Iterator<Item = (&String, &PipelineConfig)> {
-    let to_connector =
-        |p: &PipelineConfig| p.exporters.iter().any(|e| cfg.connectors.contains_key(e));
+/// The pipelines in build order: a pipeline that exports to a connector comes after every
+/// pipeline that connector feeds, so a connector's downstream pipelines exist before its
+/// upstream ones link to them (connectors can chain: `routing` → `codex_usage`). `validate`
+/// refuses cycles; a pipeline caught in one anyway is an error here.
+fn connector_order(cfg: &GatewayConfig) -> Result<Vec<(&String, &PipelineConfig)>, GraphError> {
     let pipelines = &cfg.service.pipelines;
-    pipelines
-        .iter()
-        .filter(move |(_, p)| !to_connector(p))
-        .chain(pipelines.iter().filter(move |(_, p)| to_connector(p)))
+    let fed_by = |c: &String| -> Vec<&String> {
+        pipelines
+            .iter()
+            .filter(|(_, p)| p.receivers.contains(c))
+            .map(|(id, _)| id)
+            .collect()
+    };
+    let mut order: Vec<(&String, &PipelineConfig)> = Vec::with_capacity(pipelines.len());
+    let mut placed = std::collections::BTreeSet::new();
+    while order.len() < pipelines.len() {
+        let before = order.len();
+        for (id, p) in pipelines {
+            let ready = !placed.contains(id)
+                && p.exporters
+                    .iter()
+                    .filter(|e| cfg.connectors.contains_key(*e))
+                    .all(|c| fed_by(c).iter().all(|d| placed.contains(d)));
+            if ready {
+                placed.insert(id);
+                order.push((id, p));
+            }
+        }
+        if order.len() == before {
+            let stuck = pipelines.keys().find(|id| !placed.contains(id));
+            return Err(GraphError::Pipeline {
+                pipeline: stuck.cloned().unwrap_or_default(),
+                message: "its connectors lead back to it (a cycle)".into(),
+            });
+        }
+    }
+    Ok(order)
 }
 
 impl Wiring<'_> {
@@ -167,7 +193,7 @@ impl Wiring<'_> {
         for id in &pcfg.exporters {
             if let Some(c) = self.v.components.connector(id) {
                 let routes = self.connector_routes.get(id).cloned().unwrap_or_default();
-                links.push(ConnectorLink::new(id, c.clone(), routes, self.metrics));
+                links.push(ConnectorLink::new(id, c.clone(), &routes, self.metrics));
             } else {
                 senders.push(self.sender(id).map_err(|e| match e {
                     Some(e) => e,

@@ -6,7 +6,7 @@
 use super::model::{component_type, GatewayConfig, PipelineConfig};
 use super::{join, Diagnostic};
 use crate::base::net::parse_listen_addr;
-use crate::pipeline::connector::Connector;
+use crate::pipeline::connector::{Connector, ConnectorType};
 use crate::pipeline::processors::{Built, Placement};
 use processors::{BuildError, Signal};
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +48,7 @@ impl fmt::Debug for Components {
 pub fn validate(cfg: &GatewayConfig) -> (Vec<Diagnostic>, Components) {
     let mut out = Vec::new();
     check_pipelines(cfg, &mut out);
+    check_connector_cycles(cfg, &mut out);
     check_cumulative_pipelines(cfg, &mut out);
     check_addresses(cfg, &mut out);
     check_telemetry(cfg, &mut out);
@@ -139,6 +140,7 @@ fn build_connectors(
                 ));
             }
         }
+        check_named_pipelines(cfg, id, c.get(), &path, out);
         let as_exporter = !used_signals(cfg, id, |p| &p.exporters).is_empty();
         let as_receiver = !used_signals(cfg, id, |p| &p.receivers).is_empty();
         match (as_exporter, as_receiver) {
@@ -154,6 +156,134 @@ fn build_connectors(
         }
     }
     built
+}
+
+/// A connector that names its downstream pipelines (`routing`): each named pipeline exists,
+/// lists the connector as a receiver and has the signal it reads (one signal per connector);
+/// every pipeline that lists it as a receiver is named (or it would never receive anything).
+fn check_named_pipelines(
+    cfg: &GatewayConfig,
+    id: &str,
+    c: &dyn ConnectorType,
+    path: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let named = c.named_pipelines();
+    if named.is_empty() {
+        return;
+    }
+    let upstream = used_signals(cfg, id, |p| &p.exporters);
+    if upstream.len() > 1 {
+        let names: Vec<String> = upstream.iter().map(ToString::to_string).collect();
+        out.push(Diagnostic::error(
+            path,
+            format!(
+                "exported to by {} pipelines: it routes one signal, define one per signal \
+                 (e.g. {}/logs, {}/metrics)",
+                names.join(" and "),
+                component_type(id),
+                component_type(id)
+            ),
+        ));
+    }
+    let read = upstream.first().copied().filter(|_| upstream.len() == 1);
+    for (field, pid) in &named {
+        let at = join(path, field);
+        let Some(p) = cfg.service.pipelines.get(pid) else {
+            out.push(Diagnostic::error(
+                at,
+                format!("pipeline {pid:?} is not defined under service.pipelines"),
+            ));
+            continue;
+        };
+        if !p.receivers.iter().any(|r| r == id) {
+            out.push(Diagnostic::error(
+                at.clone(),
+                format!("pipeline {pid:?} does not list {id:?} among its receivers"),
+            ));
+        }
+        if let (Some(read), Some(signal)) = (read, Signal::parse(component_type(pid))) {
+            if read != signal {
+                out.push(Diagnostic::error(
+                    at,
+                    format!(
+                        "{pid:?} is a {signal} pipeline: {id:?} reads {read} pipelines and \
+                         feeds pipelines of the same signal"
+                    ),
+                ));
+            }
+        }
+    }
+    for (pid, p) in &cfg.service.pipelines {
+        for (i, r) in p.receivers.iter().enumerate() {
+            if r == id && !named.iter().any(|(_, n)| n == pid) {
+                out.push(Diagnostic::error(
+                    format!(
+                        "{}[{i}]",
+                        join(&join("service.pipelines", pid), "receivers")
+                    ),
+                    format!(
+                        "{id:?} does not name {pid:?} (connectors.{id}): this pipeline would \
+                         never receive anything from it"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Pipelines linked through connectors (`A` exports to a connector that `B` receives from)
+/// must not loop back: data would circle forever. Each cycle found is reported once, at the
+/// exporters of the pipeline where it closes.
+fn check_connector_cycles(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
+    let pipelines = &cfg.service.pipelines;
+    let next: BTreeMap<&String, Vec<&String>> = pipelines
+        .iter()
+        .map(|(id, p)| {
+            let to = pipelines
+                .iter()
+                .filter(|(_, q)| {
+                    p.exporters
+                        .iter()
+                        .any(|e| cfg.connectors.contains_key(e) && q.receivers.contains(e))
+                })
+                .map(|(id, _)| id)
+                .collect();
+            (id, to)
+        })
+        .collect();
+    // Depth-first, 3 colours: on the current path (`path`), done (`done`), unseen.
+    fn visit<'a>(
+        n: &'a String,
+        next: &BTreeMap<&'a String, Vec<&'a String>>,
+        path: &mut Vec<&'a String>,
+        done: &mut BTreeSet<&'a String>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        path.push(n);
+        for m in next.get(n).into_iter().flatten() {
+            if let Some(at) = path.iter().position(|p| p == m) {
+                let cycle: Vec<&str> = path[at..].iter().map(|s| s.as_str()).collect();
+                out.push(Diagnostic::error(
+                    join(&join("service.pipelines", n), "exporters"),
+                    format!(
+                        "connectors make a cycle: {} -> {m}: data would circle forever",
+                        cycle.join(" -> ")
+                    ),
+                ));
+            } else if !done.contains(m) {
+                visit(m, next, path, done, out);
+            }
+        }
+        path.pop();
+        done.insert(n);
+    }
+    let mut done = BTreeSet::new();
+    for start in pipelines.keys() {
+        if !done.contains(start) {
+            visit(start, &next, &mut Vec::new(), &mut done, out);
+        }
+    }
 }
 
 /// Signals of the pipelines that list component `id` (in the list chosen by `list`).
@@ -342,19 +472,7 @@ fn check_cumulative_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
         if signal != Signal::Metrics {
             continue;
         }
-        let converts = p.processors.iter().any(|id| {
-            cfg.processors
-                .get(id)
-                .is_some_and(|c| c.get().emits_cumulative())
-        });
-        // Fed only by connectors that emit cumulative data: nothing to convert.
-        let cumulative_in = !p.receivers.is_empty()
-            && p.receivers.iter().all(|id| {
-                cfg.connectors
-                    .get(id)
-                    .is_some_and(|c| c.get().emits_cumulative())
-            });
-        if converts || cumulative_in {
+        if delivers_cumulative(cfg, p, 0) {
             continue;
         }
         for id in &p.exporters {
@@ -376,6 +494,38 @@ fn check_cumulative_pipelines(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// Whether what pipeline `p` hands its exporters is cumulative: it has a processor that makes
+/// it so, or it is fed only by connectors whose output is cumulative — connectors that emit
+/// cumulative data, or that forward what upstream pipelines delivering cumulative data send
+/// them (`routing` after `delta_to_cumulative`).
+fn delivers_cumulative(cfg: &GatewayConfig, p: &PipelineConfig, depth: usize) -> bool {
+    let converts = p.processors.iter().any(|id| {
+        cfg.processors
+            .get(id)
+            .is_some_and(|c| c.get().emits_cumulative())
+    });
+    converts
+        || (!p.receivers.is_empty()
+            && p.receivers.iter().all(|id| {
+                let Some(c) = cfg.connectors.get(id) else {
+                    return false;
+                };
+                let upstream: Vec<&PipelineConfig> = cfg
+                    .service
+                    .pipelines
+                    .values()
+                    .filter(|u| u.exporters.contains(id))
+                    .collect();
+                c.get().emits_cumulative()
+                    || (c.get().forwards()
+                        && depth < cfg.service.pipelines.len()
+                        && !upstream.is_empty()
+                        && upstream
+                            .iter()
+                            .all(|u| delivers_cumulative(cfg, u, depth + 1)))
+            }))
 }
 
 /// Every listen address parses and is used once (receivers and the admin listener).

@@ -825,6 +825,7 @@ impl ExporterType for LoadBalancingExporterConfig {
         let otlp = &self.protocol.otlp;
         check_tls(&member, &otlp.tls, !otlp.tls.insecure, out);
         check_headers(&member, &otlp.headers, true, out);
+        super::tenant::check(&member, &otlp.headers_from_resource, true, out);
         check_queue(&member, &otlp.sending_queue, out);
         check_retry(&member, &otlp.retry_on_failure, out);
         check_queue(path, &self.sending_queue, out);

@@ -16,6 +16,7 @@ pub mod prometheus_remote_write;
 pub mod queue;
 pub mod registry;
 pub mod retry;
+pub mod tenant;
 
 use crate::codec::Batch;
 use crate::telemetry::metrics::SelfMetrics;

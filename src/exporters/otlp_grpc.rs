@@ -4,6 +4,7 @@
 use super::config::{check_headers, check_queue, check_retry, check_tls};
 use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
 use super::registry::{Client, ExporterType};
+use super::tenant::{self, HeadersFromResource, StackConfig, TenantBatch};
 use super::ExporterBuildError;
 use crate::base::diagnostic::{join, Diagnostic};
 use crate::telemetry::metrics::SelfMetrics;
@@ -23,6 +24,10 @@ pub struct OtlpGrpcExporterConfig {
     /// gRPC metadata sent with every request, e.g. `signoz-ingestion-key`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Metadata whose value comes from a resource attribute, e.g. `{ x-scope-orgid: team }`:
+    /// each batch is sent as one request per distinct value ([`super::tenant`]). Default: none.
+    #[serde(default)]
+    pub headers_from_resource: HeadersFromResource,
     /// `gzip` (default) or `none`.
     #[serde(default)]
     pub compression: Compression,
@@ -173,16 +178,13 @@ fn export_path(signal: Signal) -> PathAndQuery {
     })
 }
 
-impl tower::Service<Arc<Batch>> for GrpcExport {
-    type Response = ExportOutcome;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
+impl GrpcExport {
+    /// Sends one batch; `tenant` metadata replaces static metadata of the same key.
+    fn send(
+        &self,
+        batch: Arc<Batch>,
+        tenant: Option<Arc<[(String, String)]>>,
+    ) -> BoxFuture<'static, Result<ExportOutcome, BoxError>> {
         let mut grpc = self.grpc.clone();
         let metadata = self.metadata.clone();
         Box::pin(async move {
@@ -192,6 +194,14 @@ impl tower::Service<Arc<Batch>> for GrpcExport {
             let body = batch.encoded(WireFormat::Proto, false).clone();
             let mut request = tonic::Request::new(body);
             *request.metadata_mut() = (*metadata).clone();
+            for (key, value) in tenant.iter().flat_map(|t| t.iter()) {
+                if let (Ok(k), Ok(v)) = (
+                    MetadataKey::<Ascii>::from_bytes(key.to_ascii_lowercase().as_bytes()),
+                    MetadataValue::<Ascii>::try_from(value.as_str()),
+                ) {
+                    request.metadata_mut().insert(k, v);
+                }
+            }
             match grpc
                 .unary(request, export_path(batch.signal()), PassThroughCodec)
                 .await
@@ -207,6 +217,34 @@ impl tower::Service<Arc<Batch>> for GrpcExport {
                 Err(status) => Err(classify::grpc_status(&status).into()),
             }
         })
+    }
+}
+
+impl tower::Service<Arc<Batch>> for GrpcExport {
+    type Response = ExportOutcome;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
+        self.send(batch, None)
+    }
+}
+
+impl tower::Service<TenantBatch> for GrpcExport {
+    type Response = ExportOutcome;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, group: TenantBatch) -> Self::Future {
+        self.send(group.batch, Some(group.headers))
     }
 }
 
@@ -388,6 +426,7 @@ impl ExporterType for OtlpGrpcExporterConfig {
             Ok((_, tls)) => check_tls(path, &self.tls, tls, out),
         }
         check_headers(path, &self.headers, true, out);
+        tenant::check(path, &self.headers_from_resource, true, out);
         check_queue(path, &self.sending_queue, out);
         check_retry(path, &self.retry_on_failure, out);
     }
@@ -402,13 +441,18 @@ impl ExporterType for OtlpGrpcExporterConfig {
             id: id.to_string(),
             message,
         })?;
-        let retries = super::retry_counter(metrics, id);
-        Ok(super::stack(
-            client,
-            &self.retry_on_failure,
-            self.timeout.0,
-            retries,
+        let stack = StackConfig {
+            retry: &self.retry_on_failure,
+            timeout: self.timeout.0,
             stop,
+        };
+        Ok(tenant::service(
+            id,
+            client,
+            &self.headers_from_resource,
+            true,
+            metrics,
+            stack,
         )
         .into())
     }

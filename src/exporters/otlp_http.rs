@@ -3,6 +3,7 @@
 use super::config::{check_headers, check_queue, check_retry, check_tls};
 use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
 use super::registry::{Client, ExporterType};
+use super::tenant::{self, HeadersFromResource, StackConfig, TenantBatch};
 use super::ExporterBuildError;
 use crate::base::diagnostic::{join, Diagnostic};
 use crate::telemetry::metrics::SelfMetrics;
@@ -44,6 +45,10 @@ pub struct OtlpHttpExporterConfig {
     /// HTTP headers sent with every request, e.g. `Authorization: Basic ...`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Headers whose value comes from a resource attribute, e.g. `{ X-Scope-OrgID: team }`:
+    /// each batch is sent as one request per distinct value ([`super::tenant`]). Default: none.
+    #[serde(default)]
+    pub headers_from_resource: HeadersFromResource,
     /// `gzip` (default) or `none`.
     #[serde(default)]
     pub compression: Compression,
@@ -236,16 +241,13 @@ fn rejected_in(body: &[u8], format: WireFormat, signal: Signal) -> u64 {
     rejected.unwrap_or(0).max(0) as u64
 }
 
-impl tower::Service<Arc<Batch>> for HttpExport {
-    type Response = ExportOutcome;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
+impl HttpExport {
+    /// Sends one batch; `tenant` headers replace static ones of the same name.
+    fn send(
+        &self,
+        batch: Arc<Batch>,
+        tenant: Option<Arc<[(String, String)]>>,
+    ) -> BoxFuture<'static, Result<ExportOutcome, BoxError>> {
         let this = self.clone();
         Box::pin(async move {
             let signal = batch.signal();
@@ -259,10 +261,19 @@ impl tower::Service<Arc<Batch>> for HttpExport {
                 WireFormat::Proto => "application/x-protobuf",
                 WireFormat::Json => "application/json",
             };
+            let mut headers = (*this.headers).clone();
+            for (name, value) in tenant.iter().flat_map(|t| t.iter()) {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.insert(n, v);
+                }
+            }
             let mut req = this
                 .client
                 .post(url)
-                .headers((*this.headers).clone())
+                .headers(headers)
                 .header(CONTENT_TYPE, content_type);
             if this.gzip {
                 req = req.header(CONTENT_ENCODING, "gzip");
@@ -288,6 +299,34 @@ impl tower::Service<Arc<Batch>> for HttpExport {
             let hint = String::from_utf8_lossy(&body[..body.len().min(200)]).replace('\n', " ");
             Err(classify::http_status(status.as_u16(), retry_after.as_deref(), hint.trim()).into())
         })
+    }
+}
+
+impl tower::Service<Arc<Batch>> for HttpExport {
+    type Response = ExportOutcome;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
+        self.send(batch, None)
+    }
+}
+
+impl tower::Service<TenantBatch> for HttpExport {
+    type Response = ExportOutcome;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, group: TenantBatch) -> Self::Future {
+        self.send(group.batch, Some(group.headers))
     }
 }
 
@@ -327,6 +366,7 @@ impl ExporterType for OtlpHttpExporterConfig {
             }
         }
         check_headers(path, &self.headers, false, out);
+        tenant::check(path, &self.headers_from_resource, false, out);
         let https = Signal::ALL
             .iter()
             .filter_map(|s| signal_url(self, *s).ok())
@@ -346,13 +386,18 @@ impl ExporterType for OtlpHttpExporterConfig {
             id: id.to_string(),
             message,
         })?;
-        let retries = super::retry_counter(metrics, id);
-        Ok(super::stack(
-            client,
-            &self.retry_on_failure,
-            self.timeout.0,
-            retries,
+        let stack = StackConfig {
+            retry: &self.retry_on_failure,
+            timeout: self.timeout.0,
             stop,
+        };
+        Ok(tenant::service(
+            id,
+            client,
+            &self.headers_from_resource,
+            false,
+            metrics,
+            stack,
         )
         .into())
     }

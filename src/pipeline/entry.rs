@@ -22,6 +22,7 @@ use opentelemetry_proto::tonic::collector::{
 use processors::{Metadata, OtlpRequest, ProcessContext, Signal};
 use prometheus_client::metrics::counter::Counter;
 use prost::Message;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Why a request was not accepted.
@@ -522,12 +523,11 @@ where
     if items == 0 {
         return Outcome::default();
     }
-    for link in &p.connectors {
-        link.consume(&req, metadata);
-    }
-    // A connector takes the data synchronously: the pipeline has delivered somewhere.
-    let connected = !p.connectors.is_empty();
-    match &p.batcher {
+    let mut total = Outcome::default();
+    let Some(req) = feed_connectors(p, req, metadata, &mut total) else {
+        return total;
+    };
+    total.add(match &p.batcher {
         // Held by the batch stage: accepted; what its flush cannot queue is counted there.
         Some(b) => {
             p.send(b.add(req.into()));
@@ -541,10 +541,40 @@ where
             let f = fanout::fan_out(&p.exporters, &Arc::new(p.batch_of(req.into())));
             Outcome {
                 to_send: true,
-                accepted: f.accepted > 0 || connected,
+                accepted: f.accepted > 0,
                 rejected: f.rejected,
                 durable: f.durable,
             }
         }
+    });
+    total
+}
+
+/// Hands the processed request to the pipeline's connectors; what they did goes to `total`. The
+/// last connector of a pipeline with no exporter and no batch stage takes the request itself
+/// (`None` is returned); otherwise each borrows it and it is returned for the exporters.
+fn feed_connectors<R>(p: &Pipeline, req: R, metadata: &Metadata, total: &mut Outcome) -> Option<R>
+where
+    R: OtlpRequest + Into<Payload>,
+{
+    let mut add = |d: super::connector::Delivered| {
+        total.add(Outcome {
+            to_send: true,
+            accepted: d.accepted,
+            rejected: false,
+            durable: d.pending.into_iter().flat_map(|p| p.durable).collect(),
+        })
+    };
+    let Some((last, firsts)) = p.connectors.split_last() else {
+        return Some(req);
+    };
+    for link in firsts {
+        add(link.consume(Cow::Borrowed(&req), metadata));
     }
+    if p.exporters.is_empty() && p.batcher.is_none() {
+        add(last.consume(Cow::<R>::Owned(req), metadata));
+        return None;
+    }
+    add(last.consume(Cow::Borrowed(&req), metadata));
+    Some(req)
 }

@@ -86,8 +86,19 @@ pub mod names {
     pub const CONNECTOR_RECEIVED: &str = "gateway_connector_received";
     /// Items a connector produced for the pipelines it feeds.
     pub const CONNECTOR_PRODUCED: &str = "gateway_connector_produced";
-    /// Produced items no downstream pipeline took (its exporter queues were full).
+    /// Produced items no downstream pipeline took: their queues were full, or (`routing`) they
+    /// matched no route and there are no `default_pipelines`.
     pub const CONNECTOR_DROPPED: &str = "gateway_connector_dropped";
+    /// Items a `routing` connector sent to a route's pipelines: `{connector, route}` (the
+    /// route's `name`, or its index in `table`).
+    pub const CONNECTOR_ROUTED: &str = "gateway_connector_routed";
+    /// Items a `routing` connector found no route for (sent to `default_pipelines`, or dropped
+    /// and counted in [`CONNECTOR_DROPPED`] when there are none).
+    pub const CONNECTOR_UNMATCHED: &str = "gateway_connector_unmatched";
+    /// Items an exporter with `headers_from_resource` sent without their resource's value for
+    /// some header (attribute missing, empty or not a valid header value): the header took its
+    /// `default`, the exporter's static header, or was left out.
+    pub const EXPORTER_HEADER_FALLBACKS: &str = "gateway_exporter_header_fallbacks";
     /// Connections open on a listener now (gauge, `{listener}`).
     pub const LISTENER_CONNECTIONS: &str = "gateway_listener_connections";
     /// Connections a listener closed at accept: `max_connections` were open (`{listener}`).
@@ -169,7 +180,14 @@ fn help(stem: &str) -> &'static str {
         names::CONNECTOR_RECEIVED => "Items a connector read",
         names::CONNECTOR_PRODUCED => "Items a connector produced",
         names::CONNECTOR_DROPPED => {
-            "Items a connector produced that no downstream pipeline took (queues full)"
+            "Items a connector produced that no downstream pipeline took (queues full, or no \
+             route and no default pipelines)"
+        }
+        names::CONNECTOR_ROUTED => "Items a routing connector sent to a route's pipelines",
+        names::CONNECTOR_UNMATCHED => "Items a routing connector found no route for",
+        names::EXPORTER_HEADER_FALLBACKS => {
+            "Items an exporter sent without their resource's value for a header from \
+             headers_from_resource"
         }
         names::LISTENER_CONNECTIONS => "Connections open on a listener",
         names::LISTENER_CONNECTIONS_REFUSED => {
@@ -349,6 +367,18 @@ impl SignalCounters {
     pub fn new(m: &SelfMetrics, stem: &str, kind: &'static str, id: &str) -> Self {
         SignalCounters {
             counters: Signal::ALL.map(|s| m.counter(stem, s, kind, id)),
+        }
+    }
+
+    /// Resolves `<stem>_<items>{labels}` for the three signals (labels from config only).
+    pub fn labeled(m: &SelfMetrics, stem: &str, labels: &[(&'static str, &str)]) -> Self {
+        let labels: Labels = labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        SignalCounters {
+            counters: Signal::ALL.map(|s| {
+                m.counter_family(&format!("{stem}_{}", s.item_name()), stem)
+                    .get_or_create(&labels)
+                    .clone()
+            }),
         }
     }
 

@@ -24,6 +24,7 @@ mod redaction_e2e;
 mod reload;
 mod remote_write;
 mod rotel_interop;
+mod routing;
 mod telemetry;
 mod tls_auth;
 

@@ -22,6 +22,7 @@ use crate::base::diagnostic::{join, Diagnostic};
 use crate::codec::{Batch, Payload};
 use crate::exporters::config::{check_headers, check_queue, check_retry, check_tls};
 use crate::exporters::registry::{Client, ExporterType};
+use crate::exporters::tenant::{self, HeadersFromResource, Parts, TenantHeaders};
 use crate::exporters::ExporterBuildError;
 use crate::telemetry::metrics::{names, SelfMetrics};
 use bytes::Bytes;
@@ -59,6 +60,11 @@ pub struct PrometheusRemoteWriteExporterConfig {
     /// Default: none.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Headers whose value comes from a resource attribute, e.g. `{ X-Scope-OrgID: team }`
+    /// for a multi-tenant Mimir: each batch is converted and sent per distinct value
+    /// ([`crate::exporters::tenant`]). Default: none.
+    #[serde(default)]
+    pub headers_from_resource: HeadersFromResource,
     /// HTTP Basic auth (Grafana Cloud: instance id and access policy token); sets the
     /// `Authorization` header, so that header may not also be in `headers`. Default: none.
     #[serde(default)]
@@ -252,24 +258,27 @@ impl PrometheusRemoteWriteExporterConfig {
             if auth.username.is_empty() {
                 error("basic_auth.username", "must not be empty".into());
             }
-            if let Some(k) = self
-                .headers
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case("authorization"))
-            {
+            let auth = |k: &&String| k.eq_ignore_ascii_case("authorization");
+            let set = self.headers.keys().find(auth).map(|k| ("headers", k));
+            let from = self.headers_from_resource.keys().find(auth);
+            if let Some((section, k)) = set.or(from.map(|k| ("headers_from_resource", k))) {
                 error(
-                    &format!("headers.{k}"),
+                    &format!("{section}.{k}"),
                     "basic_auth sets the Authorization header: use one or the other".into(),
                 );
             }
         }
-        for k in self.headers.keys() {
+        for (section, k) in self.headers.keys().map(|k| ("headers", k)).chain(
+            self.headers_from_resource
+                .keys()
+                .map(|k| ("headers_from_resource", k)),
+        ) {
             let lower = k.to_ascii_lowercase();
             if ["content-encoding", "content-type"].contains(&lower.as_str())
                 || lower == VERSION_HEADER.to_ascii_lowercase()
             {
                 error(
-                    &format!("headers.{k}"),
+                    &format!("{section}.{k}"),
                     "set by the remote write protocol; it cannot be configured".into(),
                 );
             }
@@ -355,7 +364,17 @@ impl RemoteWriteClient {
     }
 }
 
-impl Service<Bytes> for RemoteWriteClient {
+/// One remote write request: its snappy-compressed body and the tenant headers of its group
+/// (`headers_from_resource`), which replace static headers of the same name.
+#[derive(Debug, Clone)]
+pub struct WriteBody {
+    /// The body.
+    pub body: Bytes,
+    /// `(name, value)` per header from a resource attribute; empty without the setting.
+    pub tenant: Arc<[(String, String)]>,
+}
+
+impl Service<WriteBody> for RemoteWriteClient {
     type Response = ExportOutcome;
     type Error = BoxError;
     type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
@@ -364,14 +383,23 @@ impl Service<Bytes> for RemoteWriteClient {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, body: Bytes) -> Self::Future {
+    fn call(&mut self, req: WriteBody) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
+            let mut headers = (*this.headers).clone();
+            for (name, value) in req.tenant.iter() {
+                if let (Ok(n), Ok(v)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.insert(n, v);
+                }
+            }
             let resp = this
                 .client
                 .post(this.url.clone())
-                .headers((*this.headers).clone())
-                .body(body)
+                .headers(headers)
+                .body(req.body)
                 .send()
                 .await
                 .map_err(|e| {
@@ -397,13 +425,16 @@ impl Service<Bytes> for RemoteWriteClient {
 }
 
 /// The queue's service: converts a batch, counts what cannot be sent, and sends the requests in
-/// order through the retry → timeout → [`RemoteWriteClient`] stack.
+/// order through the retry → timeout → [`RemoteWriteClient`] stack. With
+/// `headers_from_resource` the batch is first split by tenant, and each tenant's part is
+/// converted and sent with its headers.
 #[derive(Clone)]
 pub struct RemoteWriteExport {
     id: Arc<str>,
     options: Arc<ConvertOptions>,
     max_samples: usize,
-    send: BoxCloneService<Bytes, ExportOutcome, BoxError>,
+    send: BoxCloneService<WriteBody, ExportOutcome, BoxError>,
+    tenants: Option<Arc<TenantHeaders>>,
     dropped_delta: Counter,
     dropped_unsupported: Counter,
 }
@@ -413,7 +444,7 @@ impl RemoteWriteExport {
     pub fn new(
         id: &str,
         cfg: &PrometheusRemoteWriteExporterConfig,
-        send: BoxCloneService<Bytes, ExportOutcome, BoxError>,
+        send: BoxCloneService<WriteBody, ExportOutcome, BoxError>,
         metrics: &SelfMetrics,
     ) -> Self {
         RemoteWriteExport {
@@ -421,6 +452,14 @@ impl RemoteWriteExport {
             options: Arc::new(cfg.convert_options()),
             max_samples: cfg.max_samples_per_request.max(1),
             send,
+            tenants: (!cfg.headers_from_resource.is_empty()).then(|| {
+                Arc::new(TenantHeaders::new(
+                    &cfg.headers_from_resource,
+                    false,
+                    metrics,
+                    id,
+                ))
+            }),
             dropped_delta: metrics.request_counter(
                 names::EXPORTER_DROPPED_DELTA_POINTS,
                 "exporter",
@@ -431,6 +470,83 @@ impl RemoteWriteExport {
                 "exporter",
                 id,
             ),
+        }
+    }
+
+    /// Converts one batch (or one tenant's part) and sends its requests in order with `tenant`
+    /// headers.
+    async fn export(
+        &mut self,
+        batch: &Batch,
+        tenant: Arc<[(String, String)]>,
+    ) -> Result<ExportOutcome, BoxError> {
+        let Payload::Metrics(req) = batch.payload() else {
+            return Err(ExportError::permanent(format!(
+                "prometheusremotewrite takes metrics only, not {}",
+                batch.signal()
+            ))
+            .into());
+        };
+        let converted = convert::convert(req, &self.options);
+        if converted.dropped_delta > 0 {
+            self.dropped_delta.inc_by(converted.dropped_delta);
+            crate::telemetry::warn_rate_limited(
+                &self.id,
+                "delta metric points dropped: Prometheus remote write takes cumulative \
+                 series only; add a delta_to_cumulative processor to the pipeline",
+            );
+        }
+        if converted.dropped_unsupported > 0 {
+            self.dropped_unsupported
+                .inc_by(converted.dropped_unsupported);
+        }
+        let dropped = converted.dropped_delta + converted.dropped_unsupported;
+        let chunks = convert::chunks(converted, self.max_samples);
+        let total = chunks.len();
+        let mut failed_points: HashSet<u32> = HashSet::new();
+        let mut last_error = None;
+        let mut failed_chunks = 0;
+        for chunk in chunks {
+            let result = match encode_body(&chunk.request) {
+                Ok(body) => {
+                    let mut send = self.send.clone();
+                    let req = WriteBody {
+                        body,
+                        tenant: tenant.clone(),
+                    };
+                    match send.ready().await {
+                        Ok(ready) => ready.call(req).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(msg) => Err(ExportError::permanent(msg).into()),
+            };
+            if let Err(e) = result {
+                failed_chunks += 1;
+                failed_points.extend(chunk.points);
+                last_error = Some(e);
+            }
+        }
+        match last_error {
+            // Nothing arrived and nothing was left out: the queue logs and counts the error.
+            Some(e) if failed_chunks == total && dropped == 0 => Err(e),
+            Some(e) => {
+                tracing::warn!(
+                    exporter = %self.id,
+                    requests = total,
+                    failed = failed_chunks,
+                    error = %e,
+                    "remote write requests failed; their points are dropped"
+                );
+                Ok(ExportOutcome {
+                    rejected: failed_points.len() as u64,
+                    dropped,
+                })
+            }
+            None => Ok(ExportOutcome {
+                rejected: 0,
+                dropped,
+            }),
         }
     }
 }
@@ -453,72 +569,17 @@ impl Service<Arc<Batch>> for RemoteWriteExport {
     }
 
     fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
-        let this = self.clone();
+        let mut this = self.clone();
         Box::pin(async move {
-            let Payload::Metrics(req) = batch.payload() else {
-                return Err(ExportError::permanent(format!(
-                    "prometheusremotewrite takes metrics only, not {}",
-                    batch.signal()
-                ))
-                .into());
+            let Some(tenants) = this.tenants.clone() else {
+                return this.export(&batch, Arc::from([])).await;
             };
-            let converted = convert::convert(req, &this.options);
-            if converted.dropped_delta > 0 {
-                this.dropped_delta.inc_by(converted.dropped_delta);
-                crate::telemetry::warn_rate_limited(
-                    &this.id,
-                    "delta metric points dropped: Prometheus remote write takes cumulative \
-                     series only; add a delta_to_cumulative processor to the pipeline",
-                );
+            let mut parts = Parts::default();
+            for group in tenants.split(&batch) {
+                let items = group.batch.items() as u64;
+                parts.add(items, this.export(&group.batch, group.headers).await);
             }
-            if converted.dropped_unsupported > 0 {
-                this.dropped_unsupported
-                    .inc_by(converted.dropped_unsupported);
-            }
-            let dropped = converted.dropped_delta + converted.dropped_unsupported;
-            let chunks = convert::chunks(converted, this.max_samples);
-            let total = chunks.len();
-            let mut failed_points: HashSet<u32> = HashSet::new();
-            let mut last_error = None;
-            let mut failed_chunks = 0;
-            for chunk in chunks {
-                let result = match encode_body(&chunk.request) {
-                    Ok(body) => {
-                        let mut send = this.send.clone();
-                        match send.ready().await {
-                            Ok(ready) => ready.call(body).await,
-                            Err(e) => Err(e),
-                        }
-                    }
-                    Err(msg) => Err(ExportError::permanent(msg).into()),
-                };
-                if let Err(e) = result {
-                    failed_chunks += 1;
-                    failed_points.extend(chunk.points);
-                    last_error = Some(e);
-                }
-            }
-            match last_error {
-                // Nothing arrived and nothing was left out: the queue logs and counts the error.
-                Some(e) if failed_chunks == total && dropped == 0 => Err(e),
-                Some(e) => {
-                    tracing::warn!(
-                        exporter = %this.id,
-                        requests = total,
-                        failed = failed_chunks,
-                        error = %e,
-                        "remote write requests failed; their points are dropped"
-                    );
-                    Ok(ExportOutcome {
-                        rejected: failed_points.len() as u64,
-                        dropped,
-                    })
-                }
-                None => Ok(ExportOutcome {
-                    rejected: 0,
-                    dropped,
-                }),
-            }
+            parts.finish(&this.id)
         })
     }
 }
@@ -550,6 +611,7 @@ impl ExporterType for PrometheusRemoteWriteExporterConfig {
             });
         }
         check_headers(path, &self.headers, false, out);
+        tenant::check(path, &self.headers_from_resource, false, out);
         let https = self.url().is_ok_and(|u| u.scheme() == "https");
         check_tls(path, &self.tls, https, out);
         check_queue(path, &self.sending_queue, out);
@@ -727,23 +789,27 @@ mod tests {
         Arc::new(Batch::new(Payload::Metrics(req)))
     }
 
-    type Recorded = Arc<std::sync::Mutex<Vec<prompb::WriteRequest>>>;
+    type Recorded = Arc<std::sync::Mutex<Vec<(Arc<[(String, String)]>, prompb::WriteRequest)>>>;
 
-    /// A fake backend stack: records every body; fails the calls whose index is in `fail`.
+    /// A fake backend stack: records every body with its tenant headers; fails the calls whose
+    /// index is in `fail`.
     fn fake_send(
         fail: &'static [usize],
-    ) -> (BoxCloneService<Bytes, ExportOutcome, BoxError>, Recorded) {
+    ) -> (
+        BoxCloneService<WriteBody, ExportOutcome, BoxError>,
+        Recorded,
+    ) {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = seen.clone();
-        let svc = tower::service_fn(move |body: Bytes| {
+        let svc = tower::service_fn(move |body: WriteBody| {
             let record = record.clone();
             async move {
                 let raw = snap::raw::Decoder::new()
-                    .decompress_vec(&body)
+                    .decompress_vec(&body.body)
                     .map_err(|e| BoxError::from(e.to_string()))?;
                 let req = prompb::WriteRequest::decode(raw.as_slice())?;
                 let mut all = record.lock().expect("lock");
-                all.push(req);
+                all.push((body.tenant, req));
                 if fail.contains(&(all.len() - 1)) {
                     return Err(BoxError::from(ExportError::permanent("HTTP 400")));
                 }
@@ -775,7 +841,7 @@ mod tests {
         let seen = seen.lock().expect("lock").clone();
         let samples: Vec<Vec<i64>> = seen
             .iter()
-            .map(|r| {
+            .map(|(_, r)| {
                 r.timeseries
                     .iter()
                     .flat_map(|s| s.samples.iter().map(|x| x.timestamp))
@@ -815,5 +881,77 @@ mod tests {
             }
         );
         assert!(seen.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_team_is_converted_and_sent_with_its_own_tenant_header() {
+        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        let metrics = SelfMetrics::new();
+        let c = cfg(serde_json::json!({
+            "endpoint": "http://p:9090/api/v1/write",
+            "headers": { "X-Scope-OrgID": "shared" },
+            "headers_from_resource": { "X-Scope-OrgID": "team" },
+            "promote_resource_attributes": ["team"],
+            "target_info": { "enabled": false }
+        }));
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        let Payload::Metrics(one) = batch(0, 2).payload().clone() else {
+            panic!("metrics")
+        };
+        let mut req = one.clone();
+        req.resource_metrics.clear();
+        for team in [Some("a"), Some("b"), None] {
+            let mut r = one.resource_metrics[0].clone();
+            r.resource = Some(Resource {
+                attributes: team
+                    .map(|t| KeyValue {
+                        key: "team".into(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue(t.into())),
+                        }),
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            });
+            req.resource_metrics.push(r);
+        }
+        let (send, seen) = fake_send(&[]);
+        let mut export = RemoteWriteExport::new("prw", &c, send, &metrics);
+        let outcome = export
+            .call(Arc::new(Batch::new(Payload::Metrics(req))))
+            .await
+            .expect("sent");
+        assert_eq!(outcome, ExportOutcome::default());
+        let seen = seen.lock().expect("lock").clone();
+        let got: Vec<(Vec<(String, String)>, Vec<String>)> = seen
+            .iter()
+            .map(|(headers, r)| {
+                let mut teams: Vec<String> = r
+                    .timeseries
+                    .iter()
+                    .flat_map(|s| &s.labels)
+                    .filter(|l| l.name == "team")
+                    .map(|l| l.value.clone())
+                    .collect();
+                teams.dedup();
+                (headers.to_vec(), teams)
+            })
+            .collect();
+        let h = |v: &str| vec![("X-Scope-OrgID".to_string(), v.to_string())];
+        assert_eq!(
+            got,
+            vec![
+                (h("a"), vec!["a".to_string()]),
+                (h("b"), vec!["b".to_string()]),
+                (vec![], vec![]),
+            ],
+            "the resource without a team keeps the static header (no tenant value)"
+        );
+        assert!(metrics
+            .encode_text()
+            .contains("gateway_exporter_header_fallbacks_metric_points_total{exporter=\"prw\"} 2"));
     }
 }

@@ -439,6 +439,19 @@ impl FakeBackend {
         store.logs.get(from..).unwrap_or_default().to_vec()
     }
 
+    /// The accepted logs export requests, each with the request that carried it (headers
+    /// included), in arrival order.
+    pub fn received_logs_with_headers(&self) -> Vec<(RecordedRequest, ExportLogsServiceRequest)> {
+        let store = lock(&self.store);
+        store
+            .requests
+            .iter()
+            .filter(|r| r.accepted && r.signal() == Some(Signal::Logs))
+            .cloned()
+            .zip(store.logs.iter().cloned())
+            .collect()
+    }
+
     /// Every request that reached the backend, accepted or not, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.store).requests.clone()
