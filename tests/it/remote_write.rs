@@ -250,11 +250,15 @@ service:
     // The histogram: cumulative count, the +Inf bucket equal to it.
     let count = (3 * durations).to_string();
     prometheus
-        .wait_for_value("sum(codex_tool_call_duration_ms_count)", &count, WAIT)
+        .wait_for_value(
+            "sum(codex_tool_call_duration_ms_milliseconds_count)",
+            &count,
+            WAIT,
+        )
         .await;
     prometheus
         .wait_for_value(
-            "sum(codex_tool_call_duration_ms_bucket{le=\"+Inf\"})",
+            "sum(codex_tool_call_duration_ms_milliseconds_bucket{le=\"+Inf\"})",
             &count,
             WAIT,
         )
