@@ -2,12 +2,14 @@
 
 mod support;
 
+mod alert_rules;
 mod bad_requests;
 mod codex_cli;
 mod codex_config_cmd;
 mod codex_ingest;
 mod codex_intelligence;
 mod config_validate;
+mod dashboards;
 mod delivery;
 mod disk_full;
 mod fixture_replay;
