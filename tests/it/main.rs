@@ -23,6 +23,7 @@ mod remote_write;
 mod rotel_interop;
 mod telemetry;
 mod tls_auth;
+mod top_tui;
 
 use support::backends::FakeBackend;
 use support::gateway::{free_port, Gateway};
