@@ -58,7 +58,10 @@ fn header(screen: &Screen, status: &Status) -> Paragraph<'static> {
         Span::raw(format!("{}  ", status.url)),
         Span::raw(format!("up {}  ", duration(screen.uptime))),
         Span::raw(format!("RSS {}  ", bytes(screen.rss))),
-        Span::raw(format!("CPU {}%  ", number(screen.cpu.map(|c| 100.0 * c)))),
+        Span::raw(match screen.cpu {
+            Some(cores) => format!("CPU {:.1}%  ", 100.0 * cores),
+            None => "CPU –  ".to_string(),
+        }),
     ];
     match &status.error {
         Some(e) => spans.push(Span::styled(
