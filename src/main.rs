@@ -70,6 +70,8 @@ enum Command {
         #[command(subcommand)]
         command: codex_otel_gateway::tools::loadgen::Command,
     },
+    /// Live view of a running gateway from its admin /metrics: rates per component; q quits.
+    Top(codex_otel_gateway::tools::top::TopArgs),
 }
 
 #[derive(clap::Args)]
@@ -165,6 +167,13 @@ fn main() -> ExitCode {
             }
         },
         Command::CodexConfig(args) => codex_config(&args),
+        Command::Top(args) => match codex_otel_gateway::tools::top::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Ingest(args) => match ingest(args, cli.log_level, cli.log_format) {
             Ok(code) => code,
             Err(e) => {

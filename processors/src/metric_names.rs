@@ -41,9 +41,10 @@ pub enum NameMode {
     /// [`underscore_name`].
     #[default]
     Underscore,
-    /// The OpenTelemetry → Prometheus compatibility rules: underscore form plus a unit suffix
-    /// (`_milliseconds`, `_bytes`, ...), `_total` on monotonic sums and `_ratio` on gauges of
-    /// unit `1`. See [`prometheus_name`].
+    /// The OpenTelemetry → Prometheus compatibility rules, exactly as translating backends
+    /// (Prometheus, Mimir / Grafana Cloud, the Collector's Prometheus exporters) apply them:
+    /// underscore form plus a unit suffix (`_milliseconds`, `_bytes`, ...), `_total` on
+    /// monotonic sums and `_ratio` on gauges of unit `1`. See [`prometheus_name`].
     Prometheus,
 }
 
@@ -364,24 +365,44 @@ pub fn underscore_name(name: &str) -> String {
     sanitize(name, is_name_char)
 }
 
-fn is_label_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
-
 fn is_label_name(key: &str) -> bool {
-    key.chars().all(is_label_char)
-        && !key.starts_with(|c: char| c.is_ascii_digit())
-        && !key.contains("__")
+    label_name(key) == key
 }
 
-/// A data point attribute key in label form: like [`underscore_name`] but `:` is replaced too
-/// (Prometheus label names may not contain it). `tool.name` → `tool_name`, `http:status` →
-/// `http_status`, `1st` → `_1st`.
+/// A data point attribute key in label form, as the OpenTelemetry → Prometheus translators
+/// (Prometheus' and Mimir's OTLP endpoints, the Collector's Prometheus exporters) write it:
+/// every character outside `[a-zA-Z0-9_]` becomes `_`, runs of `_` collapse to one, and a key
+/// starting with a digit gets the prefix `key_`. A reserved `__name__`-style key keeps its
+/// double underscores at both ends. `tool.name` → `tool_name`, `http:status` →
+/// `http_status`, `1st` → `key_1st`, `a__b` → `a_b`.
 pub fn label_name(key: &str) -> String {
-    sanitize(key, is_label_char)
+    let reserved = key.len() >= 4 && key.starts_with("__") && key.ends_with("__");
+    let inner = if reserved {
+        &key[2..key.len() - 2]
+    } else {
+        key
+    };
+    let mut out = String::with_capacity(key.len() + 4);
+    if reserved {
+        out.push_str("__");
+    }
+    for c in inner.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') || (reserved && out.len() == 2) {
+            out.push('_');
+        }
+    }
+    if reserved {
+        out.push_str("__");
+    } else if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "key_");
+    }
+    out
 }
 
-/// A UCUM unit code (annotations removed) → Prometheus unit word, for the main unit.
+/// A UCUM unit → the word a Prometheus name carries for it (`1` carries none). Units missing
+/// here are used as written (cleaned by [`clean_unit`]).
 fn main_unit_word(code: &str) -> Option<&'static str> {
     Some(match code {
         // Time
@@ -412,13 +433,14 @@ fn main_unit_word(code: &str) -> Option<&'static str> {
         // Misc
         "Cel" => "celsius",
         "Hz" => "hertz",
+        "1" => "",
         "%" => "percent",
         _ => return None,
     })
 }
 
-/// A UCUM unit code → Prometheus unit word, for the unit after `/`. As in the Collector's
-/// translator, `m` there reads "minute" (`1/m` → `per_minute`), not "meter".
+/// The unit after `/` → its word (`1/s` → `per_second`). As in the translators, `m` there reads
+/// "minute", not "meter".
 fn per_unit_word(code: &str) -> Option<&'static str> {
     Some(match code {
         "s" => "second",
@@ -432,147 +454,106 @@ fn per_unit_word(code: &str) -> Option<&'static str> {
     })
 }
 
-/// Removes UCUM annotations (`{request}`) and surrounding spaces: `{packet}` → ``,
-/// `By{compressed}` → `By`.
-fn strip_annotations(unit: &str) -> String {
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == ':'
+}
+
+/// A unit suffix in name form: every character outside `[a-zA-Z0-9:]` becomes `_`, runs of `_`
+/// collapse, one leading `_` goes (a trailing one stays, as in the translators).
+fn clean_unit(unit: &str) -> String {
     let mut out = String::with_capacity(unit.len());
-    let mut depth = 0usize;
     for c in unit.chars() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => out.push(c),
-            _ => {}
+        let c = if is_token_char(c) { c } else { '_' };
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
         }
     }
-    out.trim().to_string()
-}
-
-/// Splits into the tokens of the Prometheus name: runs of `[a-zA-Z0-9:]`.
-fn name_tokens(s: &str) -> Vec<&str> {
-    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':'))
-        .filter(|t| !t.is_empty())
-        .collect()
-}
-
-/// The unit's word tokens for the name (`None`: no suffix), from the map or, for an unknown
-/// unit, from the unit code itself (`tokens` → `tokens`).
-fn unit_tokens(code: &str, known: Option<&'static str>) -> Vec<String> {
-    match known {
-        Some(word) => vec![word.to_string()],
-        None => code
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect(),
+    match out.strip_prefix('_') {
+        Some(rest) => rest.to_string(),
+        None => out,
     }
 }
 
-/// Whether the name already carries the unit: the unit word is one of its tokens (the
-/// Collector's rule), or it ends with the unit's tokens, or its last token is the unit code
-/// itself (`..._duration_ms` with unit `ms`, any case).
-fn has_unit(tokens: &[&str], unit_words: &[String], code: &str) -> bool {
-    if unit_words.is_empty() {
-        return true;
-    }
-    if unit_words.len() == 1 && tokens.iter().any(|t| *t == unit_words[0]) {
-        return true;
-    }
-    if tokens.len() >= unit_words.len()
-        && tokens[tokens.len() - unit_words.len()..]
-            .iter()
-            .zip(unit_words)
-            .all(|(t, w)| *t == w)
-    {
-        return true;
-    }
-    let code_tokens = name_tokens(code);
-    code_tokens.len() == 1
-        && tokens
-            .last()
-            .is_some_and(|t| t.eq_ignore_ascii_case(code_tokens[0]))
+/// The main and `per_` suffixes of a unit, cleaned; empty when there is none. A part holding a
+/// UCUM annotation (`{request}`, `By{compressed}`) adds nothing; neither does `1`.
+fn unit_suffixes(unit: &str) -> (String, String) {
+    let (main, per) = match unit.split_once('/') {
+        Some((m, p)) => (m, Some(p)),
+        None => (unit, None),
+    };
+    let annotated = |s: &str| s.contains(['{', '}']);
+    let main = main.trim();
+    let main = if main.is_empty() || annotated(main) {
+        String::new()
+    } else {
+        clean_unit(main_unit_word(main).unwrap_or(main))
+    };
+    let per = match per.map(str::trim) {
+        Some(p) if !p.is_empty() && !annotated(p) => {
+            clean_unit(&format!("per_{}", per_unit_word(p).unwrap_or(p)))
+        }
+        _ => String::new(),
+    };
+    (main, per)
 }
 
-/// The Prometheus form of a metric name, following the OpenTelemetry "Prometheus and
-/// OpenMetrics Compatibility" rules as the Collector's translator implements them, with one
-/// addition (a name ending with the unit code keeps it: `e2e_duration_ms` stays).
+/// The Prometheus name of an OpenTelemetry metric, exactly as the OpenTelemetry → Prometheus
+/// translators derive it (the "Prometheus and OpenMetrics Compatibility" specification as
+/// implemented by `prometheus/otlptranslator`, which Prometheus' and Grafana Mimir's OTLP
+/// endpoints and the Collector's Prometheus exporters use), so a series written by the
+/// gateway has the name a vendor's OTLP endpoint gives the same data:
 ///
-/// 1. The name is split into tokens at every character outside `[a-zA-Z0-9:]` (so runs of
-///    separators collapse and leading/trailing ones disappear).
-/// 2. Unit: UCUM annotations (`{...}`) are removed; `1` and an empty unit add nothing. The main
-///    unit (before `/`) is mapped (`ms` → `milliseconds`, `s` → `seconds`, `By` → `bytes`,
-///    `KiBy` → `kibibytes`, `%` → `percent`, ...; unknown units are used as written, cleaned)
-///    and appended unless the name already has it: the word is one of the name's tokens, or the
-///    name ends with it, or the name's last token is the unit code itself (`wait_ms` with unit
-///    `ms`). The unit after `/` is appended as `per_<word>` (`s` → `second`, `m` → `minute`,
-///    `h` → `hour`, ...) unless that word is already a token; if the name already ends with
-///    `per_<word>`, the main unit is checked and inserted in front of that tail.
-/// 3. Monotonic sums: every `total` token is removed (before step 2) and `total` appended at
-///    the end (never `_total_total`).
-/// 4. Gauges with unit `1`: likewise with `ratio`.
-/// 5. Tokens are joined with `_`; a leading digit gets a `_` prefix.
+/// 1. The name is split into tokens at every character outside `[a-zA-Z0-9:]` (`_` included,
+///    so runs of separators collapse and leading/trailing ones disappear).
+/// 2. The unit is split at its first `/`. The main part (trimmed) is mapped to a word (`ms` →
+///    `milliseconds`, `s` → `seconds`, `By` → `bytes`, `1` → nothing, ...; unknown units as
+///    written) and appended unless it is already one of the name's tokens. The part after `/`
+///    becomes `per_<word>` (`s` → `per_second`, `m` → `per_minute`, ...) and is always
+///    appended. A part holding `{` or `}` (a UCUM annotation) adds nothing.
+/// 3. Monotonic sums: every `total` token is removed and `total` appended.
+/// 4. Gauges whose unit is exactly `1`: every `ratio` token is removed and `ratio` appended.
+/// 5. Tokens are joined with `_`; a name starting with a digit gets a `_` prefix.
 ///
 /// Histograms and summaries get only the unit suffix: the `_bucket`, `_sum` and `_count` series
-/// suffixes are the exporter's business.
+/// suffixes are the exporter's business. A name already carrying its unit word keeps it once,
+/// but a unit code in the name is not the word: `codex.turn.ttft.duration_ms` with unit `ms`
+/// is `codex_turn_ttft_duration_ms_milliseconds` (what Last9 and Grafana Cloud show).
 ///
-/// `prometheus_name("codex.tool.call", "", MonotonicSum)` = `codex_tool_call_total`;
-/// `prometheus_name("codex.tool.call.duration_ms", "ms", Histogram)` =
-/// `codex_tool_call_duration_ms`; `prometheus_name("http.server.duration", "ms", Histogram)` =
-/// `http_server_duration_milliseconds`.
+/// Applying the rules to their own output changes nothing as long as the unit has no `/` and
+/// its word is one token (every unit in the table, and any alphanumeric unit); with a `/` the
+/// `per_` suffix is appended again, exactly as a translating backend would.
 pub fn prometheus_name(name: &str, unit: &str, kind: MetricKind) -> String {
-    let mut tokens: Vec<String> = name_tokens(name).into_iter().map(String::from).collect();
-    let unit = strip_annotations(unit);
-    let ratio = kind == MetricKind::Gauge && unit == "1";
-    // The type suffix is re-appended at the end; without it the unit checks below see the
-    // name the way they saw it the first time (`s_total` with unit `s` stays `s_total`).
-    match kind {
-        MetricKind::MonotonicSum => tokens.retain(|t| t != "total"),
-        _ if ratio => tokens.retain(|t| t != "ratio"),
-        _ => {}
-    }
-    let (main, per) = match unit.split_once('/') {
-        Some((m, p)) => (m.trim(), p.trim()),
-        None => (unit.as_str(), ""),
-    };
-    let per_words = if per.is_empty() || per == "1" {
-        Vec::new()
+    let mut tokens: Vec<&str> = name
+        .split(|c: char| !is_token_char(c))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let (mut main, per) = unit_suffixes(unit);
+    let per = per.trim_end_matches('_');
+    let per = if per == "per" || tokens.contains(&per) {
+        ""
     } else {
-        unit_tokens(per, per_unit_word(per))
+        per
     };
-    // A name that already ends with `per_<unit>` gets its main unit in front of that tail.
-    let per_tail = per_words.len() + 1;
-    let ends_with_per = !per_words.is_empty()
-        && tokens.len() >= per_tail
-        && tokens[tokens.len() - per_tail] == "per"
-        && tokens[tokens.len() - per_words.len()..] == per_words[..];
-    let head_len = if ends_with_per {
-        tokens.len() - per_tail
-    } else {
-        tokens.len()
+    if tokens.contains(&main.as_str()) {
+        main.clear();
+    }
+    if !per.is_empty() && main.ends_with('_') {
+        main.pop();
+    }
+    if !main.is_empty() {
+        tokens.push(&main);
+    }
+    if !per.is_empty() {
+        tokens.push(per);
+    }
+    let suffix = match kind {
+        MetricKind::MonotonicSum => Some("total"),
+        MetricKind::Gauge if unit == "1" => Some("ratio"),
+        _ => None,
     };
-    if !main.is_empty() && main != "1" {
-        let words = unit_tokens(main, main_unit_word(main));
-        let head: Vec<&str> = tokens[..head_len].iter().map(String::as_str).collect();
-        if !has_unit(&head, &words, main) {
-            let tail = tokens.split_off(head_len);
-            tokens.extend(words);
-            tokens.extend(tail);
-        }
-    }
-    let per_present = ends_with_per
-        || match per_words.as_slice() {
-            [] => true,
-            [word] => tokens.contains(word),
-            _ => false,
-        };
-    if !per_present {
-        tokens.push("per".to_string());
-        tokens.extend(per_words);
-    }
-    if kind == MetricKind::MonotonicSum {
-        tokens.push("total".to_string());
-    } else if ratio {
-        tokens.push("ratio".to_string());
+    if let Some(suffix) = suffix {
+        tokens.retain(|t| *t != suffix);
+        tokens.push(suffix);
     }
     let mut out = tokens.join("_");
     if out.starts_with(|c: char| c.is_ascii_digit()) {
@@ -643,43 +624,80 @@ mod tests {
     }
 
     #[test]
-    fn label_names_lose_colons_too() {
+    fn label_names_follow_the_translators() {
         assert_eq!(label_name("tool.name"), "tool_name");
         assert_eq!(label_name("http:status"), "http_status");
-        assert_eq!(label_name("1st"), "_1st");
+        assert_eq!(label_name("1st"), "key_1st");
+        assert_eq!(label_name("a__b..c"), "a_b_c");
+        assert_eq!(label_name("_private"), "_private");
+        assert_eq!(label_name("__name__"), "__name__");
+        assert_eq!(label_name("__a.b__"), "__a_b__");
+        assert_eq!(label_name("größe"), "gr_e");
+        for key in ["tool_name", "key_1st", "_x", "__name__"] {
+            assert!(is_label_name(key), "{key}");
+        }
+        for key in ["tool.name", "1st", "a__b"] {
+            assert!(!is_label_name(key), "{key}");
+        }
     }
 
+    /// Expected names: the translators' own test vectors (prometheus/otlptranslator
+    /// `metric_namer_test.go`, the Collector's `normalize_name_test.go`), the names the vendors'
+    /// Codex guides query (Last9: `codex_turn_ttft_duration_ms_milliseconds`,
+    /// `codex_tool_call_total`, `codex_turn_token_usage`) and the gateway's own metrics.
     #[test]
-    fn prometheus_adds_unit_and_total_suffixes_once() {
+    fn prometheus_names_are_the_translators_names() {
         // name | unit | kind | expected
         let cases = "
-            codex.tool.call              |                | counter   | codex_tool_call_total
-            codex.tool.call              | 1              | counter   | codex_tool_call_total
-            requests_total               |                | counter   | requests_total
-            total.requests               |                | counter   | requests_total
-            http.server.duration         | ms             | histogram | http_server_duration_milliseconds
-            http.server.duration         | s              | histogram | http_server_duration_seconds
-            rpc.duration_milliseconds    | ms             | histogram | rpc_duration_milliseconds
-            codex.turn.e2e_duration_ms   | ms             | histogram | codex_turn_e2e_duration_ms
-            codex.shell_snapshot.wait_ms | ms             | histogram | codex_shell_snapshot_wait_ms
-            io.read                      | By             | counter   | io_read_bytes_total
-            io.read.bytes                | By             | counter   | io_read_bytes_total
-            io.read_bytes_total          | By             | counter   | io_read_bytes_total
-            mem.heap                     | MiBy           | gauge     | mem_heap_mebibytes
-            cpu.utilization              | 1              | gauge     | cpu_utilization_ratio
-            cpu.ratio                    | 1              | gauge     | cpu_ratio
-            cpu.utilization              | 1              | updown    | cpu_utilization
-            queue.size                   | {item}         | updown    | queue_size
-            net.io                       | By{compressed} | counter   | net_io_bytes_total
-            packets.rate                 | {packet}/s     | gauge     | packets_rate_per_second
-            throughput                   | By/s           | gauge     | throughput_bytes_per_second
-            events                       | 1/m            | gauge     | events_per_minute
-            turns                        | tokens         | summary   | turns_tokens
-            temp                         | Cel            | gauge     | temp_celsius
-            disk.free                    | %              | gauge     | disk_free_percent
-            5xx.errors                   |                | counter   | _5xx_errors_total
-            ..odd..name..                |                | gauge     | odd_name
-            x                            | ms             | exphist   | x_milliseconds
+            simple_metric                   |                | gauge     | simple_metric
+            metric@with#special$chars       |                | gauge     | metric_with_special_chars
+            123metric                       |                | gauge     | _123metric
+            metric@@##$$name                |                | gauge     | metric_name
+            requests                        |                | counter   | requests_total
+            cpu_usage                       | 1              | gauge     | cpu_usage_ratio
+            items                           | 1              | counter   | items_total
+            response_time                   | ms             | gauge     | response_time_milliseconds
+            memory_usage                    | By             | gauge     | memory_usage_bytes
+            requests                        | 1/s            | gauge     | requests_per_second
+            throughput                      | By/s           | gauge     | throughput_bytes_per_second
+            custom_metric                   | custom_unit    | gauge     | custom_metric_custom_unit
+            custom_metric                   | {custom}       | gauge     | custom_metric
+            custom_metric                   | By/{custom}    | gauge     | custom_metric_bytes
+            requests_total                  |                | counter   | requests_total
+            cpu_usage_ratio                 | 1              | gauge     | cpu_usage_ratio
+            response_time_seconds           | s              | gauge     | response_time_seconds
+            cpu_seconds_total               | s              | counter   | cpu_seconds_total
+            otelcol_process_cpu_seconds     | s              | counter   | otelcol_process_cpu_seconds_total
+            system.filesystem.usage         | By             | gauge     | system_filesystem_usage_bytes
+            system.network.dropped          | {packets}      | counter   | system_network_dropped_total
+            system.network.dropped          | packets        | counter   | system_network_dropped_packets_total
+            system.memory.utilization       | 1              | gauge     | system_memory_utilization_ratio
+            total.requests                  |                | counter   | requests_total
+            http.server.duration            | ms             | histogram | http_server_duration_milliseconds
+            rpc.duration_milliseconds       | ms             | histogram | rpc_duration_milliseconds
+            cpu.utilization                 | 1              | updown    | cpu_utilization
+            queue.size                      | {item}         | updown    | queue_size
+            net.io                          | By{compressed} | counter   | net_io_total
+            packets.rate                    | {packet}/s     | gauge     | packets_rate_per_second
+            events                          | 1/m            | gauge     | events_per_minute
+            rate_per_second                 | 1/s            | gauge     | rate_per_second_per_second
+            turns                           | tokens         | summary   | turns_tokens
+            temp                            | Cel            | gauge     | temp_celsius
+            disk.free                       | %              | gauge     | disk_free_percent
+            5xx.errors                      |                | counter   | _5xx_errors_total
+            ..odd..name..                   |                | gauge     | odd_name
+            x                               | ms             | exphist   | x_milliseconds
+            codex.tool.call                 |                | counter   | codex_tool_call_total
+            codex.turn.token_usage          |                | histogram | codex_turn_token_usage
+            codex.turn.ttft.duration_ms     | ms             | histogram | codex_turn_ttft_duration_ms_milliseconds
+            codex.shell_snapshot.wait_ms    | ms             | histogram | codex_shell_snapshot_wait_ms_milliseconds
+            codex.auth.selection.duration   | ms             | histogram | codex_auth_selection_duration_milliseconds
+            codex.sqlite.init.count         |                | counter   | codex_sqlite_init_count_total
+            codex.thread.skills.kept_total  |                | histogram | codex_thread_skills_kept_total
+            codex_tokens                    | {token}        | counter   | codex_tokens_total
+            codex_cost_usd                  | USD            | counter   | codex_cost_usd_USD_total
+            codex_tool_duration             | ms             | histogram | codex_tool_duration_milliseconds
+            codex_alerts                    | {alert}        | counter   | codex_alerts_total
         ";
         for line in cases.lines().filter(|l| !l.trim().is_empty()) {
             let cols: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -697,17 +715,42 @@ mod tests {
     }
 
     #[test]
-    fn prometheus_is_idempotent() {
+    fn unit_edge_cases_follow_the_translators_too() {
+        // The unit is trimmed; a trailing separator of an unknown unit stays (and is dropped
+        // before a `per_` part); an empty or annotated per part adds nothing.
+        assert_eq!(prometheus_name("x", " ms ", Gauge), "x_milliseconds");
+        assert_eq!(prometheus_name("x", "a.", Gauge), "x_a_");
+        assert_eq!(prometheus_name("x", "a./s", Gauge), "x_a_per_second");
+        assert_eq!(prometheus_name("x", "By/", Gauge), "x_bytes");
+        assert_eq!(prometheus_name("x", "By/ ", Gauge), "x_bytes");
+        assert_eq!(prometheus_name("x", "By/.", Gauge), "x_bytes");
+        assert_eq!(prometheus_name("x", "1/{req}", Gauge), "x");
+        assert_eq!(prometheus_name("x", "By/1", Gauge), "x_bytes_per_1");
+        // `ratio` needs the unit to be exactly "1".
+        assert_eq!(prometheus_name("x", " 1", Gauge), "x");
+        assert_eq!(prometheus_name("", "", Gauge), "");
+        assert_eq!(prometheus_name("...", "", MonotonicSum), "total");
+    }
+
+    #[test]
+    fn prometheus_names_are_stable_for_single_word_units() {
         for (name, unit, kind) in [
             ("codex.tool.call", "", MonotonicSum),
-            ("http.server.duration", "ms", Histogram),
+            ("codex.turn.ttft.duration_ms", "ms", Histogram),
             ("io.read", "By", MonotonicSum),
             ("cpu.utilization", "1", Gauge),
-            ("packets", "{packet}/s", Gauge),
+            ("codex_cost_usd", "USD", MonotonicSum),
+            ("queue", "{item}", NonMonotonicSum),
         ] {
             let once = prometheus_name(name, unit, kind);
             assert_eq!(prometheus_name(&once, unit, kind), once);
         }
+        // A `per_` part is appended again, as a translating backend would do.
+        let once = prometheus_name("throughput", "By/s", Gauge);
+        assert_eq!(
+            prometheus_name(&once, "By/s", Gauge),
+            "throughput_bytes_per_second_per_second"
+        );
     }
 
     #[test]
@@ -735,7 +778,7 @@ mod tests {
         );
         assert_eq!(
             p.metric_name("codex.turn.e2e_duration_ms", "ms", Some(Histogram)),
-            "codex_turn_e2e_duration_ms"
+            "codex_turn_e2e_duration_ms_milliseconds"
         );
         assert_eq!(p.metric_name("no.data", "ms", None), "no_data");
     }
@@ -899,13 +942,10 @@ mod tests {
         let valid = Regex::new("^[a-zA-Z_:][a-zA-Z0-9_:]*$").expect("regex");
         for n in &after {
             assert!(valid.is_match(n), "{n}");
-            assert!(
-                !n.contains("_total_total") && !n.contains("_ms_milliseconds"),
-                "{n}"
-            );
+            assert!(!n.contains("_total_total"), "{n}");
         }
         assert!(after.contains(&"codex_tool_call_total".to_string()));
-        assert!(after.contains(&"codex_turn_e2e_duration_ms".to_string()));
+        assert!(after.contains(&"codex_turn_e2e_duration_ms_milliseconds".to_string()));
         assert_eq!(
             cx.counts(),
             &[(

@@ -73,36 +73,80 @@ proptest! {
     }
 
     #[test]
-    fn label_names_have_no_colons(name in "\\PC{1,40}") {
+    fn label_names_are_valid_and_stable(name in "\\PC{1,40}") {
         let out = label_name(&name);
         prop_assert!(valid_metric_name(&out) && !out.contains(':'), "{name:?} → {out:?}");
+        prop_assert_eq!(label_name(&out), out.clone());
     }
 
+    /// The specification's rules, one property each, over names built from the tokens that
+    /// trigger them and every kind of unit.
     #[test]
-    fn prometheus_names_are_valid_idempotent_and_never_double_suffixed(
+    fn prometheus_names_follow_the_specification(
         name in prop_oneof!["[a-zA-Z0-9._ -]{1,30}", tricky_names()],
         unit in units(),
         kind in 0..KINDS.len(),
     ) {
         let kind = KINDS[kind];
         let out = prometheus_name(&name, &unit, kind);
+        let tokens: Vec<&str> = out.trim_start_matches('_').split('_').collect();
         if !out.is_empty() {
             prop_assert!(valid_metric_name(&out), "{name:?} {unit:?} → {out:?}");
         }
-        prop_assert!(!out.contains("__"), "{out:?}");
-        // A suffix the rules add is never doubled (a name that was doubled already may stay so,
-        // except `total` on counters and `ratio` on ratio gauges, which are always deduplicated).
-        let input = underscore_name(&name);
-        for suffix in ["_total_total", "_milliseconds_milliseconds", "_ratio_ratio", "_bytes_bytes"] {
-            let managed = (suffix == "_total_total" && kind == MetricKind::MonotonicSum)
-                || (suffix == "_ratio_ratio" && kind == MetricKind::Gauge && unit == "1");
-            if managed || !input.contains(suffix) {
-                prop_assert!(!out.ends_with(suffix), "{name:?} {unit:?} → {out:?}");
+        // The name's own tokens come first, in order (minus the managed type suffix).
+        let managed = match kind {
+            MetricKind::MonotonicSum => Some("total"),
+            MetricKind::Gauge if unit == "1" => Some("ratio"),
+            _ => None,
+        };
+        let own: Vec<&str> = name
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == ':'))
+            .filter(|t| !t.is_empty() && Some(*t) != managed)
+            .collect();
+        prop_assert!(tokens.starts_with(&own) || own.is_empty(), "{name:?} {unit:?} → {out:?}");
+        // The type suffix: exactly one, at the end.
+        if let Some(suffix) = managed {
+            prop_assert_eq!(tokens.last().copied(), Some(suffix), "{:?}", out);
+            prop_assert_eq!(tokens.iter().filter(|t| **t == suffix).count(), 1, "{:?}", out);
+        }
+        // A known unit word appears once: appended unless the name had it already.
+        let word = match unit.as_str() {
+            "ms" => Some("milliseconds"),
+            "s" => Some("seconds"),
+            "By" => Some("bytes"),
+            _ => None,
+        };
+        if let Some(word) = word {
+            let before = own.iter().filter(|t| **t == word).count();
+            let after = tokens.iter().filter(|t| **t == word).count();
+            prop_assert_eq!(after, before.max(1), "{:?} {:?} → {:?}", name, unit, out);
+        }
+        // An annotated unit adds nothing; neither does `1` (beyond `ratio`).
+        if unit.starts_with('{') && !unit.contains('/') {
+            prop_assert_eq!(out.clone(), prometheus_name(&name, "", kind));
+        }
+        // A `/` part adds `per_<word>` at the end (before the type suffix).
+        if let Some(per) = unit.split_once('/').map(|(_, p)| p.trim()) {
+            if per == "s" {
+                let end = tokens.len() - usize::from(managed.is_some());
+                prop_assert!(end >= 2 && tokens[end - 2..end] == ["per", "second"], "{:?}", out);
             }
         }
-        if kind == MetricKind::MonotonicSum && !out.is_empty() {
-            prop_assert!(out.ends_with("_total") || out == "total", "{out:?}");
-        }
-        prop_assert_eq!(prometheus_name(&out, &unit, kind), out.clone(), "{:?} {:?}", name, unit);
+    }
+
+    /// What makes `metric_names` safe in front of a translating backend: for units without a
+    /// `/` whose word is one token, translating the translated name changes nothing.
+    #[test]
+    fn prometheus_names_are_stable_for_single_word_units(
+        name in prop_oneof!["[a-zA-Z0-9._ -]{1,30}", tricky_names()],
+        unit in prop_oneof![
+            Just(""), Just("1"), Just("ms"), Just("s"), Just("By"), Just("MiBy"), Just("%"),
+            Just("{request}"), Just("USD"), Just("tokens"),
+        ],
+        kind in 0..KINDS.len(),
+    ) {
+        let kind = KINDS[kind];
+        let out = prometheus_name(&name, unit, kind);
+        prop_assert_eq!(prometheus_name(&out, unit, kind), out.clone(), "{:?} {:?}", name, unit);
     }
 }

@@ -1,9 +1,11 @@
 //! Client-side tools of the command line, beside the gateway itself: [`codex_config`] renders
 //! the Codex `[otel]` block for a config; [`ingest`] sends the token usage recorded in Codex
 //! session files; [`loadgen`] is the benchmark load generator and counting sink;
-//! [`healthcheck`] is the container HEALTHCHECK client of `/healthz`.
+//! [`healthcheck`] is the container HEALTHCHECK client of `/healthz`; [`top`] is the live
+//! terminal view of a running gateway's `/metrics`.
 
 pub mod codex_config;
 pub mod healthcheck;
 pub mod ingest;
 pub mod loadgen;
+pub mod top;

@@ -3,12 +3,14 @@
 
 mod support;
 
+mod alert_rules;
 mod bad_requests;
 mod codex_cli;
 mod codex_config_cmd;
 mod codex_ingest;
 mod codex_intelligence;
 mod config_validate;
+mod dashboards;
 mod delivery;
 mod disk_full;
 mod docs_registry;
@@ -27,6 +29,7 @@ mod rotel_interop;
 mod routing;
 mod telemetry;
 mod tls_auth;
+mod top_tui;
 
 use support::backends::FakeBackend;
 use support::gateway::{free_port, Gateway};

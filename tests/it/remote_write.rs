@@ -27,7 +27,7 @@ fn attribute_labels(attrs: &[KeyValue]) -> BTreeMap<String, String> {
 }
 
 /// Every sum and histogram point of `req`, start and end time moved by `by` nanoseconds.
-fn shifted(req: &ExportMetricsServiceRequest, by: u64) -> ExportMetricsServiceRequest {
+pub fn shifted(req: &ExportMetricsServiceRequest, by: u64) -> ExportMetricsServiceRequest {
     let mut out = req.clone();
     for metric in out
         .resource_metrics
@@ -51,7 +51,7 @@ fn shifted(req: &ExportMetricsServiceRequest, by: u64) -> ExportMetricsServiceRe
 }
 
 /// (earliest start, latest end) over the sums and histograms of `req`.
-fn time_span(req: &ExportMetricsServiceRequest) -> (u64, u64) {
+pub fn time_span(req: &ExportMetricsServiceRequest) -> (u64, u64) {
     let mut span = (u64::MAX, 0);
     for metric in req
         .resource_metrics
@@ -250,11 +250,15 @@ service:
     // The histogram: cumulative count, the +Inf bucket equal to it.
     let count = (3 * durations).to_string();
     prometheus
-        .wait_for_value("sum(codex_tool_call_duration_ms_count)", &count, WAIT)
+        .wait_for_value(
+            "sum(codex_tool_call_duration_ms_milliseconds_count)",
+            &count,
+            WAIT,
+        )
         .await;
     prometheus
         .wait_for_value(
-            "sum(codex_tool_call_duration_ms_bucket{le=\"+Inf\"})",
+            "sum(codex_tool_call_duration_ms_milliseconds_bucket{le=\"+Inf\"})",
             &count,
             WAIT,
         )
