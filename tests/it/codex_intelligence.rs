@@ -160,8 +160,9 @@ fn codex_reported(got: &[ExportMetricsServiceRequest], token_type: &str) -> f64 
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_metric() {
+async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_metric(
+    version: crate::support::codex::CodexVersion,
+) {
     use crate::support::codex::{CodexSession, OtelProtocol};
     use crate::support::mock_llm::{MockLlm, Script, Usage};
     let mut script = Script::with_tool_calls(["echo one", "false", "echo three"], "Done.");
@@ -179,6 +180,7 @@ async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_me
     )
     .await;
     let session = CodexSession::new(
+        version,
         "Check the build",
         &llm.base_url(),
         OtelProtocol::HttpBinary,
@@ -216,6 +218,22 @@ async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_me
         3.0
     );
     assert!(gw.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_codex_0_169_session_yields_the_usage_codex_reports_in_its_own_token_metric() {
+    a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_metric(
+        crate::support::codex::CodexVersion::V0_169,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_codex_0_171_session_yields_the_usage_codex_reports_in_its_own_token_metric() {
+    a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_metric(
+        crate::support::codex::CodexVersion::V0_171,
+    )
+    .await;
 }
 
 /// What one replay of `failing-tool-loop-protobuf` through the full Codex logs chain produced.
