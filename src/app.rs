@@ -8,6 +8,7 @@ use crate::config::{self, GatewayConfig};
 use crate::exporters::queue::QueueSender;
 use crate::exporters::{Exporter, RunningExporter};
 use crate::pipeline::builder::{self, GraphError};
+use crate::pipeline::connector::Connector;
 use crate::pipeline::Pipeline;
 use crate::receivers::admission::Admission;
 use crate::receivers::otlp::{OtlpReceiver, ReceiverError, Shared};
@@ -179,6 +180,8 @@ struct State {
     exporters: BTreeMap<String, LiveExporter>,
     generation: Generation,
     retiring: JoinSet<()>,
+    /// The graph's connectors: a reload continues their state.
+    connectors: BTreeMap<String, Arc<Connector>>,
 }
 
 /// SIGHUP: re-reads the config file; an invalid one is rejected (logged like `validate`) and
@@ -239,7 +242,7 @@ async fn reload(path: Option<&Path>, st: &mut State, metrics: &SelfMetrics) {
             reuse.insert(id.clone(), e.sender.clone());
         }
     }
-    let graph = match builder::build_reusing(&new, metrics, &reuse) {
+    let mut graph = match builder::build_reusing(&new, metrics, &reuse, &st.connectors) {
         Ok(g) => g,
         Err(e) => {
             tracing::error!("error: {e}");
@@ -281,10 +284,14 @@ async fn reload(path: Option<&Path>, st: &mut State, metrics: &SelfMetrics) {
         old_routes.push(shared.swap(routes, admission));
     }
 
-    // Retire the old graph: its batch stages flush into the old queues, then its pipelines go.
+    // Retire the old graph: its batch stages flush into the old queues, then its pipelines go
+    // (and its connectors, whose state the new ones share, write their stores one last time).
     let old_generation = std::mem::replace(&mut st.generation, generation);
     old_generation.stop().await;
     drop(old_routes);
+    let old_connectors =
+        std::mem::replace(&mut st.connectors, std::mem::take(&mut graph.connectors));
+    let _ = tokio::task::spawn_blocking(move || drop(old_connectors)).await;
     let deadline = new.service.shutdown_timeout.0;
     let mut retired = Vec::new();
     let ids: Vec<String> = st.exporters.keys().cloned().collect();
@@ -316,7 +323,8 @@ pub async fn run(cfg: GatewayConfig, config_path: Option<PathBuf>) -> Result<(),
     let mut signals = signal_stream()?;
     let metrics = SelfMetrics::new();
     let ready = Readiness::default();
-    let graph = builder::build(&cfg, &metrics)?;
+    let mut graph = builder::build(&cfg, &metrics)?;
+    let connectors = std::mem::take(&mut graph.connectors);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = {
         let rx = stop_rx.clone();
@@ -394,6 +402,7 @@ pub async fn run(cfg: GatewayConfig, config_path: Option<PathBuf>) -> Result<(),
         exporters,
         generation,
         retiring: JoinSet::new(),
+        connectors,
     };
     // Run until a signal, or until a receiver fails; SIGHUP reloads the config.
     let failure = loop {
@@ -429,12 +438,14 @@ pub async fn run(cfg: GatewayConfig, config_path: Option<PathBuf>) -> Result<(),
         exporters,
         generation,
         mut retiring,
+        connectors,
     } = st;
     drop(receivers);
 
     // Stage 2: batch stages hand over what they hold; then every pipeline (and so every queue
-    // sender) is gone.
+    // sender) is gone; connectors write their stores one last time.
     generation.stop().await;
+    let _ = tokio::task::spawn_blocking(move || drop(connectors)).await;
 
     // Stage 3: drain the queues (exporters retired by reloads finish their own drains).
     let deadline = cfg.service.shutdown_timeout.0;

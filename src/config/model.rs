@@ -12,6 +12,7 @@ use crate::pipeline::batch::BatchConfig;
 use crate::receivers::admission::MemoryLimiterConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use processors::attributes::AttributesConfig;
+use processors::cardinality::CardinalityConfig;
 use processors::codex::CodexConfig;
 use processors::codex_anomaly::CodexAnomalyConfig;
 use processors::codex_usage::CodexUsageConfig;
@@ -79,6 +80,8 @@ pub enum ProcessorConfig {
     Cost(CostConfig),
     /// `codex_anomaly`: per-conversation alerts as `codex.gateway.alert` records (logs).
     CodexAnomaly(CodexAnomalyConfig),
+    /// `cardinality`: per-metric attribute-set limit with an overflow series; strips keys.
+    Cardinality(CardinalityConfig),
 }
 
 /// An exporter's config, by type.
@@ -148,6 +151,7 @@ pub const PROCESSOR_TYPES: &[&str] = &[
     "genai",
     "cost",
     "codex_anomaly",
+    "cardinality",
 ];
 /// Exporter types this build knows.
 pub const EXPORTER_TYPES: &[&str] = &[
@@ -169,9 +173,9 @@ impl ProcessorConfig {
     /// Whether the processor can run in a pipeline of `signal`.
     pub fn supports(&self, signal: Signal) -> bool {
         match self {
-            ProcessorConfig::MetricNames(_) | ProcessorConfig::DeltaToCumulative(_) => {
-                signal == Signal::Metrics
-            }
+            ProcessorConfig::MetricNames(_)
+            | ProcessorConfig::DeltaToCumulative(_)
+            | ProcessorConfig::Cardinality(_) => signal == Signal::Metrics,
             ProcessorConfig::Cost(_) | ProcessorConfig::CodexAnomaly(_) => signal == Signal::Logs,
             _ => true,
         }
@@ -370,6 +374,7 @@ pub fn from_value(root: &Value) -> Result<GatewayConfig, Vec<Diagnostic>> {
             "genai" => decode(path, v, errs).map(ProcessorConfig::GenAi),
             "cost" => decode(path, v, errs).map(ProcessorConfig::Cost),
             "codex_anomaly" => decode(path, v, errs).map(ProcessorConfig::CodexAnomaly),
+            "cardinality" => decode(path, v, errs).map(ProcessorConfig::Cardinality),
             _ => None,
         },
     );

@@ -7,7 +7,7 @@ use super::model::{
 };
 use super::{join, Diagnostic};
 use crate::exporters::{self, config::QueueConfig, config::RetryConfig};
-use crate::pipeline::builder::{build_connector, build_processor};
+use crate::pipeline::builder::{build_processor, check_connector};
 use crate::receivers::otlp::parse_listen_addr;
 use processors::Signal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,7 +45,7 @@ pub fn validate(cfg: &GatewayConfig) -> Vec<Diagnostic> {
 fn check_connectors(cfg: &GatewayConfig, out: &mut Vec<Diagnostic>) {
     for (id, c) in &cfg.connectors {
         let path = join("connectors", id);
-        if let Err(errs) = build_connector(c) {
+        if let Err(errs) = check_connector(c) {
             for e in errs {
                 out.push(Diagnostic::error(join(&path, &e.field), e.message));
             }

@@ -50,6 +50,7 @@ pub fn build_processor(cfg: &ProcessorConfig) -> Result<BuiltProcessor, Vec<Buil
         ProcessorConfig::GenAi(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::Cost(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::CodexAnomaly(c) => stage(Arc::new(c.build()?)),
+        ProcessorConfig::Cardinality(c) => stage(Arc::new(c.build()?)),
         ProcessorConfig::Batch(c) => {
             check(c.problems())?;
             BuiltProcessor::Batch(c.clone())
@@ -61,10 +62,35 @@ pub fn build_processor(cfg: &ProcessorConfig) -> Result<BuiltProcessor, Vec<Buil
     })
 }
 
-/// Builds one connector from its config.
-pub fn build_connector(cfg: &ConnectorConfig) -> Result<Connector, Vec<BuildError>> {
+/// Checks a connector's config without building it (no store is opened): for `validate`.
+pub fn check_connector(cfg: &ConnectorConfig) -> Result<(), Vec<BuildError>> {
+    match cfg {
+        ConnectorConfig::CodexUsage(c) => c.build().map(|_| ()),
+    }
+}
+
+/// Builds connector `id` from its config. A reload passes the connector it replaces
+/// (`previous`): the new one continues its state (running totals) instead of starting over or
+/// re-reading its store.
+pub fn build_connector(
+    id: &str,
+    cfg: &ConnectorConfig,
+    previous: Option<&Connector>,
+    metrics: &SelfMetrics,
+) -> Result<Connector, GraphError> {
     Ok(match cfg {
-        ConnectorConfig::CodexUsage(c) => Connector::CodexUsage(c.build()?),
+        ConnectorConfig::CodexUsage(c) => {
+            let before = previous.map(|Connector::CodexUsage(p, _)| p);
+            let usage = c
+                .build_continuing(before)
+                .map_err(|errs| component_error(id, &errs))?;
+            let store = super::usage_store::open(id, c, &usage, before.is_none(), metrics)
+                .map_err(|source| GraphError::Store {
+                    id: id.to_string(),
+                    source,
+                })?;
+            Connector::CodexUsage(usage, store)
+        }
     })
 }
 
@@ -104,6 +130,14 @@ pub enum GraphError {
         /// What is wrong.
         message: String,
     },
+    /// A connector's store could not be opened.
+    #[error("connectors.{id}: {source}")]
+    Store {
+        /// Connector id.
+        id: String,
+        /// What went wrong.
+        source: super::usage_store::StoreError,
+    },
     /// A pipeline names something that does not exist.
     #[error("service.pipelines.{pipeline}: {message}")]
     Pipeline {
@@ -138,19 +172,23 @@ pub struct Graph {
     pub batching: Vec<Arc<Pipeline>>,
     /// Memory limiters: each needs its RSS sampler task.
     pub limiters: Vec<Arc<Admission>>,
+    /// The connectors, by id (a reload hands them to the next graph: [`build_reusing`]).
+    pub connectors: BTreeMap<String, Arc<Connector>>,
 }
 
 /// Builds every used component. Must run inside a tokio runtime (clients connect lazily).
 pub fn build(cfg: &GatewayConfig, metrics: &SelfMetrics) -> Result<Graph, GraphError> {
-    build_reusing(cfg, metrics, &BTreeMap::new())
+    build_reusing(cfg, metrics, &BTreeMap::new(), &BTreeMap::new())
 }
 
 /// [`build`] for a config reload: an exporter id found in `reuse` is not built again; its
 /// pipelines get that running exporter's queue sender (and it is not in [`Graph::exporters`]).
+/// A connector id found in `previous` continues that connector's state.
 pub fn build_reusing(
     cfg: &GatewayConfig,
     metrics: &SelfMetrics,
     reuse: &BTreeMap<String, QueueSender>,
+    previous: &BTreeMap<String, Arc<Connector>>,
 ) -> Result<Graph, GraphError> {
     let mut exporters: BTreeMap<&str, Exporter> = BTreeMap::new();
     let mut reused: BTreeMap<&str, QueueSender> = BTreeMap::new();
@@ -160,7 +198,7 @@ pub fn build_reusing(
     let mut limiters: BTreeMap<String, (MemoryLimiterConfig, Vec<String>)> = BTreeMap::new();
     let mut connectors: BTreeMap<&str, Arc<Connector>> = BTreeMap::new();
     for (id, c) in &cfg.connectors {
-        let built = build_connector(c).map_err(|errs| component_error(id, &errs))?;
+        let built = build_connector(id, c, previous.get(id).map(|p| p.as_ref()), metrics)?;
         connectors.insert(id, Arc::new(built));
     }
     // Pipelines a connector feeds, by connector id; filled before the pipelines exporting to
@@ -337,5 +375,9 @@ pub fn build_reusing(
         summary,
         batching,
         limiters: all_limiters,
+        connectors: connectors
+            .into_iter()
+            .map(|(id, c)| (id.to_string(), c))
+            .collect(),
     })
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 /// A built connector.
 pub enum Connector {
-    /// `codex_usage`: logs → metrics.
-    CodexUsage(CodexUsage),
+    /// `codex_usage`: logs → metrics, and its store when `storage` is configured.
+    CodexUsage(CodexUsage, Option<super::usage_store::UsageStore>),
 }
 
 /// One connector as seen from one upstream pipeline: the connector and where its output goes.
@@ -52,7 +52,7 @@ impl ConnectorLink {
         let mut cx = ProcessContext::new(metadata);
         let any: &dyn Any = req;
         let out = match self.connector.as_ref() {
-            Connector::CodexUsage(c) => match any.downcast_ref::<ExportLogsServiceRequest>() {
+            Connector::CodexUsage(c, _) => match any.downcast_ref::<ExportLogsServiceRequest>() {
                 Some(logs) => {
                     self.received.add(Signal::Logs, logs.item_count() as u64);
                     c.consume_logs(logs, &mut cx)

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod builder;
 pub mod connector;
 pub mod fanout;
+pub mod usage_store;
 
 use crate::codec::{Batch, Payload};
 use crate::exporters::queue::QueueSender;
