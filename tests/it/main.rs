@@ -3,8 +3,10 @@
 mod support;
 
 mod bad_requests;
+mod cardinality_e2e;
 mod codex_cli;
 mod codex_config_cmd;
+mod codex_drift;
 mod codex_ingest;
 mod codex_intelligence;
 mod config_validate;
@@ -12,6 +14,7 @@ mod delivery;
 mod disk_full;
 mod fixture_replay;
 mod healthcheck;
+mod identity_e2e;
 mod loadbalancing;
 mod loadgen;
 mod processors_e2e;
@@ -21,6 +24,7 @@ mod remote_write;
 mod rotel_interop;
 mod telemetry;
 mod tls_auth;
+mod usage_accounting;
 
 use support::backends::FakeBackend;
 use support::gateway::{free_port, Gateway};

@@ -237,6 +237,8 @@ pub struct CodexSession {
     /// Log Codex in with a fake ChatGPT account (see [`Login`]); `None`: the API key of the
     /// `mock` provider only, as before.
     pub login: Option<Login>,
+    /// Another Codex CLI to run instead of `version`'s (e.g. an unpinned release under test).
+    pub bin: Option<PathBuf>,
     /// The prompt given to `codex exec`.
     pub prompt: String,
     /// The model provider's base URL, e.g. [`super::mock_llm::MockLlm::base_url`].
@@ -276,6 +278,7 @@ impl CodexSession {
         Self {
             version,
             login: None,
+            bin: None,
             prompt: prompt.to_owned(),
             model_base_url: model_base_url.to_owned(),
             protocol,
@@ -352,7 +355,7 @@ impl CodexSession {
     /// `[otel]` part instead of the generated one; `protocol`, the URLs, `log_user_prompt`,
     /// `environment` and `extra_otel_toml` are then unused.
     pub async fn run_with_otel_toml(&self, otel_block: &str) -> CodexRun {
-        let bin = self.version.bin();
+        let bin = self.bin();
         let config = self.config_toml(otel_block);
         let session = self.clone();
         match tokio::task::spawn_blocking(move || session.run_blocking(&bin, config)).await {
@@ -361,27 +364,21 @@ impl CodexSession {
         }
     }
 
-    fn run_blocking(&self, bin: &Path, config_toml: String) -> CodexRun {
+    /// The session's folders (config, `auth.json` when logged in, git work tree) and a hermetic
+    /// command running the CLI in the work tree with `args`.
+    fn prepare(&self, bin: &Path, config_toml: &str, args: &[&str]) -> (TempDir, TempDir, Command) {
         let codex_home = codex_home_dir();
-        std::fs::write(codex_home.path().join("config.toml"), &config_toml)
+        std::fs::write(codex_home.path().join("config.toml"), config_toml)
             .expect("write config.toml");
         if let Some(login) = &self.login {
             std::fs::write(codex_home.path().join("auth.json"), login.auth_json())
                 .expect("write auth.json");
         }
         let work_dir = git_work_dir();
-
         let mut command = codex_command(bin);
         command
-            .args([
-                "exec",
-                "--strict-config",
-                "--skip-git-repo-check",
-                "--dangerously-bypass-approvals-and-sandbox",
-            ])
-            .arg(&self.prompt)
+            .args(args)
             .current_dir(work_dir.path())
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
@@ -407,44 +404,261 @@ impl CodexSession {
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("no_proxy", "127.0.0.1,localhost")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)));
+        (codex_home, work_dir, command)
+    }
 
+    fn run_blocking(&self, bin: &Path, config_toml: String) -> CodexRun {
+        let (codex_home, work_dir, mut command) = self.prepare(
+            bin,
+            &config_toml,
+            &[
+                "exec",
+                "--strict-config",
+                "--skip-git-repo-check",
+                "--dangerously-bypass-approvals-and-sandbox",
+                &self.prompt,
+            ],
+        );
+        command.stdin(Stdio::null());
         let started = Instant::now();
         let mut child = command
             .spawn()
             .unwrap_or_else(|err| panic!("failed to start {}: {err}", bin.display()));
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
-
-        let mut timed_out = false;
-        let exit_status = loop {
-            if let Some(status) = child.try_wait().expect("wait for codex") {
-                break status;
-            }
-            if started.elapsed() >= self.timeout {
-                timed_out = true;
-                kill_process_group(child.id());
-                let _ = child.kill();
-                break child.wait().expect("wait for killed codex");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let elapsed = started.elapsed();
-        // A leftover grandchild could keep a pipe open: read what arrives within a few seconds.
-        let read = |rx: mpsc::Receiver<Vec<u8>>| {
-            String::from_utf8_lossy(&rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default())
-                .into_owned()
-        };
+        let (exit_status, timed_out) = wait_or_kill(&mut child, started, self.timeout);
         CodexRun {
             exit_status,
             timed_out,
-            elapsed,
-            stdout: read(stdout),
-            stderr: read(stderr),
+            elapsed: started.elapsed(),
+            stdout: read_drained(stdout),
+            stderr: read_drained(stderr),
             config_toml,
             codex_home,
             work_dir,
         }
     }
+
+    /// Runs the prompt as one turn of `codex app-server` (JSON-RPC over stdio: `initialize`,
+    /// `thread/start`, `turn/start`) instead of `codex exec`, then keeps the server up until
+    /// `done()` holds or `linger` has passed, then closes its stdin (it exits, exporting its
+    /// telemetry). Unlike `codex exec`, a running app-server polls the model provider for turn
+    /// costs (every 150 s) and exports `codex.turn.cost_microusd`. Approval requests are accepted.
+    pub async fn run_app_server_turn(
+        &self,
+        linger: Duration,
+        done: impl Fn() -> bool + Send + 'static,
+    ) -> CodexRun {
+        let bin = self.bin();
+        let config = self.config_toml(&self.otel_toml());
+        let session = self.clone();
+        match tokio::task::spawn_blocking(move || {
+            session.app_server_blocking(&bin, config, linger, &done)
+        })
+        .await
+        {
+            Ok(run) => run,
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    }
+
+    fn app_server_blocking(
+        &self,
+        bin: &Path,
+        config_toml: String,
+        linger: Duration,
+        done: &dyn Fn() -> bool,
+    ) -> CodexRun {
+        let (codex_home, work_dir, mut command) = self.prepare(bin, &config_toml, &["app-server"]);
+        command.stdin(Stdio::piped());
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("failed to start {}: {err}", bin.display()));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        let mut rpc = AppServerClient::new(&mut child);
+        let cwd = work_dir.path().to_string_lossy().into_owned();
+        let turn = rpc.run_turn(&cwd, &self.prompt, self.timeout);
+        let linger_until = Instant::now() + linger;
+        while turn.is_ok() && Instant::now() < linger_until && !done() {
+            if !rpc.pump(Duration::from_millis(200)) {
+                break;
+            }
+        }
+        let transcript = rpc.close();
+        let (exit_status, timed_out) =
+            wait_or_kill(&mut child, Instant::now(), Duration::from_secs(60));
+        CodexRun {
+            exit_status,
+            timed_out: timed_out || turn.is_err(),
+            elapsed: started.elapsed(),
+            stdout: match turn {
+                Ok(()) => transcript,
+                Err(e) => format!("{e}\n{transcript}"),
+            },
+            stderr: read_drained(stderr),
+            config_toml,
+            codex_home,
+            work_dir,
+        }
+    }
+
+    /// The CLI this session runs: [`CodexSession::bin`] if set, else its version's.
+    fn bin(&self) -> PathBuf {
+        self.bin.clone().unwrap_or_else(|| self.version.bin())
+    }
+}
+
+/// A minimal JSON-RPC client of `codex app-server` over the child's stdin/stdout.
+struct AppServerClient {
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    transcript: String,
+    next_id: u64,
+}
+
+impl AppServerClient {
+    fn new(child: &mut std::process::Child) -> Self {
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        AppServerClient {
+            stdin: child.stdin.take(),
+            lines,
+            transcript: String::new(),
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, msg: &serde_json::Value) {
+        use std::io::Write;
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = writeln!(stdin, "{msg}");
+            let _ = stdin.flush();
+        }
+    }
+
+    fn request(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&serde_json::json!({"id": id, "method": method, "params": params}));
+        self.wait(timeout, |m| m["id"] == id && m.get("method").is_none())
+            .map(|m| m["result"].clone())
+            .map_err(|e| format!("{method}: {e}"))
+    }
+
+    /// Reads messages (answering server requests) until one satisfies `pred`.
+    fn wait(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, String> {
+        let until = Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("timed out".into());
+            }
+            let line = match self.lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Err("timed out".into()),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the app-server stopped".into())
+                }
+            };
+            self.transcript.push_str(&line);
+            self.transcript.push('\n');
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let Some(error) = msg.get("error") {
+                return Err(format!("error answer: {error}"));
+            }
+            if msg.get("id").is_some() && msg.get("method").is_some() {
+                // A request from the server (an approval): accept it.
+                let id = msg["id"].clone();
+                self.send(&serde_json::json!({"id": id, "result": {"decision": "accept"}}));
+                continue;
+            }
+            if pred(&msg) {
+                return Ok(msg);
+            }
+        }
+    }
+
+    fn run_turn(&mut self, cwd: &str, prompt: &str, timeout: Duration) -> Result<(), String> {
+        let client =
+            serde_json::json!({"clientInfo": {"name": "codex-otel-gateway-tests", "version": "0"}});
+        self.request("initialize", client, timeout)?;
+        self.send(&serde_json::json!({"method": "initialized"}));
+        let thread = self.request(
+            "thread/start",
+            serde_json::json!({"cwd": cwd, "approvalPolicy": "never", "sandbox": "danger-full-access"}),
+            timeout,
+        )?;
+        let thread_id = thread["thread"]["id"].clone();
+        self.request(
+            "turn/start",
+            serde_json::json!({"threadId": thread_id, "input": [{"type": "text", "text": prompt}]}),
+            timeout,
+        )?;
+        self.wait(timeout, |m| m["method"] == "turn/completed")
+            .map(|_| ())
+    }
+
+    /// Handles what arrives within `d`; `false` once the server closed its stdout.
+    fn pump(&mut self, d: Duration) -> bool {
+        !matches!(self.wait(d, |_| false), Err(e) if e.contains("stopped"))
+    }
+
+    /// Closes stdin (the server exits) and returns the transcript.
+    fn close(mut self) -> String {
+        self.stdin = None;
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(30)) {
+            self.transcript.push_str(&line);
+            self.transcript.push('\n');
+        }
+        self.transcript
+    }
+}
+
+/// Waits for `child` until `timeout` after `started`, then kills its process group.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    started: Instant,
+    timeout: Duration,
+) -> (ExitStatus, bool) {
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for codex") {
+            return (status, false);
+        }
+        if started.elapsed() >= timeout {
+            kill_process_group(child.id());
+            let _ = child.kill();
+            return (child.wait().expect("wait for killed codex"), true);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a [`drain`] thread read, waiting a few seconds at most: a leftover grandchild could keep
+/// a pipe open.
+fn read_drained(rx: mpsc::Receiver<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default())
+        .into_owned()
 }
 
 /// The outcome of one session. The folders live as long as this value.

@@ -172,6 +172,16 @@ impl MockLlm {
         self.shared.responses_requests.load(Ordering::SeqCst)
     }
 
+    /// How many requests whose path ends with `suffix` arrived (e.g. `/turn-costs`).
+    pub fn requests_to(&self, suffix: &str) -> usize {
+        self.handle().requests_to(suffix)
+    }
+
+    /// A handle that can count requests from another thread.
+    pub fn handle(&self) -> LlmHandle {
+        LlmHandle(Arc::clone(&self.shared))
+    }
+
     /// Every request received so far, in arrival order (model-list `GET`s included).
     pub fn received(&self) -> Vec<ReceivedRequest> {
         self.shared.received.lock().unwrap().clone()
@@ -209,6 +219,22 @@ impl MockLlm {
     pub fn set_script(&self, script: Script) {
         *self.shared.script.lock().unwrap() = script;
         self.shared.failures_sent.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Counts a [`MockLlm`]'s requests from another thread (see [`MockLlm::handle`]).
+pub struct LlmHandle(Arc<Shared>);
+
+impl LlmHandle {
+    /// How many requests whose path ends with `suffix` arrived.
+    pub fn requests_to(&self, suffix: &str) -> usize {
+        self.0
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path.ends_with(suffix))
+            .count()
     }
 }
 

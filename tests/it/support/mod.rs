@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 pub mod backends;
 pub mod codex;
+pub mod drift;
 pub mod fixtures;
 pub mod gateway;
 pub mod mock_llm;
