@@ -546,29 +546,24 @@ impl Point for HistogramDataPoint {
     }
 }
 
-impl Point for ExponentialHistogramDataPoint {
-    fn attributes(&mut self) -> &mut Vec<KeyValue> {
-        &mut self.attributes
-    }
-    fn attrs(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn merge(&mut self, _o: &Self) -> bool {
-        false
-    }
+/// Point types whose points are not merged (their buckets or quantiles do not add up simply).
+macro_rules! unmerged_point {
+    ($($t:ty),*) => {$(
+        impl Point for $t {
+            fn attributes(&mut self) -> &mut Vec<KeyValue> {
+                &mut self.attributes
+            }
+            fn attrs(&self) -> &[KeyValue] {
+                &self.attributes
+            }
+            fn merge(&mut self, _o: &Self) -> bool {
+                false
+            }
+        }
+    )*};
 }
 
-impl Point for SummaryDataPoint {
-    fn attributes(&mut self) -> &mut Vec<KeyValue> {
-        &mut self.attributes
-    }
-    fn attrs(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn merge(&mut self, _o: &Self) -> bool {
-        false
-    }
-}
+unmerged_point!(ExponentialHistogramDataPoint, SummaryDataPoint);
 
 /// Merges points with equal attribute sets (`hashes[i]` is point `i`'s set hash) into the first
 /// of them; returns (points merged away, duplicates left because they cannot be merged).

@@ -941,26 +941,9 @@ fn record_identity(record: &LogRecord, points: &[(Kind, Vec<KeyValue>, Value)]) 
     Some((u128::from(halves[0]) << 64) | u128::from(halves[1]))
 }
 
+/// Hashes a point value (its `Debug` form: exact for the floats, which are printed round-trip).
 fn hash_value(v: &Value, h: &mut impl Hasher) {
-    match v {
-        Value::Int(n) => (0u8, n).hash(h),
-        Value::Double(d) => (1u8, d.to_bits()).hash(h),
-        Value::Hist {
-            count,
-            sum,
-            min,
-            max,
-            buckets,
-        } => (
-            2u8,
-            count,
-            sum.to_bits(),
-            min.to_bits(),
-            max.to_bits(),
-            buckets,
-        )
-            .hash(h),
-    }
+    format!("{v:?}").hash(h);
 }
 
 fn record_time(r: &LogRecord) -> Option<u64> {

@@ -6,10 +6,10 @@
 
 use crate::support::backends::FakeBackend;
 use crate::support::fixtures::{self, attr_text};
-use crate::support::gateway::{self, free_port, Gateway};
+use crate::support::gateway::{self, Rig};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
@@ -28,13 +28,7 @@ const LIMIT: usize = 1_000;
 const RSS_BOUND_MIB: u64 = 160;
 
 fn kv(key: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(v.into())),
-        }),
-        ..Default::default()
-    }
+    processors::kv(key, Value::StringValue(v.into()))
 }
 
 /// One request of `BATCH` delta points of `codex.tool.call`, each with a new `call_id`-like id
@@ -110,25 +104,22 @@ fn latest_by_set(got: &[ExportMetricsServiceRequest]) -> BTreeMap<String, i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cardinality_guard_keeps_memory_bounded_under_a_million_distinct_ids() {
-    let backend = FakeBackend::grpc().await;
-    let (http, admin) = (free_port(), free_port());
-    let yaml = format!(
-        r#"receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}", max_request_body_size: 16MiB }} }} }}
-processors:
+    let Rig {
+        backend,
+        mut gw,
+        http,
+        admin,
+    } = gateway::rig(
+        "",
+        &format!(
+            "processors:
   memory_limiter: {{ limit: {RSS_BOUND_MIB}MiB, spike_limit: 32MiB, check_interval: 50ms }}
   cardinality: {{ max_attribute_sets: {LIMIT}, preset: codex }}
-  delta_to_cumulative: {{ max_streams: 10000 }}
-exporters:
-  otlp: {{ endpoint: "{}" }}
-service:
-  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
-  pipelines:
-    metrics: {{ receivers: [otlp], processors: [memory_limiter, cardinality, delta_to_cumulative], exporters: [otlp] }}
-"#,
-        backend.endpoint()
-    );
-    let mut gw = Gateway::start(&yaml, &[http, admin]).await;
+  delta_to_cumulative: {{ max_streams: 10000 }}"
+        ),
+        "    metrics: { receivers: [otlp], processors: [memory_limiter, cardinality, delta_to_cumulative], exporters: [otlp] }",
+    )
+    .await;
     let url = format!("http://127.0.0.1:{http}/v1/metrics");
     for (n, first) in (0..IDS).step_by(BATCH).enumerate() {
         let (status, _, answer) = gateway::post(
@@ -185,23 +176,17 @@ service:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_codex_preset_strips_per_turn_ids_from_codex_s_real_cost_counter() {
     use crate::support::fixtures::Payload;
-    let backend = FakeBackend::grpc().await;
-    let (http, admin) = (free_port(), free_port());
-    let yaml = format!(
-        r#"receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }} }}
-processors:
-  cardinality: {{ preset: codex }}
-exporters:
-  otlp: {{ endpoint: "{}" }}
-service:
-  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
-  pipelines:
-    metrics: {{ receivers: [otlp], processors: [cardinality], exporters: [otlp] }}
-"#,
-        backend.endpoint()
-    );
-    let mut gw = Gateway::start(&yaml, &[http, admin]).await;
+    let Rig {
+        backend,
+        mut gw,
+        http,
+        admin,
+    } = gateway::rig(
+        "",
+        "processors:\n  cardinality: { preset: codex }",
+        "    metrics: { receivers: [otlp], processors: [cardinality], exporters: [otlp] }",
+    )
+    .await;
     // Codex 0.171.0's own turn-cost counter, as a real app-server session exported it.
     let (dir, session) = fixtures::versioned_sessions()
         .into_iter()

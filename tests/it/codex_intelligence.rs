@@ -72,26 +72,13 @@ pub fn latest_total(
 /// A gateway with the `codex` normaliser, the `codex_usage` connector and one `otlp` exporter
 /// to a fresh in-test backend; `pipelines` is the body of `service: pipelines:`.
 async fn usage_gateway(pipelines: &str) -> (FakeBackend, Gateway, u16, u16) {
-    let backend = FakeBackend::grpc().await;
-    let (http, admin) = (free_port(), free_port());
-    let yaml = format!(
-        r#"receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }} }}
-processors:
-  codex: {{}}
-connectors:
-  codex_usage: {{}}
-exporters:
-  otlp: {{ endpoint: "{}" }}
-service:
-  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
-  pipelines:
-{pipelines}
-"#,
-        backend.endpoint()
-    );
-    let gw = Gateway::start(&yaml, &[http, admin]).await;
-    (backend, gw, http, admin)
+    let r = gateway::rig(
+        "",
+        "processors:\n  codex: {}\nconnectors:\n  codex_usage: {}",
+        pipelines,
+    )
+    .await;
+    (r.backend, r.gw, r.http, r.admin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,31 +474,28 @@ fn turn_cost_session() -> Vec<fixtures::Fixture> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_s_reported_turn_cost_and_the_table_price_arrive_side_by_side_with_their_difference()
 {
-    let backend = FakeBackend::grpc().await;
-    let (http, admin) = (free_port(), free_port());
     let [input, cached, output, reasoning] = PRICES;
-    let yaml = format!(
-        r#"receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }} }}
-processors:
+    let gateway::Rig {
+        backend,
+        mut gw,
+        http,
+        admin,
+    } = gateway::rig(
+        "",
+        &format!(
+            "processors:
   codex: {{}}
   cost:
     source: both
     models:
       gpt-5.1-codex: {{ input: {input}, cached_input: {cached}, output: {output}, reasoning: {reasoning} }}
 connectors:
-  codex_usage: {{}}
-exporters:
-  otlp: {{ endpoint: "{}" }}
-service:
-  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
-  pipelines:
-    logs: {{ receivers: [otlp], processors: [codex, cost], exporters: [otlp, codex_usage] }}
-    metrics/usage: {{ receivers: [codex_usage], exporters: [otlp] }}
-"#,
-        backend.endpoint()
-    );
-    let mut gw = Gateway::start(&yaml, &[http, admin]).await;
+  codex_usage: {{}}"
+        ),
+        "    logs: { receivers: [otlp], processors: [codex, cost], exporters: [otlp, codex_usage] }
+    metrics/usage: { receivers: [codex_usage], exporters: [otlp] }",
+    )
+    .await;
     let base = format!("http://127.0.0.1:{http}");
     for f in turn_cost_session() {
         let (status, _, _) = gateway::post_fixture(&base, &f).await;

@@ -5,10 +5,9 @@
 //! though Codex sends no identity on its metrics (it is not logged in here).
 
 use crate::codex_intelligence::latest_total;
-use crate::support::backends::FakeBackend;
 use crate::support::codex::{CodexSession, CodexVersion, OtelProtocol};
 use crate::support::fixtures::{self, attr_text};
-use crate::support::gateway::{free_port, Gateway};
+use crate::support::gateway::{self, Rig};
 use crate::support::mock_llm::{MockLlm, Script, Usage};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use std::time::Duration;
@@ -39,37 +38,30 @@ fn points_of(got: &[ExportMetricsServiceRequest], user: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_token_identity_reaches_codex_metrics_and_usage_counters_per_user() {
-    let backend = FakeBackend::grpc().await;
-    let (http, admin) = (free_port(), free_port());
-    let yaml = format!(
-        r#"receivers:
-  otlp:
-    auth:
+    let Rig {
+        backend,
+        mut gw,
+        http,
+        ..
+    } = gateway::rig(
+        "    auth:
       bearer_tokens:
-        - {{ token: alice-token-0123456789, attributes: {{ user: alice, team: payments }} }}
-        - {{ token: bob-token-0123456789, attributes: {{ user: bob, team: search }} }}
-    protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }}
-processors:
-  codex: {{}}
-  redaction: {{ preset: codex, hash_key: "0123456789abcdef0123456789abcdef" }}
+        - { token: alice-token-0123456789, attributes: { user: alice, team: payments } }
+        - { token: bob-token-0123456789, attributes: { user: bob, team: search } }",
+        r#"processors:
+  codex: {}
+  redaction: { preset: codex, hash_key: "0123456789abcdef0123456789abcdef" }
   team:
-    from_metadata: {{ auth.user: user, auth.team: team }}
+    from_metadata: { auth.user: user, auth.team: team }
     metric_points: true
-    default: {{}}
+    default: {}
 connectors:
-  codex_usage: {{ dimensions: [team, user] }}
-exporters:
-  otlp: {{ endpoint: "{}" }}
-service:
-  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
-  pipelines:
-    metrics: {{ receivers: [otlp], processors: [codex, redaction, team], exporters: [otlp] }}
-    logs: {{ receivers: [otlp], processors: [codex, redaction, team], exporters: [otlp, codex_usage] }}
-    metrics/usage: {{ receivers: [codex_usage], exporters: [otlp] }}
-"#,
-        backend.endpoint()
-    );
-    let mut gw = Gateway::start(&yaml, &[http, admin]).await;
+  codex_usage: { dimensions: [team, user] }"#,
+        "    metrics: { receivers: [otlp], processors: [codex, redaction, team], exporters: [otlp] }
+    logs: { receivers: [otlp], processors: [codex, redaction, team], exporters: [otlp, codex_usage] }
+    metrics/usage: { receivers: [codex_usage], exporters: [otlp] }",
+    )
+    .await;
     let mut script = Script::with_tool_calls(["echo who"], "Done.");
     script.usage = Usage {
         input: 3_000,

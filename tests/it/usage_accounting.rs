@@ -14,7 +14,7 @@ use crate::codex_intelligence::latest_total;
 use crate::support::backends::FakeBackend;
 use crate::support::codex::{CodexSession, CodexVersion, OtelProtocol};
 use crate::support::fixtures::{self, attr_text};
-use crate::support::gateway::{self, free_port, Gateway};
+use crate::support::gateway::{self, Gateway, Rig};
 use crate::support::mock_llm::{MockLlm, Script, Usage};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric;
@@ -44,48 +44,21 @@ fn add(a: Tokens, b: Tokens) -> Tokens {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]
 }
 
-/// A gateway: logs → `codex` → [backend, codex_usage]; usage metrics → backend. `connector` is
-/// the body of `connectors: codex_usage:` (indented by 4).
-fn accounting_config(http: u16, admin: u16, backend: &str, connector: &str) -> String {
+/// The top-level sections: `codex`, and `codex_usage` with `connector` (YAML indented by 4)
+/// added to its config.
+fn sections(connector: &str) -> String {
     format!(
-        r#"receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }} }}
-processors:
-  codex: {{}}
-connectors:
-  codex_usage:
-    dimensions: [team, project]
-{connector}
-exporters:
-  otlp: {{ endpoint: "{backend}" }}
-service:
-  shutdown_timeout: 5s
-  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
-  pipelines:
-    logs: {{ receivers: [otlp], processors: [codex], exporters: [otlp, codex_usage] }}
-    metrics/usage: {{ receivers: [codex_usage], exporters: [otlp] }}
-"#
+        "processors:\n  codex: {{}}\nconnectors:\n  codex_usage:\n    dimensions: [team, project]\n{connector}"
     )
 }
 
-struct Rig {
-    backend: FakeBackend,
-    gw: Gateway,
-    http: u16,
-    admin: u16,
-}
+/// logs → `codex` → [backend, codex_usage]; usage metrics → backend.
+const PIPELINES: &str =
+    "    logs: { receivers: [otlp], processors: [codex], exporters: [otlp, codex_usage] }
+    metrics/usage: { receivers: [codex_usage], exporters: [otlp] }";
 
 async fn rig(connector: &str) -> Rig {
-    let backend = FakeBackend::grpc().await;
-    let (http, admin) = (free_port(), free_port());
-    let yaml = accounting_config(http, admin, &backend.endpoint(), connector);
-    let gw = Gateway::start(&yaml, &[http, admin]).await;
-    Rig {
-        backend,
-        gw,
-        http,
-        admin,
-    }
+    gateway::rig("", &sections(connector), PIPELINES).await
 }
 
 /// The latest cumulative `codex_tokens` totals the backend holds.
@@ -284,11 +257,13 @@ async fn a_reload_between_two_sessions_keeps_the_running_totals() {
     let start = input_point_times(&rig.backend.received_metrics())[0].0;
 
     // A changed connector config (a larger stream bound) reloads the whole graph.
-    let yaml = accounting_config(
+    let yaml = gateway::rig_config(
         rig.http,
         rig.admin,
         &rig.backend.endpoint(),
-        "    max_streams: 20000",
+        "",
+        &sections("    max_streams: 20000"),
+        PIPELINES,
     );
     std::fs::write(rig.gw.config_path(), yaml).expect("rewrite config");
     sighup(&rig.gw);
