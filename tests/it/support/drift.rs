@@ -136,19 +136,35 @@ fn point_attributes(m: &Metric) -> Vec<&[KeyValue]> {
 }
 
 impl Inventory {
+    /// Adds a resource's attribute keys under `signal`; returns its `service.version`.
+    fn add_resource(
+        &mut self,
+        signal: &str,
+        r: Option<&opentelemetry_proto::tonic::resource::v1::Resource>,
+    ) -> String {
+        let attrs = r.map(|r| &r.attributes[..]);
+        let v = version_of(attrs);
+        let keys = self.resource_keys.entry(signal.into()).or_default();
+        add_keys(keys, attrs.unwrap_or_default(), &v);
+        v
+    }
+
+    fn add_scope(
+        &mut self,
+        signal: &str,
+        scope: Option<&opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
+        version: &str,
+    ) {
+        let name = scope.map(|s| s.name.as_str()).unwrap_or("");
+        add(self.scopes.entry(signal.into()).or_default(), name, version);
+    }
+
     /// Adds what `req` carries.
     pub fn add_logs(&mut self, req: &ExportLogsServiceRequest) {
         for rl in &req.resource_logs {
-            let attrs = rl.resource.as_ref().map(|r| &r.attributes[..]);
-            let v = version_of(attrs);
-            add_keys(
-                self.resource_keys.entry("logs".into()).or_default(),
-                attrs.unwrap_or_default(),
-                &v,
-            );
+            let v = self.add_resource("logs", rl.resource.as_ref());
             for sl in &rl.scope_logs {
-                let scope = sl.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
-                add(self.scopes.entry("logs".into()).or_default(), scope, &v);
+                self.add_scope("logs", sl.scope.as_ref(), &v);
                 for r in &sl.log_records {
                     let name = text(find(&r.attributes, "event.name"))
                         .unwrap_or_else(|| NO_EVENT.to_string());
@@ -163,16 +179,9 @@ impl Inventory {
     /// Adds what `req` carries.
     pub fn add_metrics(&mut self, req: &ExportMetricsServiceRequest) {
         for rm in &req.resource_metrics {
-            let attrs = rm.resource.as_ref().map(|r| &r.attributes[..]);
-            let v = version_of(attrs);
-            add_keys(
-                self.resource_keys.entry("metrics".into()).or_default(),
-                attrs.unwrap_or_default(),
-                &v,
-            );
+            let v = self.add_resource("metrics", rm.resource.as_ref());
             for sm in &rm.scope_metrics {
-                let scope = sm.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
-                add(self.scopes.entry("metrics".into()).or_default(), scope, &v);
+                self.add_scope("metrics", sm.scope.as_ref(), &v);
                 for m in &sm.metrics {
                     let entry = self
                         .metrics
@@ -190,16 +199,9 @@ impl Inventory {
     /// Adds what `req` carries.
     pub fn add_traces(&mut self, req: &ExportTraceServiceRequest) {
         for rs in &req.resource_spans {
-            let attrs = rs.resource.as_ref().map(|r| &r.attributes[..]);
-            let v = version_of(attrs);
-            add_keys(
-                self.resource_keys.entry("traces".into()).or_default(),
-                attrs.unwrap_or_default(),
-                &v,
-            );
+            let v = self.add_resource("traces", rs.resource.as_ref());
             for ss in &rs.scope_spans {
-                let scope = ss.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
-                add(self.scopes.entry("traces".into()).or_default(), scope, &v);
+                self.add_scope("traces", ss.scope.as_ref(), &v);
                 for span in &ss.spans {
                     add(&mut self.spans, &span.name, &v);
                     add_keys(&mut self.span_keys, &span.attributes, &v);
