@@ -56,8 +56,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     SummaryDataPoint,
 };
 use serde::Deserialize;
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -178,6 +179,7 @@ impl CardinalityConfig {
             cfg: self.clone(),
             strip,
             state: Mutex::new(HashMap::new()),
+            keys: RandomState::new(),
         })
     }
 }
@@ -189,6 +191,8 @@ pub struct CardinalityProcessor {
     /// Keys to strip, sorted.
     strip: Vec<String>,
     state: Mutex<HashMap<String, Seen>>,
+    /// Keys of the set hashes, random per process: a client cannot craft sets that collide.
+    keys: RandomState,
 }
 
 /// The attribute sets one metric had in its current interval.
@@ -251,7 +255,7 @@ impl CardinalityProcessor {
                 });
                 out.changed |= attrs.len() != before;
             }
-            let h = set_hash(attrs);
+            let h = set_hash(&self.keys, attrs);
             let admitted = match seen.as_deref_mut() {
                 Some(s) if s.sets.contains(&h) => true,
                 Some(s) if s.sets.len() + 1 < limit => {
@@ -415,20 +419,20 @@ fn overflow_attribute() -> KeyValue {
 }
 
 /// A hash of an attribute set that does not depend on the order of its attributes: the
-/// wrapping sum of one SipHash per attribute (key and value). An empty set hashes to 0.
-fn set_hash(attrs: &[KeyValue]) -> u64 {
+/// wrapping sum of one keyed SipHash per attribute (key and value). An empty set hashes to 0.
+fn set_hash(keys: &RandomState, attrs: &[KeyValue]) -> u64 {
     if attrs.len() == 1 && attrs[0].key == OVERFLOW_KEY {
         return OVERFLOW_HASH;
     }
     attrs.iter().fold(0u64, |acc, kv| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = keys.build_hasher();
         kv.key.hash(&mut h);
-        hash_value(kv.value.as_ref(), &mut h);
+        hash_value(keys, kv.value.as_ref(), &mut h);
         acc.wrapping_add(h.finish())
     })
 }
 
-fn hash_value(v: Option<&AnyValue>, h: &mut impl Hasher) {
+fn hash_value(keys: &RandomState, v: Option<&AnyValue>, h: &mut impl Hasher) {
     use any_value::Value as V;
     match v.and_then(|v| v.value.as_ref()) {
         None => 0u8.hash(h),
@@ -440,11 +444,11 @@ fn hash_value(v: Option<&AnyValue>, h: &mut impl Hasher) {
         Some(V::ArrayValue(a)) => {
             (6u8, a.values.len()).hash(h);
             for x in &a.values {
-                hash_value(Some(x), h);
+                hash_value(keys, Some(x), h);
             }
         }
         Some(V::KvlistValue(l)) => {
-            (7u8, set_hash(&l.values)).hash(h);
+            (7u8, set_hash(keys, &l.values)).hash(h);
         }
         Some(V::StringValueStrindex(i)) => (8u8, i).hash(h),
     }

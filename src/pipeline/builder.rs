@@ -80,11 +80,11 @@ pub fn build_connector(
 ) -> Result<Connector, GraphError> {
     Ok(match cfg {
         ConnectorConfig::CodexUsage(c) => {
-            let before = previous.map(|Connector::CodexUsage(p, _)| p);
+            let before = previous.map(|Connector::CodexUsage(p, s)| (p, s.as_ref()));
             let usage = c
-                .build_continuing(before)
+                .build_continuing(before.map(|(p, _)| p))
                 .map_err(|errs| component_error(id, &errs))?;
-            let store = super::usage_store::open(id, c, &usage, before.is_none(), metrics)
+            let store = super::usage_store::open(id, c, &usage, before.map(|(_, s)| s), metrics)
                 .map_err(|source| GraphError::Store {
                     id: id.to_string(),
                     source,

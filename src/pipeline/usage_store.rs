@@ -7,14 +7,17 @@
 //! The writer is a thread of its own (the connector is called from receiver tasks and has no
 //! runtime of its own); a failed write is logged and counted as
 //! `gateway_processor_events_total{processor=<connector id>, event="store_write_failed"}`, and
-//! the next interval tries again.
+//! the next interval tries again. One process at a time owns a state file: it holds an exclusive
+//! lock on `<file>.lock` (handed from the old connector to the new one at a reload), so a second
+//! gateway (or `ingest`) configured with the same folder fails at start instead of overwriting
+//! the totals.
 
 use crate::telemetry::metrics::SelfMetrics;
 use processors::codex_usage::{CodexUsage, CodexUsageConfig, UsageSnapshot};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 /// Why a connector's store could not be opened at start.
@@ -36,6 +39,23 @@ pub enum StoreError {
         /// OS error.
         source: std::io::Error,
     },
+    /// Another process holds the state file's lock.
+    #[error("{path}: the usage state is in use by another codex-otel-gateway process (each needs its own storage.directory)")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("{path}: cannot lock: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the usage state writer: {0}")]
+    Thread(std::io::Error),
     /// The state file is not a state this gateway wrote (remove it to start from zero).
     #[error(
         "{path}: not a codex_usage state file ({reason}); remove it to start the totals from zero"
@@ -48,8 +68,11 @@ pub enum StoreError {
     },
 }
 
-/// A running store: the writer thread, stopped (after a last write) when dropped.
+/// A running store: the writer thread, stopped (after a last write) when dropped, and the
+/// state file's lock.
 pub struct UsageStore {
+    path: PathBuf,
+    lock: Arc<std::fs::File>,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -65,13 +88,14 @@ pub fn state_path(directory: &str, id: &str) -> PathBuf {
     Path::new(directory).join(format!("{}.json", id.replace('/', "_")))
 }
 
-/// Opens the store of connector `id`: creates the folder and, when `restore` (a fresh start,
-/// not a reload), loads the state file into `usage` if there is one.
+/// Opens the store of connector `id`: creates the folder, locks the state file and, unless the
+/// connector continues one a reload replaced (`previous`: its state, and its store if it had
+/// one), loads the state file into `usage` if there is one; then starts the writer.
 pub fn open(
     id: &str,
     cfg: &CodexUsageConfig,
     usage: &CodexUsage,
-    restore: bool,
+    previous: Option<Option<&UsageStore>>,
     metrics: &SelfMetrics,
 ) -> Result<Option<UsageStore>, StoreError> {
     let Some(st) = &cfg.storage else {
@@ -82,7 +106,11 @@ pub fn open(
         source,
     })?;
     let path = state_path(&st.directory, id);
-    if restore {
+    let lock = match previous.flatten().filter(|p| p.path == path) {
+        Some(p) => Arc::clone(&p.lock),
+        None => Arc::new(lock(&path)?),
+    };
+    if previous.is_none() {
         load(&path, usage)?;
     }
     // The writer's own handle on the same state.
@@ -91,29 +119,49 @@ pub fn open(
     };
     let (stop, stopped) = mpsc::channel::<()>();
     let interval = st.interval;
-    let (id, metrics) = (id.to_string(), metrics.clone());
+    let (name, file, metrics) = (id.to_string(), path.clone(), metrics.clone());
     let thread = std::thread::Builder::new()
         .name(format!("store {id}"))
-        .spawn(move || {
-            loop {
-                let last = !matches!(
-                    stopped.recv_timeout(interval),
-                    Err(mpsc::RecvTimeoutError::Timeout)
-                );
-                if let Err(e) = write(&path, &writer.snapshot()) {
-                    tracing::warn!(connector = %id, file = %path.display(), "cannot write the usage state: {e}");
-                    metrics.processor_event(&id, "store_write_failed", "storage", 1);
-                }
-                if last {
-                    break;
-                }
+        .spawn(move || loop {
+            let last = !matches!(
+                stopped.recv_timeout(interval),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            );
+            if let Err(e) = write(&file, &writer.snapshot()) {
+                tracing::warn!(connector = %name, file = %file.display(), "cannot write the usage state: {e}");
+                metrics.processor_event(&name, "store_write_failed", "storage", 1);
+            }
+            if last {
+                break;
             }
         })
-        .ok();
+        .map_err(StoreError::Thread)?;
     Ok(Some(UsageStore {
+        path,
+        lock,
         stop: Some(stop),
-        thread,
+        thread: Some(thread),
     }))
+}
+
+/// Takes the exclusive lock of `<state file>.lock` (kept as long as the returned file lives).
+fn lock(state: &Path) -> Result<std::fs::File, StoreError> {
+    let path = state.with_extension("json.lock");
+    let err = |source| StoreError::Lock {
+        path: path.clone(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(err)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+    }
 }
 
 impl Drop for UsageStore {

@@ -249,7 +249,13 @@ fn sighup(gw: &Gateway) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_between_two_sessions_keeps_the_running_totals() {
-    let mut rig = rig("").await;
+    // With a store, so the reload also hands the state file (and its lock) to the new graph.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!(
+        "    storage: {{ directory: \"{}\", interval: 1s }}",
+        dir.path().display()
+    );
+    let mut rig = rig(&store).await;
     let llm = MockLlm::start(first_script()).await;
     session(&rig, &llm, &first_script()).await;
     let first = session_tokens(&first_script());
@@ -262,7 +268,7 @@ async fn a_reload_between_two_sessions_keeps_the_running_totals() {
         rig.admin,
         &rig.backend.endpoint(),
         "",
-        &sections("    max_streams: 20000"),
+        &sections(&format!("{store}\n    max_streams: 20000")),
         PIPELINES,
     );
     std::fs::write(rig.gw.config_path(), yaml).expect("rewrite config");
@@ -319,4 +325,45 @@ async fn with_a_store_the_totals_continue_after_a_restart_and_without_one_they_r
         "new start time: {times:?} vs {start}"
     );
     assert!(c.gw.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_on_the_same_store_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!(
+        "    storage: {{ directory: \"{}\", interval: 1s }}",
+        dir.path().display()
+    );
+    let mut a = rig(&store).await;
+    let (http, admin) = (gateway::free_port(), gateway::free_port());
+    let yaml = gateway::rig_config(
+        http,
+        admin,
+        &a.backend.endpoint(),
+        "",
+        &sections(&store),
+        PIPELINES,
+    );
+    let file = tempfile::NamedTempFile::new().expect("config file");
+    std::fs::write(file.path(), yaml).expect("write config");
+    let mut child = std::process::Command::new(gateway::GATEWAY_BIN)
+        .args(["run", "--config"])
+        .arg(file.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("in use by another codex-otel-gateway process"),
+        "{stderr}"
+    );
+    assert!(a.gw.stop().await.success());
 }
