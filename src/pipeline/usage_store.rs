@@ -7,10 +7,12 @@
 //! The writer is a thread of its own (the connector is called from receiver tasks and has no
 //! runtime of its own); a failed write is logged and counted as
 //! `gateway_processor_events_total{processor=<connector id>, event="store_write_failed"}`, and
-//! the next interval tries again. One process at a time owns a state file: it holds an exclusive
-//! lock on `<file>.lock` (handed from the old connector to the new one at a reload), so a second
-//! gateway (or `ingest`) configured with the same folder fails at start instead of overwriting
-//! the totals.
+//! the next interval tries again. One process at a time owns a state file: it creates
+//! `<file>.lock` (holding its pid; removed when the store goes, handed from the old connector to
+//! the new one at a reload), so a second gateway (or `ingest`) configured with the same folder
+//! fails at start instead of overwriting the totals. A lock left by a process that is gone (a
+//! crash) is taken over; where `/proc` is missing, liveness cannot be told and the error asks to
+//! remove the file.
 
 use crate::telemetry::metrics::SelfMetrics;
 use processors::codex_usage::{CodexUsage, CodexUsageConfig, UsageSnapshot};
@@ -40,10 +42,12 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// Another process holds the state file's lock.
-    #[error("{path}: the usage state is in use by another codex-otel-gateway process (each needs its own storage.directory)")]
+    #[error("{path}: the usage state is in use by another codex-otel-gateway process (pid {pid}; each needs its own storage.directory; if no such process runs, remove the file)")]
     Locked {
         /// The lock file.
         path: PathBuf,
+        /// The pid written in it.
+        pid: String,
     },
     /// The lock file could not be opened or locked.
     #[error("{path}: cannot lock: {source}")]
@@ -72,7 +76,7 @@ pub enum StoreError {
 /// state file's lock.
 pub struct UsageStore {
     path: PathBuf,
-    lock: Arc<std::fs::File>,
+    lock: Arc<LockFile>,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -144,24 +148,54 @@ pub fn open(
     }))
 }
 
-/// Takes the exclusive lock of `<state file>.lock` (kept as long as the returned file lives).
-fn lock(state: &Path) -> Result<std::fs::File, StoreError> {
+/// `<state file>.lock`, created by this process; removed when dropped.
+#[derive(Debug)]
+struct LockFile(PathBuf);
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Creates `<state file>.lock` holding this process's pid; a lock of a process that is gone is
+/// taken over.
+fn lock(state: &Path) -> Result<LockFile, StoreError> {
     let path = state.with_extension("json.lock");
     let err = |source| StoreError::Lock {
         path: path.clone(),
         source,
     };
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(err)?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path }),
-        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(std::process::id().to_string().as_bytes())
+                    .map_err(err)?;
+                return Ok(LockFile(path));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                let pid = pid.trim().to_string();
+                let alive = !Path::new("/proc").is_dir()
+                    || pid.is_empty()
+                    || Path::new("/proc").join(&pid).exists();
+                if alive {
+                    return Err(StoreError::Locked { path, pid });
+                }
+                tracing::warn!(file = %path.display(), pid = %pid, "taking over the usage state lock of a process that is gone");
+                std::fs::remove_file(&path).map_err(err)?;
+            }
+            Err(e) => return Err(err(e)),
+        }
     }
+    Err(StoreError::Locked {
+        path,
+        pid: String::new(),
+    })
 }
 
 impl Drop for UsageStore {

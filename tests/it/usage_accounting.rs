@@ -328,7 +328,7 @@ async fn with_a_store_the_totals_continue_after_a_restart_and_without_one_they_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_gateway_on_the_same_store_is_refused_at_start() {
+async fn a_second_gateway_on_the_same_store_is_refused_and_a_stale_lock_is_taken_over() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!(
         "    storage: {{ directory: \"{}\", interval: 1s }}",
@@ -366,4 +366,16 @@ async fn a_second_gateway_on_the_same_store_is_refused_at_start() {
         "{stderr}"
     );
     assert!(a.gw.stop().await.success());
+    // A lock left by a process that is gone (a crash) is taken over.
+    let lock = dir.path().join("codex_usage.json.lock");
+    assert!(!lock.exists(), "a clean stop removes the lock");
+    std::fs::write(&lock, "999999999").expect("write a stale lock");
+    let mut c = rig(&store).await;
+    assert!(
+        c.gw.wait_for_output("taking over the usage state lock", WAIT)
+            .await,
+        "{}",
+        c.gw.output_report()
+    );
+    assert!(c.gw.stop().await.success());
 }
