@@ -6,7 +6,7 @@
 
 use crate::support::backends::FakeBackend;
 use crate::support::fixtures::{self, attr_text};
-use crate::support::gateway::{self, Rig};
+use crate::support::gateway;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -104,12 +104,7 @@ fn latest_by_set(got: &[ExportMetricsServiceRequest]) -> BTreeMap<String, i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cardinality_guard_keeps_memory_bounded_under_a_million_distinct_ids() {
-    let Rig {
-        backend,
-        mut gw,
-        http,
-        admin,
-    } = gateway::rig(
+    let (backend, mut gw, http, admin) = gateway::rig(
         "",
         &format!(
             "processors:
@@ -119,7 +114,8 @@ async fn cardinality_guard_keeps_memory_bounded_under_a_million_distinct_ids() {
         ),
         "    metrics: { receivers: [otlp], processors: [memory_limiter, cardinality, delta_to_cumulative], exporters: [otlp] }",
     )
-    .await;
+    .await
+    .into_parts();
     let url = format!("http://127.0.0.1:{http}/v1/metrics");
     for (n, first) in (0..IDS).step_by(BATCH).enumerate() {
         let (status, _, answer) = gateway::post(
@@ -176,17 +172,13 @@ async fn cardinality_guard_keeps_memory_bounded_under_a_million_distinct_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_codex_preset_strips_per_turn_ids_from_codex_s_real_cost_counter() {
     use crate::support::fixtures::Payload;
-    let Rig {
-        backend,
-        mut gw,
-        http,
-        admin,
-    } = gateway::rig(
+    let (backend, mut gw, http, admin) = gateway::rig(
         "",
         "processors:\n  cardinality: { preset: codex }",
         "    metrics: { receivers: [otlp], processors: [cardinality], exporters: [otlp] }",
     )
-    .await;
+    .await
+    .into_parts();
     // Codex 0.171.0's own turn-cost counter, as a real app-server session exported it.
     let (dir, session) = fixtures::versioned_sessions()
         .into_iter()

@@ -72,13 +72,13 @@ pub fn latest_total(
 /// A gateway with the `codex` normaliser, the `codex_usage` connector and one `otlp` exporter
 /// to a fresh in-test backend; `pipelines` is the body of `service: pipelines:`.
 async fn usage_gateway(pipelines: &str) -> (FakeBackend, Gateway, u16, u16) {
-    let r = gateway::rig(
+    gateway::rig(
         "",
         "processors:\n  codex: {}\nconnectors:\n  codex_usage: {}",
         pipelines,
     )
-    .await;
-    (r.backend, r.gw, r.http, r.admin)
+    .await
+    .into_parts()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,12 +475,7 @@ fn turn_cost_session() -> Vec<fixtures::Fixture> {
 async fn codex_s_reported_turn_cost_and_the_table_price_arrive_side_by_side_with_their_difference()
 {
     let [input, cached, output, reasoning] = PRICES;
-    let gateway::Rig {
-        backend,
-        mut gw,
-        http,
-        admin,
-    } = gateway::rig(
+    let (backend, mut gw, http, admin) = gateway::rig(
         "",
         &format!(
             "processors:
@@ -495,7 +490,8 @@ connectors:
         "    logs: { receivers: [otlp], processors: [codex, cost], exporters: [otlp, codex_usage] }
     metrics/usage: { receivers: [codex_usage], exporters: [otlp] }",
     )
-    .await;
+    .await
+    .into_parts();
     let base = format!("http://127.0.0.1:{http}");
     for f in turn_cost_session() {
         let (status, _, _) = gateway::post_fixture(&base, &f).await;

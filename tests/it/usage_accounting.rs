@@ -52,6 +52,16 @@ fn sections(connector: &str) -> String {
     )
 }
 
+/// A fresh folder and the `storage:` line (indented by 4) keeping the state there.
+fn store_in_tempdir() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!(
+        "    storage: {{ directory: \"{}\", interval: 1s }}",
+        dir.path().display()
+    );
+    (dir, store)
+}
+
 /// logs → `codex` → [backend, codex_usage]; usage metrics → backend.
 const PIPELINES: &str =
     "    logs: { receivers: [otlp], processors: [codex], exporters: [otlp, codex_usage] }
@@ -250,11 +260,7 @@ fn sighup(gw: &Gateway) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_between_two_sessions_keeps_the_running_totals() {
     // With a store, so the reload also hands the state file (and its lock) to the new graph.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!(
-        "    storage: {{ directory: \"{}\", interval: 1s }}",
-        dir.path().display()
-    );
+    let (_dir, store) = store_in_tempdir();
     let mut rig = rig(&store).await;
     let llm = MockLlm::start(first_script()).await;
     session(&rig, &llm, &first_script()).await;
@@ -290,11 +296,7 @@ async fn a_reload_between_two_sessions_keeps_the_running_totals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_store_the_totals_continue_after_a_restart_and_without_one_they_reset() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!(
-        "    storage: {{ directory: \"{}\", interval: 1s }}",
-        dir.path().display()
-    );
+    let (dir, store) = store_in_tempdir();
     let llm = MockLlm::start(first_script()).await;
     let first = session_tokens(&first_script());
     let second = session_tokens(&second_script());
@@ -329,11 +331,7 @@ async fn with_a_store_the_totals_continue_after_a_restart_and_without_one_they_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_gateway_on_the_same_store_is_refused_and_a_stale_lock_is_taken_over() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!(
-        "    storage: {{ directory: \"{}\", interval: 1s }}",
-        dir.path().display()
-    );
+    let (dir, store) = store_in_tempdir();
     let mut a = rig(&store).await;
     let (http, admin) = (gateway::free_port(), gateway::free_port());
     let yaml = gateway::rig_config(

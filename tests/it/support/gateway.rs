@@ -625,6 +625,11 @@ pub struct Rig {
 }
 
 impl Rig {
+    /// (backend, gateway, OTLP/HTTP port, admin port).
+    pub fn into_parts(self) -> (super::backends::FakeBackend, Gateway, u16, u16) {
+        (self.backend, self.gw, self.http, self.admin)
+    }
+
     /// `http://127.0.0.1:<http port>`.
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.http)
