@@ -21,6 +21,10 @@
 //!   rewrite. `delta_to_cumulative/metrics_steady`: one processor for the whole run, each
 //!   iteration's payload shifted in time past the previous one, so every point is an in-order
 //!   delta of a known stream (the accumulate path; nothing is dropped — checked before and after).
+//! - `cardinality/metrics_codex_preset`: the guard with `preset: codex` on the metrics payload,
+//!   every attribute set already seen (the steady state); `cardinality/unique_ids_overflow`:
+//!   1000 points of one metric per iteration, each with an id never seen before, the limit
+//!   (100) long reached: every point is hashed, rewritten to the overflow set and merged.
 //! - `stateless_chain/traces`: codex → filter(codex-lean) → team → attributes → metric_names plus
 //!   `OtlpRequest::prune`, on a fresh clone (clone and drop not timed);
 //!   `stateless_chain_no_filter/traces`: the same without `filter`, so the spans the filter drops
@@ -197,6 +201,53 @@ fn delta_to_cumulative() -> DeltaToCumulativeProcessor {
 /// the normaliser first (the filter matches clean data), the filter next (what it drops costs
 /// nothing further on), then tagging, attribute edits and renaming. Optionally without the
 /// filter.
+fn cardinality(json: &str) -> processors::cardinality::CardinalityProcessor {
+    built(
+        serde_json::from_str::<processors::cardinality::CardinalityConfig>(json)
+            .expect("config")
+            .build(),
+    )
+}
+
+/// `n` delta sum points of one metric, each with a new `id` (from `first`) and Codex-like
+/// `model` / `app.version` attributes.
+fn unique_id_points(first: u64, n: usize) -> ExportMetricsServiceRequest {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        number_data_point, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    };
+    let points = (0..n as u64)
+        .map(|i| NumberDataPoint {
+            attributes: vec![
+                processors::kv("id", V::StringValue(format!("{:016x}", first + i))),
+                processors::kv("model", V::StringValue("gpt-5.1-codex".into())),
+                processors::kv("app.version", V::StringValue("0.171.0".into())),
+            ],
+            start_time_unix_nano: 1,
+            time_unix_nano: 2,
+            value: Some(number_data_point::Value::AsInt(1)),
+            ..Default::default()
+        })
+        .collect();
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![opentelemetry_proto::tonic::metrics::v1::Metric {
+                    name: "codex.adversary".into(),
+                    data: Some(Data::Sum(Sum {
+                        data_points: points,
+                        aggregation_temporality: 1,
+                        is_monotonic: true,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
 fn stateless_chain(with_filter: bool) -> Vec<Box<dyn Processor>> {
     let mut chain: Vec<Box<dyn Processor>> = vec![Box::new(codex())];
     if with_filter {
@@ -646,6 +697,48 @@ fn benches(c: &mut Criterion) {
             "delta_to_cumulative steady state dropped points"
         );
     }
+
+    // The cardinality guard: steady state on Codex's metrics with the Codex preset (every set
+    // seen before: strip check, set hash, lookup), and an adversarial stream where every point
+    // carries a new id (limit reached: hash, overflow rewrite, merge into one point).
+    let guard = cardinality(r#"{"preset": "codex"}"#);
+    {
+        let mut r = metrics.clone();
+        let mut cx = ProcessContext::new(&md);
+        guard.process_metrics(&mut r, &mut cx);
+    }
+    let mut g = c.benchmark_group("cardinality");
+    g.throughput(Throughput::Elements(n_points as u64));
+    g.bench_function("metrics_codex_preset", |b| {
+        b.iter_batched(
+            || metrics.clone(),
+            |mut r| {
+                let mut cx = ProcessContext::new(&md);
+                guard.process_metrics(black_box(&mut r), &mut cx);
+                (r, cx.dropped())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let adversary = cardinality(r#"{"max_attribute_sets": 100}"#);
+    let mut next_id = 0u64;
+    const UNIQUE: usize = 1000;
+    g.throughput(Throughput::Elements(UNIQUE as u64));
+    g.bench_function("unique_ids_overflow", |b| {
+        b.iter_batched(
+            || {
+                next_id += UNIQUE as u64;
+                unique_id_points(next_id, UNIQUE)
+            },
+            |mut r| {
+                let mut cx = ProcessContext::new(&md);
+                adversary.process_metrics(black_box(&mut r), &mut cx);
+                (r, cx.dropped())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
 
     // 2. The stateless chain against decode + encode of the same payload.
     for (group, with_filter) in [

@@ -9,7 +9,8 @@
 //! | event | metric | point attributes |
 //! | --- | --- | --- |
 //! | `codex.sse_event`, `event.kind` = `response.completed`, or `codex.ingest.token_usage` (from `ingest`) | `codex_tokens` (sum, `{token}`) | `token_type` = `input`, `cached_input`, `output`, `reasoning_output` (Codex's own vocabulary of `codex.turn.token_usage`) |
-//! | same, with a `cost.usd` attribute (from the `cost` processor) | `codex_cost_usd` (sum, `USD`, double) | — |
+//! | same, or `codex.turn_cost` (Codex's reported turn cost), with a `cost.usd` attribute (from the `cost` processor) | `codex_cost_usd` (sum, `USD`, double) | `cost_source` = the record's `cost.source` (`price_table` when absent, or `reported`) |
+//! | both cost sources in one stream (cumulative only) | `codex_cost_reconciliation_usd` (non-monotonic sum, `USD`) | — : reported − price table, over the stream's dimensions |
 //! | `codex.tool_result` | `codex_tool_calls` (sum) and `codex_tool_duration` (histogram, `ms`) | `tool_name`, `success` |
 //! | `codex.api_request` | `codex_api_requests` (sum) | `http.response.status_code`, `error` (`true` when the status is ≥ 400 or `error.message` is set) |
 //! | `codex.tool_decision` | `codex_tool_decisions` (sum) | `tool_name`, `decision`, `source` |
@@ -20,14 +21,32 @@
 //! default: one series per conversation). Output resources copy the input resource (so
 //! `service.name` and the team tags stay where the Codex client's own metrics have them).
 //!
-//! Temporality: `cumulative` (default) keeps a running total per stream (resource + metric +
-//! point attributes), bounded by `max_streams` (new streams over the bound are counted as
-//! `streams_over_limit` and left out) and forgotten after `max_stale` without updates; each
-//! request yields the current totals of the streams it touched, with the stream's first-seen
-//! time as start time. `delta` emits what this request added. Counts are exact integers.
-//! Works for clients that send no metrics at all (older `codex exec`): only logs are read.
+//! Temporality: `cumulative` (default) keeps a running total per stream (resource attributes +
+//! metric + point attributes, each attribute list in a canonical order, so a client listing its
+//! resource attributes in another order continues the same stream), bounded by `max_streams`
+//! (new streams over the bound are counted as `streams_over_limit` and left out) and forgotten
+//! after `max_stale` without updates; each request yields the current totals of the streams it
+//! touched, with the time the gateway first saw the stream as start time. `delta` emits what
+//! this request added. Counts are exact integers. Works for clients that send no metrics at all
+//! (older `codex exec`): only logs are read.
+//!
+//! Retries (`dedup`, on by default): a record is identified by its conversation id, event time
+//! (`event.timestamp`, else its time fields), event name, the per-event ids Codex sends
+//! ([`DEDUP_ID_KEYS`]) and the points it yields. A record seen again within `dedup.window` (a
+//! client resending a body after a time-out) is not counted again (`duplicates_skipped{label=
+//! <event>}`); at most `dedup.max_entries` identities are kept, the oldest forgotten first
+//! (`dedup_evicted{label=overflow}`; `dedup_evicted{label=expired}` when the window passed).
+//! Records without a conversation id or a time are always counted (`dedup_unkeyed`).
+//!
+//! Continuity: the state is shared with the connector that replaces this one at a config reload
+//! ([`CodexUsageConfig::build_continuing`]), so totals go on across `SIGHUP`; with `storage` the
+//! gateway writes it ([`CodexUsage::snapshot`]) to `<directory>/<connector id>.json` every
+//! `storage.interval` and at shutdown, and reads it back at start ([`CodexUsage::restore`]), so
+//! totals (and their start times) survive a restart. Without `storage` a restart starts every
+//! stream over, with a new start time (a counter reset, as backends expect).
 
 use crate::codex_event::{bool_attr, event_name, int_attr, is_response_completed, kv, str_attr};
+use crate::delta_to_cumulative::{push_attrs, push_bytes};
 use crate::units::deserialize_duration;
 use crate::{find_attr, BuildError, ProcessContext};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -39,11 +58,15 @@ use opentelemetry_proto::tonic::metrics::v1::{
     NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use state::{State, Stream, Value};
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+mod state;
+pub use state::{UsageSnapshot, SNAPSHOT_VERSION};
 
 /// Event name of the usage records `codex-otel-gateway ingest` makes from session files; they
 /// carry the same `*_token_count` attributes as `response.completed` and are counted alike.
@@ -68,7 +91,28 @@ pub mod names {
     pub const TOOL_DECISIONS: &str = "codex_tool_decisions";
     /// Alerts raised by the `codex_anomaly` processor, by kind.
     pub const ALERTS: &str = "codex_alerts";
+    /// Codex's reported cost minus the price-table cost, per stream (USD).
+    pub const COST_RECONCILIATION: &str = "codex_cost_reconciliation_usd";
 }
+
+/// Per-event identifiers Codex puts on the records the connector counts (`event.kind` of
+/// `codex.sse_event`, `call_id` and `tool_result_seq` of tool events, `attempt` of
+/// `codex.api_request`, `turn.id` of `codex.turn_cost`): part of a record's identity for the
+/// retry window, next to its conversation id, event time and event name.
+pub const DEDUP_ID_KEYS: &[&str] = &[
+    "event.kind",
+    "call_id",
+    "tool_result_seq",
+    "attempt",
+    "turn.id",
+    "alert.kind",
+];
+
+/// Event name of Codex's reported turn cost (0.171.0; see the `cost` processor).
+pub const TURN_COST: &str = "codex.turn_cost";
+
+/// Point attribute of `codex_cost_usd` naming where the cost came from.
+pub const COST_SOURCE: &str = "cost_source";
 
 /// Aggregation temporality of the emitted sums and histograms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -100,6 +144,53 @@ pub struct CodexUsageConfig {
     /// starts it again from zero with a new start time).
     #[serde(deserialize_with = "deserialize_duration")]
     pub max_stale: Duration,
+    /// The retry window: records seen again within it are not counted twice.
+    pub dedup: DedupConfig,
+    /// Where the state is kept across restarts. Default: nowhere (a restart resets the totals).
+    pub storage: Option<UsageStorageConfig>,
+}
+
+/// `dedup:` of the `codex_usage` connector.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// Whether records seen again are skipped. Default: `true`.
+    pub enabled: bool,
+    /// How long a counted record is remembered (a duration string, more than zero). Default:
+    /// `10m` (Codex's OTLP exporter gives up on a request long before).
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub window: Duration,
+    /// Most records remembered; the oldest are forgotten first (counted). At least 1.
+    /// Default: `100000`.
+    pub max_entries: usize,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig {
+            enabled: true,
+            window: Duration::from_secs(600),
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// `storage:` of the `codex_usage` connector: a folder the gateway keeps the state in.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageStorageConfig {
+    /// The folder (created at start); the state is `<directory>/<connector id>.json`. Required.
+    pub directory: String,
+    /// How often the state is written (also at shutdown). Default: `10s`.
+    #[serde(
+        default = "default_store_interval",
+        deserialize_with = "deserialize_duration"
+    )]
+    pub interval: Duration,
+}
+
+fn default_store_interval() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for CodexUsageConfig {
@@ -114,6 +205,8 @@ impl Default for CodexUsageConfig {
             ],
             max_streams: 10_000,
             max_stale: Duration::from_secs(3600),
+            dedup: DedupConfig::default(),
+            storage: None,
         }
     }
 }
@@ -145,13 +238,44 @@ impl CodexUsageConfig {
         if self.max_stale.is_zero() {
             errors.push(BuildError::field("max_stale", "must be more than zero"));
         }
+        if self.dedup.window.is_zero() {
+            errors.push(BuildError::field("dedup.window", "must be more than zero"));
+        }
+        if self.dedup.max_entries == 0 {
+            errors.push(BuildError::field("dedup.max_entries", "must be at least 1"));
+        }
+        if let Some(st) = &self.storage {
+            if st.directory.trim().is_empty() {
+                errors.push(BuildError::field("storage.directory", "must not be empty"));
+            }
+            if st.interval.is_zero() {
+                errors.push(BuildError::field(
+                    "storage.interval",
+                    "must be more than zero",
+                ));
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(CodexUsage {
             cfg: self.clone(),
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
         })
+    }
+
+    /// [`CodexUsageConfig::build`] for a config reload: the new connector shares `previous`'s
+    /// state (running totals, retry window), so nothing restarts from zero and a request the old
+    /// pipelines are still handling is counted once, in the same totals.
+    pub fn build_continuing(
+        &self,
+        previous: Option<&CodexUsage>,
+    ) -> Result<CodexUsage, Vec<BuildError>> {
+        let mut built = self.build()?;
+        if let Some(p) = previous {
+            built.state = Arc::clone(&p.state);
+        }
+        Ok(built)
     }
 }
 
@@ -167,79 +291,19 @@ const RESERVED: &[&str] = &[
     "source",
     "kind",
     "conversation.id",
+    COST_SOURCE,
 ];
 
-/// The built connector. Thread-safe; the running totals sit behind one mutex.
+/// The built connector. Thread-safe; the running totals sit behind one mutex, shared with the
+/// connector a config reload builds ([`CodexUsageConfig::build_continuing`]).
 #[derive(Debug)]
 pub struct CodexUsage {
     cfg: CodexUsageConfig,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
-/// The running totals, and when stale ones were last forgotten.
-#[derive(Debug, Default)]
-struct State {
-    streams: HashMap<Vec<u8>, Stream>,
-    last_sweep: Option<Instant>,
-}
-
-/// How often stale streams are looked for.
+/// How often stale streams and expired retry-window entries are looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
-
-#[derive(Debug)]
-struct Stream {
-    start: u64,
-    last_seen: Instant,
-    value: Value,
-}
-
-/// What one stream holds: a sum or a histogram.
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Int(i64),
-    Double(f64),
-    Hist {
-        count: u64,
-        sum: f64,
-        min: f64,
-        max: f64,
-        buckets: Vec<u64>,
-    },
-}
-
-impl Value {
-    fn add(&mut self, other: &Value) {
-        match (self, other) {
-            (Value::Int(a), Value::Int(b)) => *a = a.saturating_add(*b),
-            (Value::Double(a), Value::Double(b)) => *a += b,
-            (
-                Value::Hist {
-                    count,
-                    sum,
-                    min,
-                    max,
-                    buckets,
-                },
-                Value::Hist {
-                    count: c2,
-                    sum: s2,
-                    min: mi2,
-                    max: ma2,
-                    buckets: b2,
-                },
-            ) => {
-                *count += c2;
-                *sum += s2;
-                *min = min.min(*mi2);
-                *max = max.max(*ma2);
-                for (a, b) in buckets.iter_mut().zip(b2) {
-                    *a += b;
-                }
-            }
-            _ => {}
-        }
-    }
-}
 
 /// Which metric a point belongs to (index into [`METRICS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -251,6 +315,7 @@ enum Kind {
     ApiRequests,
     ToolDecisions,
     Alerts,
+    CostReconciliation,
 }
 
 impl Kind {
@@ -263,6 +328,7 @@ impl Kind {
             Kind::ApiRequests => names::API_REQUESTS,
             Kind::ToolDecisions => names::TOOL_DECISIONS,
             Kind::Alerts => names::ALERTS,
+            Kind::CostReconciliation => names::COST_RECONCILIATION,
         }
     }
 
@@ -275,18 +341,22 @@ impl Kind {
             Kind::ApiRequests => "{request}",
             Kind::ToolDecisions => "{decision}",
             Kind::Alerts => "{alert}",
+            Kind::CostReconciliation => "USD",
         }
     }
 
     fn description(self) -> &'static str {
         match self {
             Kind::Tokens => "Tokens used by Codex, from response.completed events",
-            Kind::Cost => "USD spent by Codex, priced by the gateway's cost processor",
+            Kind::Cost => "USD spent by Codex: priced by the gateway's cost processor (cost_source=price_table) or as Codex reported it (cost_source=reported)",
             Kind::ToolCalls => "Codex tool calls",
             Kind::ToolDuration => "Codex tool call duration",
             Kind::ApiRequests => "Codex model API requests",
             Kind::ToolDecisions => "Codex tool approval decisions",
             Kind::Alerts => "Alerts raised by the gateway's codex_anomaly processor",
+            Kind::CostReconciliation => {
+                "Codex's reported cost minus the gateway's price-table cost, running totals"
+            }
         }
     }
 }
@@ -298,11 +368,20 @@ struct Pending {
     attrs: Vec<KeyValue>,
     value: Value,
     start: u64,
+    key: Vec<u8>,
 }
 
+/// Builds a point's attributes (model, the given extras, dimensions) for one record.
+type PointAttributes<'a> = dyn Fn(&[(&str, AnyValue)]) -> Vec<KeyValue> + 'a;
+
+/// A resource of the request and its canonical key.
+type Resources<'a> = Vec<(Option<&'a Resource>, Vec<u8>)>;
+
+/// The wall clock in ns since the epoch.
 impl CodexUsage {
     /// Aggregates the Codex events in `req` into a metrics request (`None` when it held none).
-    /// Streams over `max_streams` are counted in `cx` as `streams_over_limit`.
+    /// Streams over `max_streams` are counted in `cx` as `streams_over_limit`, records seen
+    /// again as `duplicates_skipped`.
     pub fn consume_logs(
         &self,
         req: &ExportLogsServiceRequest,
@@ -319,91 +398,199 @@ impl CodexUsage {
         now_unix: u64,
         now: Instant,
     ) -> Option<ExportMetricsServiceRequest> {
+        let resources: Resources<'_> = req
+            .resource_logs
+            .iter()
+            .map(|rl| {
+                let r = rl.resource.as_ref();
+                (r, resource_key(r))
+            })
+            .collect();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        self.sweep(state, now, cx);
+        let mut pending = self.collect(req, &resources, state, now, now_unix, cx);
+        if pending.is_empty() {
+            return None;
+        }
+        if self.cfg.aggregation_temporality == Temporality::Cumulative {
+            pending = self.accumulate(pending, state, now, now_unix, cx);
+            let reconciled = self.reconcile(&pending, state, &resources);
+            pending.extend(reconciled);
+        }
+        drop(guard);
+        Some(self.assemble(pending, &resources, now_unix))
+    }
+
+    /// Forgets stale streams and expired retry-window entries, at most once per second.
+    fn sweep(&self, state: &mut State, now: Instant, cx: &mut ProcessContext<'_>) {
+        if state
+            .last_sweep
+            .is_some_and(|t| now.saturating_duration_since(t) < SWEEP_INTERVAL)
+        {
+            return;
+        }
+        let stale = self.cfg.max_stale;
+        state
+            .streams
+            .retain(|_, s| now.saturating_duration_since(s.last_seen) < stale);
+        let expired = state.recent.expire(now, self.cfg.dedup.window);
+        if expired > 0 {
+            cx.count("dedup_evicted", "expired", expired);
+        }
+        state.last_sweep = Some(now);
+    }
+
+    /// The points of every record not seen before, aggregated per stream.
+    fn collect(
+        &self,
+        req: &ExportLogsServiceRequest,
+        resources: &Resources<'_>,
+        state: &mut State,
+        now: Instant,
+        now_unix: u64,
+        cx: &mut ProcessContext<'_>,
+    ) -> Vec<Pending> {
         let mut pending: Vec<Pending> = Vec::new();
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut resources: Vec<(Option<&Resource>, Vec<u8>)> = Vec::new();
-        for rl in &req.resource_logs {
-            let resource = rl.resource.as_ref();
-            let rkey = resource.map(|r| r.encode_to_vec()).unwrap_or_default();
-            let ridx = resources.len();
-            resources.push((resource, rkey));
+        for (ridx, rl) in req.resource_logs.iter().enumerate() {
+            let (resource, rkey) = &resources[ridx];
             for record in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-                for (kind, attrs, value) in self.points_of(record, resource) {
-                    let start = record_time(record).unwrap_or(now_unix);
-                    let key = stream_key(kind, &resources[ridx].1, &attrs);
-                    // One key per stream: the running totals below find it by the same key.
+                let points = self.points_of(record, *resource);
+                if points.is_empty() || self.seen_before(record, &points, state, now, cx) {
+                    continue;
+                }
+                for (kind, attrs, value) in points {
+                    let key = stream_key(kind, rkey, &attrs);
                     match index.get(&key) {
-                        Some(&i) => {
-                            pending[i].value.add(&value);
-                            pending[i].start = pending[i].start.min(start);
-                        }
+                        Some(&i) => pending[i].value.add(&value),
                         None => {
-                            index.insert(key, pending.len());
+                            index.insert(key.clone(), pending.len());
                             pending.push(Pending {
                                 kind,
                                 resource: ridx,
                                 attrs,
                                 value,
-                                start,
+                                start: now_unix,
+                                key,
                             });
                         }
                     }
                 }
             }
         }
-        if pending.is_empty() {
-            return None;
+        pending
+    }
+
+    /// Whether `record` was counted within the retry window (then it is counted in `cx`);
+    /// otherwise it is remembered.
+    fn seen_before(
+        &self,
+        record: &LogRecord,
+        points: &[(Kind, Vec<KeyValue>, Value)],
+        state: &mut State,
+        now: Instant,
+        cx: &mut ProcessContext<'_>,
+    ) -> bool {
+        if !self.cfg.dedup.enabled {
+            return false;
         }
-        if self.cfg.aggregation_temporality == Temporality::Cumulative {
-            let mut keys = vec![Vec::new(); pending.len()];
-            for (key, i) in index {
-                keys[i] = key;
-            }
-            let mut guard = self.lock();
-            let state = &mut *guard;
-            // Forget stale streams at most once per second, not on every request.
-            if state
-                .last_sweep
-                .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_INTERVAL)
-            {
-                let stale = self.cfg.max_stale;
-                state
-                    .streams
-                    .retain(|_, s| now.saturating_duration_since(s.last_seen) < stale);
-                state.last_sweep = Some(now);
-            }
-            let streams = &mut state.streams;
-            let mut kept = Vec::with_capacity(pending.len());
-            for (mut p, key) in pending.into_iter().zip(keys) {
-                let full = streams.len() >= self.cfg.max_streams;
-                match streams.get_mut(&key) {
-                    Some(s) => {
-                        s.value.add(&p.value);
-                        s.last_seen = now;
-                        p.value = s.value.clone();
-                        p.start = s.start;
-                    }
-                    None if full => {
-                        cx.count("streams_over_limit", p.kind.name(), 1);
-                        continue;
-                    }
-                    None => {
-                        streams.insert(
-                            key,
-                            Stream {
-                                start: now_unix.min(p.start),
-                                last_seen: now,
-                                value: p.value.clone(),
-                            },
-                        );
-                        p.start = now_unix.min(p.start);
-                    }
+        let Some(id) = record_identity(record, points) else {
+            cx.count("dedup_unkeyed", event_name(record), 1);
+            return false;
+        };
+        let (dup, evicted) = state.recent.check(id, now, self.cfg.dedup.max_entries);
+        if evicted > 0 {
+            cx.count("dedup_evicted", "overflow", evicted);
+        }
+        if dup {
+            cx.count("duplicates_skipped", event_name(record), 1);
+        }
+        dup
+    }
+
+    /// Adds this request's points to the running totals; each point becomes its stream's total.
+    fn accumulate(
+        &self,
+        pending: Vec<Pending>,
+        state: &mut State,
+        now: Instant,
+        now_unix: u64,
+        cx: &mut ProcessContext<'_>,
+    ) -> Vec<Pending> {
+        let streams = &mut state.streams;
+        let mut kept = Vec::with_capacity(pending.len());
+        for mut p in pending {
+            let full = streams.len() >= self.cfg.max_streams;
+            match streams.get_mut(&p.key) {
+                Some(s) => {
+                    s.value.add(&p.value);
+                    s.last_seen = now;
+                    p.value = s.value.clone();
+                    p.start = s.start;
                 }
-                kept.push(p);
+                None if full => {
+                    cx.count("streams_over_limit", p.kind.name(), 1);
+                    continue;
+                }
+                None => {
+                    streams.insert(
+                        p.key.clone(),
+                        Stream {
+                            start: now_unix,
+                            last_seen: now,
+                            value: p.value.clone(),
+                        },
+                    );
+                }
             }
-            pending = kept;
+            kept.push(p);
         }
-        Some(self.assemble(pending, &resources, now_unix))
+        kept
+    }
+
+    /// `codex_cost_reconciliation_usd` points for the cost streams of `pending` whose other
+    /// source has a running total too: reported − price table.
+    fn reconcile(
+        &self,
+        pending: &[Pending],
+        state: &State,
+        resources: &Resources<'_>,
+    ) -> Vec<Pending> {
+        let mut out = Vec::new();
+        let mut done: HashSet<Vec<u8>> = HashSet::new();
+        for p in pending.iter().filter(|p| p.kind == Kind::Cost) {
+            let base: Vec<KeyValue> = p
+                .attrs
+                .iter()
+                .filter(|kv| kv.key != COST_SOURCE)
+                .cloned()
+                .collect();
+            let rkey = &resources[p.resource].1;
+            let sibling = |source: &str| {
+                let mut attrs = base.clone();
+                attrs.push(string_kv(COST_SOURCE, source));
+                state.streams.get(&stream_key(Kind::Cost, rkey, &attrs))
+            };
+            let (Some(reported), Some(priced)) = (sibling(REPORTED), sibling(PRICE_TABLE)) else {
+                continue;
+            };
+            let key = stream_key(Kind::CostReconciliation, rkey, &base);
+            let (Some(r), Some(t)) = (reported.value.as_f64(), priced.value.as_f64()) else {
+                continue;
+            };
+            if done.insert(key.clone()) {
+                out.push(Pending {
+                    kind: Kind::CostReconciliation,
+                    resource: p.resource,
+                    attrs: base,
+                    value: Value::Double(r - t),
+                    start: reported.start.min(priced.start),
+                    key,
+                });
+            }
+        }
+        out
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -413,6 +600,29 @@ impl CodexUsage {
     /// Number of cumulative streams held.
     pub fn stream_count(&self) -> usize {
         self.lock().streams.len()
+    }
+
+    /// Number of records remembered for the retry window.
+    pub fn recent_count(&self) -> usize {
+        self.lock().recent.len()
+    }
+
+    /// The state as of now, for a store.
+    pub fn snapshot(&self) -> UsageSnapshot {
+        self.lock().snapshot(Instant::now(), crate::clock::unix_nanos())
+    }
+
+    /// Replaces the state with `snap` (read from a store at start); `Err` says what is wrong
+    /// with it and leaves the state as it was.
+    pub fn restore(&self, snap: &UsageSnapshot) -> Result<(), String> {
+        let restored = State::restore(snap, Instant::now(), crate::clock::unix_nanos())?;
+        *self.lock() = restored;
+        Ok(())
+    }
+
+    /// The `storage` config, if any.
+    pub fn storage(&self) -> Option<&UsageStorageConfig> {
+        self.cfg.storage.as_ref()
     }
 
     /// The points one record contributes.
@@ -472,10 +682,9 @@ impl CodexUsage {
                         ));
                     }
                 }
-                if let Some(c) = double_attr(attrs, "cost.usd") {
-                    out.push((Kind::Cost, base(&[]), Value::Double(c)));
-                }
+                out.extend(self.cost_point(attrs, &base));
             }
+            TURN_COST => out.extend(self.cost_point(attrs, &base)),
             "codex.tool_result" => {
                 let tool = string_value(str_attr(attrs, "tool_name").unwrap_or(""));
                 let success = string_value(match bool_attr(attrs, "success") {
@@ -529,6 +738,24 @@ impl CodexUsage {
             _ => {}
         }
         out
+    }
+
+    /// The `codex_cost_usd` point of a record carrying `cost.usd`, labelled by `cost.source`.
+    fn cost_point(
+        &self,
+        attrs: &[KeyValue],
+        base: &PointAttributes<'_>,
+    ) -> Option<(Kind, Vec<KeyValue>, Value)> {
+        let c = double_attr(attrs, "cost.usd")?;
+        let source = match str_attr(attrs, "cost.source") {
+            Some(REPORTED) => REPORTED,
+            _ => PRICE_TABLE,
+        };
+        Some((
+            Kind::Cost,
+            base(&[(COST_SOURCE, string_value(source))]),
+            Value::Double(c),
+        ))
     }
 
     fn histogram_of(&self, x: f64) -> Value {
@@ -642,7 +869,8 @@ impl CodexUsage {
             _ => metric::Data::Sum(Sum {
                 data_points: Vec::new(),
                 aggregation_temporality: temporality,
-                is_monotonic: true,
+                // The difference of two totals can go down.
+                is_monotonic: kind != Kind::CostReconciliation,
             }),
         };
         Metric {
@@ -655,16 +883,61 @@ impl CodexUsage {
     }
 }
 
-/// Identity of a stream: metric, resource (encoded) and point attributes (encoded, in order).
-fn stream_key(kind: Kind, resource: &[u8], attrs: &[KeyValue]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(resource.len() + 64);
-    key.push(kind as u8);
-    key.extend_from_slice(&(resource.len() as u64).to_le_bytes());
-    key.extend_from_slice(resource);
-    for kv in attrs {
-        kv.encode_length_delimited(&mut key).unwrap_or_default();
-    }
+/// The canonical key of a resource: its attributes in key order (see [`push_attrs`]).
+fn resource_key(r: Option<&Resource>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(256);
+    push_attrs(&mut key, r.map_or(&[][..], |r| &r.attributes));
     key
+}
+
+/// Identity of a stream: metric, canonical resource key and point attributes in key order, so
+/// neither the resource's nor the points' attribute order splits a stream.
+fn stream_key(kind: Kind, resource: &[u8], attrs: &[KeyValue]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(resource.len() + 128);
+    key.push(kind as u8);
+    push_bytes(&mut key, resource);
+    push_attrs(&mut key, attrs);
+    key
+}
+
+/// `cost_source` of Codex's own reported cost.
+pub const REPORTED: &str = "reported";
+/// `cost_source` of a cost priced from the `cost` processor's table (and the default).
+pub const PRICE_TABLE: &str = "price_table";
+
+/// A record's identity for the retry window: its event name, conversation id, event time,
+/// per-event ids ([`DEDUP_ID_KEYS`]) and the points it yields, as a 128-bit hash. `None`
+/// without a conversation id or a time.
+fn record_identity(record: &LogRecord, points: &[(Kind, Vec<KeyValue>, Value)]) -> Option<u128> {
+    let attrs = &record.attributes;
+    let conversation = str_attr(attrs, "conversation.id")?;
+    let time = match str_attr(attrs, "event.timestamp") {
+        Some(t) => t.to_string(),
+        None => record_time(record)?.to_string(),
+    };
+    let mut halves = [0u64; 2];
+    for (seed, half) in halves.iter_mut().enumerate() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (seed as u8, event_name(record), conversation, &time).hash(&mut h);
+        for k in DEDUP_ID_KEYS {
+            let v = find_attr(attrs, k).map(|v| format!("{v:?}"));
+            (k, v).hash(&mut h);
+        }
+        for (kind, point_attrs, value) in points {
+            (*kind as u8).hash(&mut h);
+            let mut canonical = Vec::new();
+            push_attrs(&mut canonical, point_attrs);
+            canonical.hash(&mut h);
+            hash_value(value, &mut h);
+        }
+        *half = h.finish();
+    }
+    Some((u128::from(halves[0]) << 64) | u128::from(halves[1]))
+}
+
+/// Hashes a point value (its `Debug` form: exact for the floats, which are printed round-trip).
+fn hash_value(v: &Value, h: &mut impl Hasher) {
+    format!("{v:?}").hash(h);
 }
 
 fn record_time(r: &LogRecord) -> Option<u64> {

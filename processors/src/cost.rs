@@ -45,11 +45,31 @@
 //! Counted as `cost_priced{label=<matched models key, or default>}` per priced record, and
 //! `unknown_model{label=default}` (priced with `default`) or `unknown_model{label=none}` (no
 //! price) for records whose model has no entry.
+//!
+//! **Codex's own cost.** Codex (0.171.0, with an OTLP exporter configured and an API-key
+//! account) asks OpenAI's backend what each finished turn cost and reports it as a
+//! `codex.turn_cost` log event (`usage.estimated_usd`, a decimal string, with `turn.id`) and a
+//! `codex.turn.cost_microusd` counter. `source` chooses which cost goes on the records:
+//!
+//! - `price_table`: only the table, as above;
+//! - `reported`: only Codex's figure: `cost.usd` (double) on each `codex.turn_cost` record;
+//! - `both` (default): both, each record saying which in `cost.source` (`price_table` /
+//!   `reported`); the `codex_usage` connector then counts `codex_cost_usd` per `cost_source` and
+//!   `codex_cost_reconciliation_usd` (reported − table).
+//!
+//! Counted as `cost_reported{label=<model>}` per reported cost taken and
+//! `reported_cost_invalid{label=<model>}` when `usage.estimated_usd` is not a number.
+//!
+//! Price entries may carry where they come from: `as_of` (the date the price was read,
+//! `YYYY-MM-DD`) and `source_url` (the page it was read on); `estimate: true` marks a price not
+//! confirmed by OpenAI's own pricing pages. They do not change the cost; they are checked
+//! (`as_of` must be a date, `source_url` an http(s) URL) and documented next to the price.
 
-use crate::codex_event::{count_attr, is_response_completed, set_if_absent, str_attr};
-use crate::{BuildError, ProcessContext, Processor};
+use crate::codex_event::{count_attr, event_name, is_response_completed, set_if_absent, str_attr};
+use crate::{find_attr, BuildError, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -71,7 +91,46 @@ pub struct CostConfig {
     pub model_attribute: String,
     /// Attribute the cost is written to (a double, USD). Default: `cost.usd`.
     pub attribute: String,
+    /// Which cost goes on the records: `price_table`, `reported` (Codex's own) or `both`
+    /// (default).
+    pub source: CostSource,
+    /// Attribute of `codex.turn_cost` holding Codex's reported cost in USD (a decimal string).
+    /// Default: `usage.estimated_usd`.
+    pub reported_attribute: String,
+    /// Attribute naming where a record's cost came from (`price_table` / `reported`). Default:
+    /// `cost.source`.
+    pub source_attribute: String,
 }
+
+/// Where the cost on a record comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostSource {
+    /// The price table only.
+    PriceTable,
+    /// Codex's reported turn cost only.
+    Reported,
+    /// Both, each record labelled with its source.
+    #[default]
+    Both,
+}
+
+impl CostSource {
+    fn prices(self) -> bool {
+        self != CostSource::Reported
+    }
+
+    fn reports(self) -> bool {
+        self != CostSource::PriceTable
+    }
+}
+
+/// Event name of Codex's reported turn cost.
+pub const TURN_COST_EVENT: &str = "codex.turn_cost";
+/// `cost.source` of a table price.
+pub const SOURCE_PRICE_TABLE: &str = "price_table";
+/// `cost.source` of Codex's reported cost.
+pub const SOURCE_REPORTED: &str = "reported";
 
 impl Default for CostConfig {
     fn default() -> Self {
@@ -81,12 +140,15 @@ impl Default for CostConfig {
             prefix_match: true,
             model_attribute: "model".to_string(),
             attribute: "cost.usd".to_string(),
+            source: CostSource::Both,
+            reported_attribute: "usage.estimated_usd".to_string(),
+            source_attribute: "cost.source".to_string(),
         }
     }
 }
 
 /// Prices of one model in USD per 1M tokens, as written in config.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceConfig {
     /// Uncached input tokens. Required.
@@ -99,6 +161,15 @@ pub struct PriceConfig {
     /// Reasoning tokens. Default: `output`.
     #[serde(default)]
     pub reasoning: Option<f64>,
+    /// The date the price was read, `YYYY-MM-DD`. Documentation only. Default: none.
+    #[serde(default)]
+    pub as_of: Option<String>,
+    /// The page the price was read on (http or https). Documentation only. Default: none.
+    #[serde(default)]
+    pub source_url: Option<String>,
+    /// `true` when the price is not confirmed by OpenAI's own pricing pages. Default: `false`.
+    #[serde(default)]
+    pub estimate: bool,
 }
 
 impl PriceConfig {
@@ -113,6 +184,25 @@ impl PriceConfig {
     }
 
     fn validate(&self, path: &str, errors: &mut Vec<BuildError>) {
+        if let Some(d) = &self.as_of {
+            if !is_date(d) {
+                errors.push(BuildError::field(
+                    format!("{path}.as_of"),
+                    format!("a date YYYY-MM-DD, got {d:?}"),
+                ));
+            }
+        }
+        if let Some(u) = &self.source_url {
+            let rest = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                errors.push(BuildError::field(
+                    format!("{path}.source_url"),
+                    format!("an http(s) URL, got {u:?}"),
+                ));
+            }
+        }
         for (field, v) in [
             ("input", Some(self.input)),
             ("cached_input", self.cached_input),
@@ -129,6 +219,26 @@ impl PriceConfig {
             }
         }
     }
+}
+
+/// Whether `s` is a calendar date `YYYY-MM-DD` (month 1–12, day 1–31).
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+    };
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(0);
+    (1..=12).contains(&num(5..7)) && (1..=31).contains(&num(8..10))
 }
 
 /// Resolved prices of one model, USD per 1M tokens.
@@ -195,6 +305,9 @@ pub struct CostProcessor {
     default: Option<Prices>,
     model_attribute: String,
     attribute: String,
+    source: CostSource,
+    reported_attribute: String,
+    source_attribute: String,
 }
 
 impl CostConfig {
@@ -213,6 +326,8 @@ impl CostConfig {
         for (field, v) in [
             ("model_attribute", &self.model_attribute),
             ("attribute", &self.attribute),
+            ("reported_attribute", &self.reported_attribute),
+            ("source_attribute", &self.source_attribute),
         ] {
             if v.is_empty() {
                 errors.push(BuildError::field(field, "must not be empty"));
@@ -241,6 +356,9 @@ impl CostConfig {
             default: self.default.as_ref().map(PriceConfig::resolve),
             model_attribute: self.model_attribute.clone(),
             attribute: self.attribute.clone(),
+            source: self.source,
+            reported_attribute: self.reported_attribute.clone(),
+            source_attribute: self.source_attribute.clone(),
         })
     }
 }
@@ -289,55 +407,115 @@ impl CostProcessor {
 
 impl Processor for CostProcessor {
     fn process_logs(&self, req: &mut ExportLogsServiceRequest, cx: &mut ProcessContext<'_>) {
-        let mut priced: Vec<(String, u64)> = Vec::new();
-        let (mut unknown_default, mut unknown_none) = (0u64, 0u64);
+        let mut tally = Tally::default();
         for lr in req
             .resource_logs
             .iter_mut()
             .flat_map(|r| &mut r.scope_logs)
             .flat_map(|s| &mut s.log_records)
         {
-            if !is_response_completed(lr) || lr.attributes.iter().any(|a| a.key == self.attribute) {
+            if lr.attributes.iter().any(|a| a.key == self.attribute) {
                 continue;
             }
-            let Some(usage) = TokenUsage::from_attributes(&lr.attributes) else {
-                continue;
-            };
-            let model = str_attr(&lr.attributes, &self.model_attribute).unwrap_or("");
-            let (cost, label) = match self.lookup(model) {
-                Some(PriceMatch::Model(key, p)) => (Some(cost_usd(p, &usage)), Some(key)),
-                Some(PriceMatch::Default(p)) => {
-                    unknown_default += 1;
-                    (Some(cost_usd(p, &usage)), Some(DEFAULT_LABEL))
-                }
-                None => {
-                    unknown_none += 1;
-                    (None, None)
-                }
-            };
-            if let Some(label) = label {
-                match priced.iter_mut().find(|(l, _)| l == label) {
-                    Some(e) => e.1 += 1,
-                    None => priced.push((label.to_string(), 1)),
-                }
-            }
-            if let Some(cost) = cost {
-                set_if_absent(
-                    &mut lr.attributes,
-                    &self.attribute,
-                    Value::DoubleValue(cost),
-                );
+            if self.source.reports() && event_name(lr) == TURN_COST_EVENT {
+                self.take_reported(lr, &mut tally);
+            } else if self.source.prices() && is_response_completed(lr) {
+                self.price(lr, &mut tally);
             }
         }
-        for (label, n) in &priced {
-            cx.count("cost_priced", label, *n);
+        tally.report(cx);
+    }
+}
+
+/// What one request's records got, for the counters.
+#[derive(Default)]
+struct Tally {
+    priced: Vec<(String, u64)>,
+    reported: Vec<(String, u64)>,
+    invalid: Vec<(String, u64)>,
+    unknown_default: u64,
+    unknown_none: u64,
+}
+
+fn bump(list: &mut Vec<(String, u64)>, label: &str) {
+    match list.iter_mut().find(|(l, _)| l == label) {
+        Some(e) => e.1 += 1,
+        None => list.push((label.to_string(), 1)),
+    }
+}
+
+impl Tally {
+    fn report(&self, cx: &mut ProcessContext<'_>) {
+        for (name, list) in [
+            ("cost_priced", &self.priced),
+            ("cost_reported", &self.reported),
+            ("reported_cost_invalid", &self.invalid),
+        ] {
+            for (label, n) in list {
+                cx.count(name, label, *n);
+            }
         }
-        if unknown_default > 0 {
-            cx.count("unknown_model", DEFAULT_LABEL, unknown_default);
+        if self.unknown_default > 0 {
+            cx.count("unknown_model", DEFAULT_LABEL, self.unknown_default);
         }
-        if unknown_none > 0 {
-            cx.count("unknown_model", "none", unknown_none);
+        if self.unknown_none > 0 {
+            cx.count("unknown_model", "none", self.unknown_none);
         }
+    }
+}
+
+impl CostProcessor {
+    /// Prices one `response.completed` record from the table.
+    fn price(&self, lr: &mut LogRecord, tally: &mut Tally) {
+        let Some(usage) = TokenUsage::from_attributes(&lr.attributes) else {
+            return;
+        };
+        let model = str_attr(&lr.attributes, &self.model_attribute).unwrap_or("");
+        let cost = match self.lookup(model) {
+            Some(PriceMatch::Model(key, p)) => {
+                bump(&mut tally.priced, key);
+                cost_usd(p, &usage)
+            }
+            Some(PriceMatch::Default(p)) => {
+                tally.unknown_default += 1;
+                bump(&mut tally.priced, DEFAULT_LABEL);
+                cost_usd(p, &usage)
+            }
+            None => {
+                tally.unknown_none += 1;
+                return;
+            }
+        };
+        self.put(lr, cost, SOURCE_PRICE_TABLE);
+    }
+
+    /// Takes Codex's reported cost of one `codex.turn_cost` record.
+    fn take_reported(&self, lr: &mut LogRecord, tally: &mut Tally) {
+        let model = str_attr(&lr.attributes, &self.model_attribute)
+            .unwrap_or("")
+            .to_string();
+        let usd = match find_attr(&lr.attributes, &self.reported_attribute) {
+            Some(Value::StringValue(s)) => s.trim().parse::<f64>().ok(),
+            Some(Value::DoubleValue(d)) => Some(*d),
+            Some(Value::IntValue(n)) => Some(*n as f64),
+            _ => None,
+        };
+        match usd.filter(|d| d.is_finite() && *d >= 0.0) {
+            Some(usd) => {
+                bump(&mut tally.reported, &model);
+                self.put(lr, usd, SOURCE_REPORTED);
+            }
+            None => bump(&mut tally.invalid, &model),
+        }
+    }
+
+    fn put(&self, lr: &mut LogRecord, usd: f64, source: &str) {
+        set_if_absent(&mut lr.attributes, &self.attribute, Value::DoubleValue(usd));
+        set_if_absent(
+            &mut lr.attributes,
+            &self.source_attribute,
+            Value::StringValue(source.to_string()),
+        );
     }
 }
 
@@ -439,6 +617,137 @@ mod tests {
         }
     }
 
+    /// Every logs body of the real Codex 0.171.0 app-server session whose turn Codex priced.
+    fn turn_cost_capture() -> ExportLogsServiceRequest {
+        let dir = format!(
+            "{}/../tests/fixtures/codex-0.171.0/app-server-turn-cost",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with("_logs.pb"))
+            .collect();
+        names.sort();
+        let mut all = ExportLogsServiceRequest::default();
+        for n in names {
+            let bytes = std::fs::read(format!("{dir}/{n}")).expect("read");
+            let req = ExportLogsServiceRequest::decode(bytes.as_slice()).expect("decode");
+            all.resource_logs.extend(req.resource_logs);
+        }
+        all
+    }
+
+    fn records_of<'a>(req: &'a ExportLogsServiceRequest, event: &str) -> Vec<&'a LogRecord> {
+        req.resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .filter(|r| crate::codex_event::event_name(r) == event)
+            .collect()
+    }
+
+    #[test]
+    fn codex_s_reported_turn_cost_and_the_table_price_are_both_kept_with_their_source() {
+        let mut req = turn_cost_capture();
+        let p = build(GPT51_CODEX);
+        let counts = run(&p, &mut req);
+        let turn = records_of(&req, TURN_COST_EVENT);
+        assert_eq!(turn.len(), 1, "Codex 0.171.0 reported one turn");
+        assert_eq!(
+            find_attr(&turn[0].attributes, "cost.usd"),
+            Some(&Value::DoubleValue(0.0123456))
+        );
+        assert_eq!(
+            str_attr(&turn[0].attributes, "cost.source"),
+            Some(SOURCE_REPORTED)
+        );
+        let priced: Vec<_> = records_of(&req, "codex.sse_event")
+            .into_iter()
+            .filter(|r| find_attr(&r.attributes, "cost.usd").is_some())
+            .collect();
+        assert_eq!(priced.len(), 2, "one tool call and the answer");
+        assert!(priced
+            .iter()
+            .all(|r| str_attr(&r.attributes, "cost.source") == Some(SOURCE_PRICE_TABLE)));
+        assert!(counts.contains(&("cost_reported".into(), "gpt-5.1-codex".into(), 1)));
+        assert!(counts.contains(&("cost_priced".into(), "gpt-5.1-codex".into(), 2)));
+    }
+
+    #[test]
+    fn source_picks_the_table_or_codex_s_figure() {
+        let cost_records = |json: &str| {
+            let mut req = turn_cost_capture();
+            run(&build(json), &mut req);
+            let n = |event: &str| {
+                records_of(&req, event)
+                    .into_iter()
+                    .filter(|r| find_attr(&r.attributes, "cost.usd").is_some())
+                    .count()
+            };
+            (n("codex.sse_event"), n(TURN_COST_EVENT))
+        };
+        let with = |source: &str| {
+            format!(
+                r#"{{"source": "{source}", "models": {{"gpt-5.1-codex": {{"input": 1.25, "output": 10}}}}}}"#
+            )
+        };
+        assert_eq!(cost_records(&with("price_table")), (2, 0));
+        assert_eq!(cost_records(&with("reported")), (0, 1));
+        assert_eq!(cost_records(&with("both")), (2, 1));
+    }
+
+    #[test]
+    fn a_reported_cost_that_is_not_a_number_is_counted_and_left_out() {
+        // Synthesized: Codex sends a decimal string; this one is broken on purpose.
+        let mut req = turn_cost_capture();
+        for r in req
+            .resource_logs
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_logs)
+            .flat_map(|s| &mut s.log_records)
+        {
+            for kv in &mut r.attributes {
+                if kv.key == "usage.estimated_usd" {
+                    kv.value = Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                        value: Some(Value::StringValue("n/a".into())),
+                    });
+                }
+            }
+        }
+        let counts = run(&build(r#"{"source": "reported"}"#), &mut req);
+        assert!(records_of(&req, TURN_COST_EVENT).iter().all(|r| find_attr(
+            &r.attributes,
+            "cost.usd"
+        )
+        .is_none()));
+        assert_eq!(
+            counts,
+            [(
+                "reported_cost_invalid".to_string(),
+                "gpt-5.1-codex".to_string(),
+                1
+            )]
+        );
+    }
+
+    #[test]
+    fn price_dates_and_source_urls_are_checked() {
+        let errs = serde_json::from_str::<CostConfig>(
+            r#"{"models": {"m": {"input": 1, "output": 1, "as_of": "2026-13-01", "source_url": "openai.com/pricing"}}}"#,
+        )
+        .expect("parses")
+        .build()
+        .expect_err("invalid");
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["models.m.as_of", "models.m.source_url"]);
+        build(
+            r#"{"models": {"m": {"input": 1, "output": 1, "as_of": "2026-12-04",
+                "source_url": "https://developers.openai.com/api/docs/pricing", "estimate": true}}}"#,
+        );
+    }
+
     #[test]
     fn unknown_models_use_the_default_or_get_no_cost_and_are_counted() {
         let mut req = fixture();
@@ -517,6 +826,9 @@ mod tests {
                         cached_input: Some(f64::NAN),
                         output: -10.0,
                         reasoning: None,
+                        as_of: None,
+                        source_url: None,
+                        estimate: false,
                     },
                 ),
                 (
@@ -526,6 +838,9 @@ mod tests {
                         cached_input: None,
                         output: 1.0,
                         reasoning: Some(f64::INFINITY),
+                        as_of: None,
+                        source_url: None,
+                        estimate: false,
                     },
                 ),
             ]),
@@ -534,6 +849,9 @@ mod tests {
                 cached_input: None,
                 output: 0.0,
                 reasoning: None,
+                as_of: None,
+                source_url: None,
+                estimate: false,
             }),
             attribute: String::new(),
             ..Default::default()
@@ -592,7 +910,7 @@ mod tests {
                 pi in price(), po in price(),
             ) {
                 // cached_input = input and reasoning = output: cost = input × pi + output × po.
-                let prices = PriceConfig { input: pi, cached_input: None, output: po, reasoning: None }
+                let prices = PriceConfig { input: pi, cached_input: None, output: po, reasoning: None, as_of: None, source_url: None, estimate: false }
                     .resolve();
                 let u = TokenUsage { input, cached_input: cached, output, reasoning };
                 let want = (input as f64 * pi + output as f64 * po) / 1e6;

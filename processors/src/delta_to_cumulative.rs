@@ -643,7 +643,7 @@ impl DeltaPoint for ExponentialHistogramDataPoint {
 // Stream keys
 // ------------------------------------------------------------------------------------------------
 
-fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
     buf.extend_from_slice(&len.to_le_bytes());
     buf.extend_from_slice(bytes);
@@ -651,7 +651,7 @@ fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Appends `attrs` in a canonical order (by key, then by encoded value), so the order in which
 /// a client lists attributes does not split a stream.
-fn push_attrs(buf: &mut Vec<u8>, attrs: &[KeyValue]) {
+pub(crate) fn push_attrs(buf: &mut Vec<u8>, attrs: &[KeyValue]) {
     let len = u32::try_from(attrs.len()).unwrap_or(u32::MAX);
     buf.extend_from_slice(&len.to_le_bytes());
     let mut order: Vec<&KeyValue> = attrs.iter().collect();

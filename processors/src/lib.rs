@@ -10,6 +10,7 @@
 //! implementing [`Processor`] that cannot fail.
 
 pub mod attributes;
+pub mod cardinality;
 pub mod clock;
 pub mod codex;
 pub mod codex_anomaly;

@@ -43,8 +43,24 @@
 //!   record attributes; not span events), `resource_attribute` its resource, `metadata` the
 //!   request. The chosen keys are set on the item.
 //!
+//! Identity from the receiver's authentication (`auth.<key>` request metadata, see the OTLP
+//! receiver's `auth:`), or from any other metadata key, goes through `from_metadata` (metadata
+//! key → attribute key): applied to every item besides the rules, and always overwriting (an
+//! authenticated identity wins over what the client says about itself). With `metric_points:
+//! true` (at `level: resource`) the tags chosen for a resource are also set on every metric data
+//! point under it, for backends that drop resource attributes (Prometheus-style ones keep only
+//! `job`/`instance` and `target_info`). So per-user and per-team dashboards work without Codex
+//! sending any identity on its metrics:
+//!
+//! ```yaml
+//! team:
+//!   from_metadata: { auth.user: user, auth.team: team }
+//!   metric_points: true
+//! ```
+//!
 //! Counted as `team_tagged{label=<rule name, or rules[i]>}` and `team_tagged{label=default}`, in
-//! items (spans, data points, log records) tagged, at both levels.
+//! items (spans, data points, log records) tagged, at both levels; `team_tagged{label=
+//! from_metadata}` for items tagged from the metadata.
 
 use crate::{BuildError, ConfigValue, Metadata, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
@@ -93,6 +109,15 @@ pub struct TeamConfig {
     /// set by Codex's own `[otel.span_attributes]` or by an upstream collector).
     #[serde(default)]
     pub overwrite: bool,
+    /// Request metadata key → attribute key, set on every item (or resource) whose request has
+    /// that metadata, besides the rules and always overwriting: e.g. `{ auth.user: user }` for
+    /// the attributes of the receiver's `auth` credentials. Default: none.
+    #[serde(default)]
+    pub from_metadata: BTreeMap<String, String>,
+    /// At `level: resource`, also set the resource's tags on every metric data point under it.
+    /// Default: `false`.
+    #[serde(default)]
+    pub metric_points: bool,
 }
 
 fn default_tags() -> BTreeMap<String, ConfigValue> {
@@ -106,6 +131,8 @@ impl Default for TeamConfig {
             default: default_tags(),
             level: TeamLevel::Resource,
             overwrite: false,
+            from_metadata: BTreeMap::new(),
+            metric_points: false,
         }
     }
 }
@@ -268,7 +295,12 @@ pub struct TeamProcessor {
     default: Vec<(String, AnyValue)>,
     level: TeamLevel,
     overwrite: bool,
+    from_metadata: Vec<(String, String)>,
+    metric_points: bool,
 }
+
+/// Counter label of items tagged from `from_metadata`.
+pub const FROM_METADATA_LABEL: &str = "from_metadata";
 
 impl TeamConfig {
     /// Checks every rule and builds the processor; all problems are returned at once.
@@ -285,6 +317,20 @@ impl TeamConfig {
                 errors.push(BuildError::field("default", "empty key"));
             }
         }
+        for (from, to) in &self.from_metadata {
+            if from.is_empty() || to.is_empty() {
+                errors.push(BuildError::field(
+                    format!("from_metadata.{from}"),
+                    "metadata key and attribute key must not be empty",
+                ));
+            }
+        }
+        if self.metric_points && self.level == TeamLevel::Record {
+            errors.push(BuildError::field(
+                "metric_points",
+                "only with `level: resource` (at `level: record` the points are tagged anyway)",
+            ));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -297,6 +343,12 @@ impl TeamConfig {
                 .collect(),
             level: self.level,
             overwrite: self.overwrite,
+            from_metadata: self
+                .from_metadata
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            metric_points: self.metric_points,
         })
     }
 
@@ -657,34 +709,96 @@ impl TeamProcessor {
         })
     }
 
-    fn set(&self, attrs: &mut Vec<KeyValue>, values: Vec<(String, AnyValue)>) {
+    fn set(&self, attrs: &mut Vec<KeyValue>, values: &[(String, AnyValue)], overwrite: bool) {
         for (key, value) in values {
-            match attrs.iter_mut().find(|kv| kv.key == key) {
-                Some(kv) if self.overwrite => kv.value = Some(value),
+            match attrs.iter_mut().find(|kv| kv.key == *key) {
+                Some(kv) if overwrite => kv.value = Some(value.clone()),
                 Some(_) => {}
                 None => attrs.push(KeyValue {
-                    key,
-                    value: Some(value),
+                    key: key.clone(),
+                    value: Some(value.clone()),
                     ..Default::default()
                 }),
             }
         }
     }
 
-    /// Resource level: decide once for the resource, tag it, count its `items`.
+    /// Sets a resource's tags on one of its data points: identity keys overwrite, the others
+    /// follow `overwrite`.
+    fn set_on_point(&self, attrs: &mut Vec<KeyValue>, tags: &[(String, AnyValue)]) {
+        for (k, v) in tags {
+            let identity = self.from_metadata.iter().any(|(_, to)| to == k);
+            self.set(
+                attrs,
+                std::slice::from_ref(&(k.clone(), v.clone())),
+                identity || self.overwrite,
+            );
+        }
+    }
+
+    /// The `from_metadata` tags of this request.
+    fn identity(&self, md: &Metadata) -> Vec<(String, AnyValue)> {
+        self.from_metadata
+            .iter()
+            .filter_map(|(from, to)| {
+                md.get(from).map(|v| {
+                    (
+                        to.clone(),
+                        ConfigValue::String(v.to_string()).to_any_value(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Tags `attrs` with the identity (overwriting), then the decision; returns what was set.
+    fn apply(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        identity: &[(String, AnyValue)],
+        decision: Option<Decision>,
+        items: u64,
+        tally: &mut Tally,
+    ) -> Vec<(String, AnyValue)> {
+        let mut applied = Vec::new();
+        if !identity.is_empty() {
+            self.set(attrs, identity, true);
+            tally.identity += items;
+            applied.extend_from_slice(identity);
+        }
+        if let Some(d) = decision {
+            self.set(attrs, &d.values, self.overwrite);
+            tally.add(d.rule, items);
+            applied.extend(d.values);
+        }
+        applied
+    }
+
+    /// Resource level: decide once for the resource, tag it, count its `items`; returns the
+    /// tags as they now are on the resource.
     fn tag_resource(
         &self,
         resource: &mut Option<Resource>,
         items: usize,
         md: &Metadata,
         tally: &mut Tally,
-    ) {
+    ) -> Vec<(String, AnyValue)> {
         let attrs: &[KeyValue] = resource.as_ref().map_or(&[], |r| &r.attributes);
-        if let Some(d) = self.decide(attrs, &[], md) {
-            let r = resource.get_or_insert_with(Resource::default);
-            self.set(&mut r.attributes, d.values);
-            tally.add(d.rule, items as u64);
+        let decision = self.decide(attrs, &[], md);
+        let identity = self.identity(md);
+        if decision.is_none() && identity.is_empty() {
+            return Vec::new();
         }
+        let r = resource.get_or_insert_with(Resource::default);
+        let applied = self.apply(&mut r.attributes, &identity, decision, items as u64, tally);
+        // What the resource holds now (a kept existing value wins over the decision's).
+        applied
+            .into_iter()
+            .filter_map(|(k, _)| {
+                let v = r.attributes.iter().find(|kv| kv.key == k)?.value.clone()?;
+                Some((k, v))
+            })
+            .collect()
     }
 
     /// Record level: decide for one item and tag it.
@@ -695,10 +809,9 @@ impl TeamProcessor {
         md: &Metadata,
         tally: &mut Tally,
     ) {
-        if let Some(d) = self.decide(resource, attrs, md) {
-            self.set(attrs, d.values);
-            tally.add(d.rule, 1);
-        }
+        let decision = self.decide(resource, attrs, md);
+        let identity = self.identity(md);
+        self.apply(attrs, &identity, decision, 1, tally);
     }
 
     fn tag_points(&self, resource: &[KeyValue], m: &mut Metric, md: &Metadata, tally: &mut Tally) {
@@ -707,27 +820,36 @@ impl TeamProcessor {
     }
 }
 
-/// Items tagged per rule (index `rules.len()` = default) in one request.
-struct Tally(Vec<u64>);
+/// Items tagged per rule (index `rules.len()` = default) in one request, and from metadata.
+struct Tally {
+    rules: Vec<u64>,
+    identity: u64,
+}
 
 impl Tally {
     fn new(p: &TeamProcessor) -> Self {
-        Tally(vec![0; p.rules.len() + 1])
+        Tally {
+            rules: vec![0; p.rules.len() + 1],
+            identity: 0,
+        }
     }
 
     fn add(&mut self, rule: Option<usize>, n: u64) {
-        let last = self.0.len() - 1;
-        if let Some(slot) = self.0.get_mut(rule.unwrap_or(last)) {
+        let last = self.rules.len() - 1;
+        if let Some(slot) = self.rules.get_mut(rule.unwrap_or(last)) {
             *slot += n;
         }
     }
 
     fn report(&self, p: &TeamProcessor, cx: &mut ProcessContext<'_>) {
-        for (i, n) in self.0.iter().enumerate() {
+        for (i, n) in self.rules.iter().enumerate() {
             if *n > 0 {
                 let label = p.rules.get(i).map_or(DEFAULT_LABEL, |r| r.label.as_str());
                 cx.count("team_tagged", label, *n);
             }
+        }
+        if self.identity > 0 {
+            cx.count("team_tagged", FROM_METADATA_LABEL, self.identity);
         }
     }
 }
@@ -769,7 +891,12 @@ impl Processor for TeamProcessor {
                         .flat_map(|s| &s.metrics)
                         .map(crate::metric_point_count)
                         .sum();
-                    self.tag_resource(&mut rm.resource, items, md, &mut tally);
+                    let tags = self.tag_resource(&mut rm.resource, items, md, &mut tally);
+                    if self.metric_points && !tags.is_empty() {
+                        for m in rm.scope_metrics.iter_mut().flat_map(|s| &mut s.metrics) {
+                            crate::for_each_point_attributes(m, |a| self.set_on_point(a, &tags));
+                        }
+                    }
                 }
                 TeamLevel::Record => {
                     let res = resource_attrs(&rm.resource);
@@ -876,6 +1003,68 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn authenticated_identity_tags_every_signal_and_with_metric_points_every_data_point() {
+        let p = build(
+            r#"{"from_metadata": {"auth.user": "user", "auth.team": "team"},
+                "metric_points": true,
+                "rules": [{"name": "header", "match": {"metadata": {"key": "x-codex-team", "value": "forged"}},
+                           "set": {"team": "forged", "project": "checkout"}}]}"#,
+        );
+        let md = Metadata::from_pairs([
+            ("auth.user", "alice"),
+            ("auth.team", "payments"),
+            ("x-codex-team", "forged"),
+        ]);
+        let mut metrics = ExportMetricsServiceRequest::decode(
+            fixture("failing-tool-loop-protobuf/004_metrics.pb").as_slice(),
+        )
+        .expect("metrics");
+        // The client claims a user of its own on the resource: the authenticated one wins.
+        metrics.resource_metrics[0]
+            .resource
+            .get_or_insert_with(Resource::default)
+            .attributes
+            .push(kv("user", s("mallory")));
+        let mut cx = ProcessContext::new(&md);
+        p.process_metrics(&mut metrics, &mut cx);
+        let points = crate::metric_point_count;
+        let n: u64 = metrics
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| points(m) as u64)
+            .sum();
+        assert!(n > 0);
+        for rm in &metrics.resource_metrics {
+            let res = &rm.resource.as_ref().expect("resource").attributes;
+            assert_eq!(find_attr(res, "user"), Some(&s("alice")));
+            assert_eq!(find_attr(res, "team"), Some(&s("payments")));
+            assert_eq!(find_attr(res, "project"), Some(&s("checkout")));
+            for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+                let mut m = m.clone();
+                crate::for_each_point_attributes(&mut m, |a| {
+                    assert_eq!(find_attr(a, "user"), Some(&s("alice")));
+                    assert_eq!(find_attr(a, "team"), Some(&s("payments")));
+                    assert_eq!(find_attr(a, "project"), Some(&s("checkout")));
+                });
+            }
+        }
+        assert!(counts(&cx).contains(&(FROM_METADATA_LABEL.to_string(), n)));
+        // Without the metadata nothing is claimed for it; logs get the resource tags too.
+        let mut l = logs(vec![(vec![], vec![vec![]])]);
+        let none = Metadata::default();
+        let mut cx = ProcessContext::new(&none);
+        p.process_logs(&mut l, &mut cx);
+        let res = &l.resource_logs[0].resource.as_ref().expect("r").attributes;
+        assert_eq!(find_attr(res, "user"), None);
+        assert_eq!(find_attr(res, "team"), Some(&s("unknown")));
+        assert!(config(r#"{"level": "record", "metric_points": true}"#)
+            .build()
+            .is_err());
     }
 
     #[test]

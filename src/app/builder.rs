@@ -12,7 +12,7 @@ use crate::exporters::queue::QueueSender;
 use crate::exporters::{Exporter, ExporterBuildError};
 use crate::pipeline::admission::{Admission, MemoryLimiterConfig};
 use crate::pipeline::batch::Batcher;
-use crate::pipeline::connector::ConnectorLink;
+use crate::pipeline::connector::{Connector, ConnectorLink, StartContext, StartError};
 use crate::pipeline::processors::Built;
 use crate::pipeline::{Pipeline, Routes, Stage};
 use crate::receivers::ReceiverConfig;
@@ -35,7 +35,18 @@ pub enum GraphError {
         /// What is wrong.
         message: String,
     },
+    /// A connector could not be made ready to run (its store).
+    #[error("connectors.{id}: {source}")]
+    Connector {
+        /// Connector id.
+        id: String,
+        /// What went wrong.
+        source: StartError,
+    },
 }
+
+/// Running connectors by id (a reload hands them to the next graph, which continues them).
+pub type Connectors = BTreeMap<String, Arc<dyn Connector>>;
 
 /// A receiver to start, with the pipelines it feeds.
 pub struct ReceiverPlan {
@@ -61,6 +72,8 @@ pub struct Graph {
     pub batching: Vec<Arc<Pipeline>>,
     /// Memory limiters: each needs its RSS sampler task.
     pub limiters: Vec<Arc<Admission>>,
+    /// The connectors, started.
+    pub connectors: Connectors,
 }
 
 /// What the pipelines are wired to while they are built.
@@ -69,6 +82,7 @@ struct Wiring<'a> {
     metrics: &'a SelfMetrics,
     reuse: &'a BTreeMap<String, QueueSender>,
     exporters: BTreeMap<String, Exporter>,
+    connectors: Connectors,
     reused: BTreeMap<String, QueueSender>,
     /// Pipelines each connector feeds, filled before the pipelines exporting to it are built.
     connector_routes: BTreeMap<String, Routes>,
@@ -79,11 +93,13 @@ struct Wiring<'a> {
 
 /// Builds every used component. Must run inside a tokio runtime (clients connect lazily). An
 /// exporter id found in `reuse` (a config reload) is not built again: its pipelines get that
-/// running exporter's queue sender, and it is not in [`Graph::exporters`].
+/// running exporter's queue sender, and it is not in [`Graph::exporters`]. A connector id found
+/// in `previous` (the running graph's connectors, at a reload) continues that connector.
 pub fn build(
     v: &Validated,
     metrics: &SelfMetrics,
     reuse: &BTreeMap<String, QueueSender>,
+    previous: &Connectors,
 ) -> Result<Graph, GraphError> {
     let cfg = &v.config;
     let mut w = Wiring {
@@ -91,6 +107,7 @@ pub fn build(
         metrics,
         reuse,
         exporters: BTreeMap::new(),
+        connectors: start_connectors(v, metrics, previous)?,
         reused: BTreeMap::new(),
         connector_routes: BTreeMap::new(),
         receivers: BTreeMap::new(),
@@ -118,7 +135,36 @@ pub fn build(
         summary,
         batching,
         limiters,
+        connectors: w.connectors,
     })
+}
+
+/// Every connector `validate` built, made ready to run ([`ConnectorType::start`]).
+fn start_connectors(
+    v: &Validated,
+    metrics: &SelfMetrics,
+    previous: &Connectors,
+) -> Result<Connectors, GraphError> {
+    let mut started = Connectors::new();
+    for (id, c) in &v.config.connectors {
+        let Some(built) = v.components.connector(id) else {
+            continue;
+        };
+        let cx = StartContext {
+            id,
+            previous: previous.get(id),
+            metrics,
+        };
+        let running = c
+            .get()
+            .start(built, &cx)
+            .map_err(|source| GraphError::Connector {
+                id: id.clone(),
+                source,
+            })?;
+        started.insert(id.clone(), running);
+    }
+    Ok(started)
 }
 
 /// The pipelines in build order: a pipeline that exports to a connector comes after every
@@ -191,7 +237,7 @@ impl Wiring<'_> {
         let mut senders = Vec::new();
         let mut links = Vec::new();
         for id in &pcfg.exporters {
-            if let Some(c) = self.v.components.connector(id) {
+            if let Some(c) = self.connectors.get(id) {
                 let routes = self.connector_routes.get(id).cloned().unwrap_or_default();
                 links.push(ConnectorLink::new(id, c.clone(), &routes, self.metrics));
             } else {

@@ -1,7 +1,9 @@
 //! The tasks of one built graph besides its exporters: batch flushers and memory-limiter
-//! samplers. Started with the graph, replaced as a whole by a config reload, stopped in the
-//! second stage of shutdown.
+//! samplers, and its running connectors (a connector's store writes once more when it goes).
+//! Started with the graph, replaced as a whole by a config reload (the new graph continues the
+//! old connectors' state), stopped in the second stage of shutdown.
 
+use super::builder::Connectors;
 use crate::pipeline::admission::Admission;
 use crate::pipeline::Pipeline;
 use std::sync::Arc;
@@ -14,11 +16,16 @@ pub struct Generation {
     flush_tx: watch::Sender<bool>,
     flushers: JoinSet<()>,
     samplers: JoinSet<()>,
+    connectors: Connectors,
 }
 
 impl Generation {
     /// Starts a sampler per memory limiter and a flusher per pipeline with a batch stage.
-    pub fn start(batching: Vec<Arc<Pipeline>>, limiters: Vec<Arc<Admission>>) -> Self {
+    pub fn start(
+        batching: Vec<Arc<Pipeline>>,
+        limiters: Vec<Arc<Admission>>,
+        connectors: Connectors,
+    ) -> Self {
         let mut samplers = JoinSet::new();
         for a in limiters {
             samplers.spawn(a.sample());
@@ -47,7 +54,13 @@ impl Generation {
             flush_tx,
             flushers,
             samplers,
+            connectors,
         }
+    }
+
+    /// The graph's running connectors (a reload's new graph continues them).
+    pub fn connectors(&self) -> &Connectors {
+        &self.connectors
     }
 
     /// Batch stages hand over what they hold; samplers stop; the flushers' pipelines are gone.
@@ -56,5 +69,8 @@ impl Generation {
         while self.flushers.join_next().await.is_some() {}
         self.samplers.abort_all();
         while self.samplers.join_next().await.is_some() {}
+        // A connector's store joins its writer thread after a last write: off the runtime.
+        let connectors = std::mem::take(&mut self.connectors);
+        let _ = tokio::task::spawn_blocking(move || drop(connectors)).await;
     }
 }

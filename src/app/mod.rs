@@ -192,7 +192,7 @@ async fn start(validated: Validated) -> Result<(State, Running), RunError> {
             tracing::warn!("{w}");
         }
     }
-    let mut graph = builder::build(&validated, &metrics, &BTreeMap::new())?;
+    let mut graph = builder::build(&validated, &metrics, &BTreeMap::new(), &BTreeMap::new())?;
     let cfg = validated.config;
     let receivers = bind_receivers(&mut graph, &metrics).await?;
     let admin_listener = bind_admin(&cfg).await?;
@@ -212,7 +212,7 @@ async fn start(validated: Validated) -> Result<(State, Running), RunError> {
         r.spawn(&mut receiver_tasks, stopped.clone());
     }
     banner.extend(graph.summary.iter().map(|line| format!("  {line}")));
-    let generation = Generation::start(graph.batching, graph.limiters);
+    let generation = Generation::start(graph.batching, graph.limiters, graph.connectors);
     let admin_task = admin_listener.map(|listener| {
         if let Ok(a) = listener.local_addr() {
             banner.push(format!("  admin: http://{a}/metrics /healthz /readyz"));

@@ -40,7 +40,7 @@ pub async fn reload(path: Option<&Path>, st: &mut State, metrics: &SelfMetrics) 
         tracing::warn!(path = %w.path, "{}", w.message);
     }
     let reuse = reusable(&st.exporters, &validated.config.exporters);
-    let graph = match builder::build(&validated, metrics, &reuse) {
+    let graph = match builder::build(&validated, metrics, &reuse, st.generation.connectors()) {
         Ok(g) => g,
         Err(e) => {
             tracing::error!("error: {e}");
@@ -110,7 +110,7 @@ async fn swap(
     let new = validated.config;
     let mut fresh = BTreeMap::new();
     start_exporters(graph.exporters, &new, &mut fresh);
-    let generation = Generation::start(graph.batching, graph.limiters);
+    let generation = Generation::start(graph.batching, graph.limiters, graph.connectors);
     let mut plans: BTreeMap<String, _> = graph
         .receivers
         .into_iter()

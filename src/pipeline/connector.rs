@@ -12,6 +12,7 @@
 pub mod routing;
 
 use super::entry::Pending;
+use super::usage_store;
 use super::Routes;
 use crate::codec::Payload;
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
@@ -55,8 +56,53 @@ pub trait ConnectorType {
     fn named_pipelines(&self) -> Vec<(String, String)> {
         Vec::new()
     }
-    /// Builds it; every problem of its config at once.
+    /// Builds it; every problem of its config at once. Pure: `validate` calls it, and nothing
+    /// is opened.
     fn build(&self) -> Result<Arc<dyn Connector>, Vec<BuildError>>;
+    /// Makes the connector `validate` built (`built`) ready to run: opens what it needs beyond
+    /// its config (`codex_usage`: its store) and, at a reload, continues the state of the
+    /// connector of the same id it replaces (`cx.previous`). Default: `built` as it is.
+    fn start(
+        &self,
+        built: &Arc<dyn Connector>,
+        _cx: &StartContext<'_>,
+    ) -> Result<Arc<dyn Connector>, StartError> {
+        Ok(built.clone())
+    }
+}
+
+/// What [`ConnectorType::start`] gets besides the built connector.
+pub struct StartContext<'a> {
+    /// The connector's id (`codex_usage/team`).
+    pub id: &'a str,
+    /// The running connector of the same id this one replaces (a config reload), if any.
+    pub previous: Option<&'a Arc<dyn Connector>>,
+    /// Self-metrics (a store counts its failed writes).
+    pub metrics: &'a SelfMetrics,
+}
+
+/// Why a connector could not be made ready to run.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its config did not build (checked by `validate`; here for completeness).
+    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Build(Vec<BuildError>),
+    /// Its store could not be opened.
+    #[error(transparent)]
+    Store(#[from] usage_store::StoreError),
+}
+
+/// Any `'static` type as [`Any`], so a running connector can be recognised by its type (a
+/// reload continuing it).
+pub trait AsAny: Any {
+    /// `self` as [`Any`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// One output of a built connector: where the requests it emits for it go, and how their
@@ -88,7 +134,7 @@ pub type Emitted = Vec<(usize, Payload)>;
 /// nothing). It gets the request by value when the upstream pipeline has nothing else to do
 /// with it, so a forwarding connector can move items instead of copying them. Each method
 /// defaults to nothing, so a connector writes the ones of the signals it reads.
-pub trait Connector: Send + Sync + 'static {
+pub trait Connector: AsAny + Send + Sync + 'static {
     /// Its outputs; what the consume methods emit refers to them by index. Default: one, to
     /// every downstream pipeline.
     fn outputs(&self) -> Vec<Output> {
@@ -141,17 +187,51 @@ impl ConnectorType for CodexUsageConfig {
     }
 
     fn build(&self) -> Result<Arc<dyn Connector>, Vec<BuildError>> {
-        Ok(Arc::new(CodexUsageConfig::build(self)?))
+        Ok(Arc::new(UsageConnector {
+            usage: CodexUsageConfig::build(self)?,
+            store: None,
+        }))
+    }
+
+    /// Shares the running totals of the connector it replaces (a reload), and opens the store
+    /// when `storage` is set (read at start unless a reload continues the state).
+    fn start(
+        &self,
+        _built: &Arc<dyn Connector>,
+        cx: &StartContext<'_>,
+    ) -> Result<Arc<dyn Connector>, StartError> {
+        let previous = cx
+            .previous
+            .and_then(|p| AsAny::as_any(&**p).downcast_ref::<UsageConnector>());
+        let usage = self
+            .build_continuing(previous.map(|p| &p.usage))
+            .map_err(StartError::Build)?;
+        let store = usage_store::open(
+            cx.id,
+            self,
+            &usage,
+            previous.map(|p| p.store.as_ref()),
+            cx.metrics,
+        )?;
+        Ok(Arc::new(UsageConnector { usage, store }))
     }
 }
 
-impl Connector for CodexUsage {
+/// The running `codex_usage` connector: the aggregation and, with `storage`, its store (whose
+/// writer stops, after a last write, when the connector goes).
+pub struct UsageConnector {
+    usage: CodexUsage,
+    store: Option<usage_store::UsageStore>,
+}
+
+impl Connector for UsageConnector {
     fn consume_logs(
         &self,
         req: Cow<'_, ExportLogsServiceRequest>,
         cx: &mut ProcessContext<'_>,
     ) -> Emitted {
-        CodexUsage::consume_logs(self, &req, cx)
+        self.usage
+            .consume_logs(&req, cx)
             .map(|m| (0, Payload::from(m)))
             .into_iter()
             .collect()

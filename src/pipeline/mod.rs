@@ -12,6 +12,7 @@ pub mod entry;
 pub mod fanout;
 pub mod limits;
 pub mod processors;
+pub mod usage_store;
 
 use crate::codec::{Batch, Payload};
 use crate::exporters::queue::QueueSender;

@@ -11,6 +11,7 @@ use super::admission::MemoryLimiterConfig;
 use super::batch::BatchConfig;
 use processors::attributes::{AttributesConfig, ResourceConfig};
 use processors::codex::CodexConfig;
+use processors::cardinality::CardinalityConfig;
 use processors::codex_anomaly::CodexAnomalyConfig;
 use processors::cost::CostConfig;
 use processors::delta_to_cumulative::DeltaToCumulativeConfig;
@@ -51,6 +52,9 @@ crate::registry! {
         "cost" => Cost(CostConfig),
         /// `codex_anomaly`: per-conversation alerts as `codex.gateway.alert` records (logs).
         "codex_anomaly" => CodexAnomaly(CodexAnomalyConfig),
+        /// `cardinality`: per-metric limit on distinct attribute sets, with an overflow series;
+        /// strips per-event keys from data points (metrics).
+        "cardinality" => Cardinality(CardinalityConfig),
     }
 }
 

@@ -1,9 +1,9 @@
-//! The real Codex CLI (npm `@openai/codex@0.169.0`, installed by `npm ci --prefix tests/codex`)
-//! runs one `codex exec` session against a scripted model served by the test, exporting to the
+//! The real Codex CLI (each pinned version: npm `@openai/codex@0.169.0` and `@0.171.0`, installed
+//! by `npm ci --prefix tests/codex`) runs one `codex exec` session against a scripted model served by the test, exporting to the
 //! gateway over OTLP/HTTP protobuf, OTLP/HTTP JSON and OTLP/gRPC. Both backends behind the
 //! gateway must receive the session's prompt and tool-result events, its metrics and its spans.
 
-use crate::support::codex::{CodexSession, OtelProtocol};
+use crate::support::codex::{CodexSession, CodexVersion, OtelProtocol};
 use crate::support::fixtures::{all_log_records, attr_text};
 use crate::support::mock_llm::{MockLlm, Script};
 use crate::{start_fan_out, FanOut, Setup};
@@ -19,7 +19,7 @@ fn event_names(backend: &crate::support::backends::FakeBackend) -> Vec<String> {
         .collect()
 }
 
-async fn session_reaches_both_backends(protocol: OtelProtocol) {
+async fn session_reaches_both_backends(version: CodexVersion, protocol: OtelProtocol) {
     let llm = MockLlm::start(Script::with_tool_calls(
         ["echo gateway-e2e-tool-output"],
         "All done.",
@@ -31,6 +31,7 @@ async fn session_reaches_both_backends(protocol: OtelProtocol) {
         _ => setup.http_base(),
     };
     let session = CodexSession::new(
+        version,
         "Run the deploy check please",
         &llm.base_url(),
         protocol,
@@ -84,6 +85,11 @@ async fn session_reaches_both_backends(protocol: OtelProtocol) {
             attr_text(&prompt.attributes, "prompt").as_deref(),
             Some("Run the deploy check please")
         );
+        assert_eq!(
+            attr_text(&prompt.attributes, "app.version").as_deref(),
+            Some(version.version()),
+            "the session ran the Codex version asked for"
+        );
     }
     // Same items at both backends.
     assert_eq!(
@@ -102,16 +108,31 @@ async fn session_reaches_both_backends(protocol: OtelProtocol) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_codex_over_otlp_http_binary_reaches_both_backends() {
-    session_reaches_both_backends(OtelProtocol::HttpBinary).await;
+async fn real_codex_0_169_over_otlp_http_binary_reaches_both_backends() {
+    session_reaches_both_backends(CodexVersion::V0_169, OtelProtocol::HttpBinary).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_codex_over_otlp_http_json_reaches_both_backends() {
-    session_reaches_both_backends(OtelProtocol::HttpJson).await;
+async fn real_codex_0_169_over_otlp_http_json_reaches_both_backends() {
+    session_reaches_both_backends(CodexVersion::V0_169, OtelProtocol::HttpJson).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_codex_over_otlp_grpc_reaches_both_backends() {
-    session_reaches_both_backends(OtelProtocol::Grpc).await;
+async fn real_codex_0_169_over_otlp_grpc_reaches_both_backends() {
+    session_reaches_both_backends(CodexVersion::V0_169, OtelProtocol::Grpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_codex_0_171_over_otlp_http_binary_reaches_both_backends() {
+    session_reaches_both_backends(CodexVersion::V0_171, OtelProtocol::HttpBinary).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_codex_0_171_over_otlp_http_json_reaches_both_backends() {
+    session_reaches_both_backends(CodexVersion::V0_171, OtelProtocol::HttpJson).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_codex_0_171_over_otlp_grpc_reaches_both_backends() {
+    session_reaches_both_backends(CodexVersion::V0_171, OtelProtocol::Grpc).await;
 }

@@ -5,7 +5,7 @@
 //! or left to Codex's environment as `OTEL_EXPORTER_OTLP_HEADERS`) and over OTLP/gRPC.
 
 use crate::support::backends::FakeBackend;
-use crate::support::codex::CodexSession;
+use crate::support::codex::{CodexSession, CodexVersion};
 use crate::support::fixtures::{all_log_records, attr_text};
 use crate::support::gateway::{free_port, Gateway, GATEWAY_BIN};
 use crate::support::mock_llm::{MockLlm, Script};
@@ -76,6 +76,7 @@ fn resource_attr(backend: &FakeBackend, key: &str) -> Option<String> {
 /// Starts the gateway, prints the block, runs Codex with it and checks the backend got all three
 /// signals; returns the backend and the printed block.
 async fn codex_delivers_with_generated_block(
+    version: CodexVersion,
     receiver_yaml: &str,
     wait_port: u16,
     args: &[&str],
@@ -91,6 +92,7 @@ async fn codex_delivers_with_generated_block(
 
     let llm = MockLlm::start(Script::with_tool_calls(["echo codex-config-e2e"], "Done.")).await;
     let mut session = CodexSession::new(
+        version,
         "Check the build",
         &llm.base_url(),
         crate::support::codex::OtelProtocol::HttpBinary,
@@ -132,10 +134,12 @@ fn auth_receiver(http_port: u16) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generated_http_block_with_the_token_in_headers_makes_real_codex_deliver_all_signals() {
+async fn generated_http_block_with_the_token_in_headers_makes_real_codex_deliver_all_signals(
+    version: CodexVersion,
+) {
     let http_port = free_port();
     let (backend, block) = codex_delivers_with_generated_block(
+        version,
         &auth_receiver(http_port),
         http_port,
         &["--auth-header-env", "GATEWAY_TOKEN"],
@@ -163,11 +167,13 @@ async fn generated_http_block_with_the_token_in_headers_makes_real_codex_deliver
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generated_http_block_without_a_secret_works_with_the_token_in_codex_environment() {
+async fn generated_http_block_without_a_secret_works_with_the_token_in_codex_environment(
+    version: CodexVersion,
+) {
     let http_port = free_port();
     let header = format!("authorization=Bearer%20{TOKEN}");
     let (_backend, block) = codex_delivers_with_generated_block(
+        version,
         &auth_receiver(http_port),
         http_port,
         &[],
@@ -183,11 +189,13 @@ async fn generated_http_block_without_a_secret_works_with_the_token_in_codex_env
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generated_grpc_block_for_a_wildcard_receiver_makes_real_codex_deliver_all_signals() {
+async fn generated_grpc_block_for_a_wildcard_receiver_makes_real_codex_deliver_all_signals(
+    version: CodexVersion,
+) {
     let grpc_port = free_port();
     let receiver = format!("    protocols:\n      grpc:\n        endpoint: 0.0.0.0:{grpc_port}\n");
     let (_backend, block) = codex_delivers_with_generated_block(
+        version,
         &receiver,
         grpc_port,
         &["--protocol", "grpc", "--host", "localhost"],
@@ -204,6 +212,60 @@ async fn generated_grpc_block_for_a_wildcard_receiver_makes_real_codex_deliver_a
     );
     assert_eq!(block.matches(".otlp-grpc]").count(), 3);
     assert!(!block.contains("protocol ="), "{block}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_http_block_with_the_token_in_headers_makes_real_codex_deliver_all_signals_codex_0_169(
+) {
+    generated_http_block_with_the_token_in_headers_makes_real_codex_deliver_all_signals(
+        CodexVersion::V0_169,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_http_block_with_the_token_in_headers_makes_real_codex_deliver_all_signals_codex_0_171(
+) {
+    generated_http_block_with_the_token_in_headers_makes_real_codex_deliver_all_signals(
+        CodexVersion::V0_171,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_http_block_without_a_secret_works_with_the_token_in_codex_environment_codex_0_169(
+) {
+    generated_http_block_without_a_secret_works_with_the_token_in_codex_environment(
+        CodexVersion::V0_169,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_http_block_without_a_secret_works_with_the_token_in_codex_environment_codex_0_171(
+) {
+    generated_http_block_without_a_secret_works_with_the_token_in_codex_environment(
+        CodexVersion::V0_171,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_grpc_block_for_a_wildcard_receiver_makes_real_codex_deliver_all_signals_codex_0_169(
+) {
+    generated_grpc_block_for_a_wildcard_receiver_makes_real_codex_deliver_all_signals(
+        CodexVersion::V0_169,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_grpc_block_for_a_wildcard_receiver_makes_real_codex_deliver_all_signals_codex_0_171(
+) {
+    generated_grpc_block_for_a_wildcard_receiver_makes_real_codex_deliver_all_signals(
+        CodexVersion::V0_171,
+    )
+    .await;
 }
 
 #[test]

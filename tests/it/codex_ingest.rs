@@ -198,6 +198,7 @@ async fn real_codex_sessions_write_rollout_files_whose_totals_match_the_model_us
         let llm = MockLlm::start(script).await;
         // Telemetry off: the session files are what this test is about.
         let session = CodexSession::new(
+            crate::support::codex::CodexVersion::V0_169,
             "Summarise the repository",
             &llm.base_url(),
             crate::support::codex::OtelProtocol::HttpBinary,

@@ -72,26 +72,13 @@ pub fn latest_total(
 /// A gateway with the `codex` normaliser, the `codex_usage` connector and one `otlp` exporter
 /// to a fresh in-test backend; `pipelines` is the body of `service: pipelines:`.
 async fn usage_gateway(pipelines: &str) -> (FakeBackend, Gateway, u16, u16) {
-    let backend = FakeBackend::grpc().await;
-    let (http, admin) = (free_port(), free_port());
-    let yaml = format!(
-        r#"receivers:
-  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }} }}
-processors:
-  codex: {{}}
-connectors:
-  codex_usage: {{}}
-exporters:
-  otlp: {{ endpoint: "{}" }}
-service:
-  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
-  pipelines:
-{pipelines}
-"#,
-        backend.endpoint()
-    );
-    let gw = Gateway::start(&yaml, &[http, admin]).await;
-    (backend, gw, http, admin)
+    gateway::rig(
+        "",
+        "processors:\n  codex: {}\nconnectors:\n  codex_usage: {}",
+        pipelines,
+    )
+    .await
+    .into_parts()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,8 +147,9 @@ fn codex_reported(got: &[ExportMetricsServiceRequest], token_type: &str) -> f64 
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_metric() {
+async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_metric(
+    version: crate::support::codex::CodexVersion,
+) {
     use crate::support::codex::{CodexSession, OtelProtocol};
     use crate::support::mock_llm::{MockLlm, Script, Usage};
     let mut script = Script::with_tool_calls(["echo one", "false", "echo three"], "Done.");
@@ -179,6 +167,7 @@ async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_me
     )
     .await;
     let session = CodexSession::new(
+        version,
         "Check the build",
         &llm.base_url(),
         OtelProtocol::HttpBinary,
@@ -216,6 +205,22 @@ async fn a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_me
         3.0
     );
     assert!(gw.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_codex_0_169_session_yields_the_usage_codex_reports_in_its_own_token_metric() {
+    a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_metric(
+        crate::support::codex::CodexVersion::V0_169,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_codex_0_171_session_yields_the_usage_codex_reports_in_its_own_token_metric() {
+    a_real_codex_session_yields_the_usage_codex_reports_in_its_own_token_metric(
+        crate::support::codex::CodexVersion::V0_171,
+    )
+    .await;
 }
 
 /// What one replay of `failing-tool-loop-protobuf` through the full Codex logs chain produced.
@@ -407,4 +412,136 @@ async fn tool_loop_replay_raises_no_alert_with_thresholds_above_the_session() {
     assert!(r.alert_kinds().is_empty(), "{:?}", r.alert_kinds());
     assert_eq!(latest_total(&r.metrics, "codex_alerts", "", ""), 0.0);
     assert!(latest_total(&r.metrics, "codex_tokens", "token_type", "input") > 0.0);
+}
+
+#[test]
+fn the_shipped_price_table_says_when_and_where_each_price_was_read() {
+    use codex_otel_gateway::pipeline::processors::ProcessorConfig;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/examples/codex-full.yaml"
+    );
+    let text = std::fs::read_to_string(path).expect("read");
+    let cfg = codex_otel_gateway::config::load_str(&text, &|_| None)
+        .unwrap_or_else(|d| panic!("{d:?}"))
+        .config;
+    let Some(ProcessorConfig::Cost(cost)) = cfg.processors.get("cost") else {
+        panic!("codex-full.yaml has a cost processor");
+    };
+    assert!(cost.models.len() >= 9);
+    for (model, p) in &cost.models {
+        assert!(p.as_of.is_some(), "{model}: as_of");
+        assert!(p.source_url.is_some(), "{model}: source_url");
+        // A price not read on OpenAI's own pages is marked as an estimate.
+        let openai = p
+            .source_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://developers.openai.com/"));
+        assert!(
+            openai || p.estimate,
+            "{model}: not from OpenAI, not marked estimate"
+        );
+    }
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/codex.md"))
+        .expect("docs/codex.md");
+    for model in cost
+        .models
+        .iter()
+        .filter(|(_, p)| p.estimate)
+        .map(|(m, _)| m)
+    {
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| {model} |")))
+            .unwrap_or_else(|| panic!("{model} has a row in docs/codex.md"));
+        assert!(row.contains("estimate"), "{model}: {row}");
+    }
+}
+
+/// The real Codex 0.171.0 app-server session whose turn Codex priced (see
+/// `tests/fixtures/codex-0.171.0/README.md`): its logs requests.
+fn turn_cost_session() -> Vec<fixtures::Fixture> {
+    let (dir, session) = fixtures::versioned_sessions()
+        .into_iter()
+        .find(|(_, s)| s == "app-server-turn-cost")
+        .expect("the 0.171.0 turn-cost capture");
+    fixtures::session_fixtures_in(&dir, &session)
+        .into_iter()
+        .filter(|f| matches!(f.decode(), fixtures::Payload::Logs(_)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_s_reported_turn_cost_and_the_table_price_arrive_side_by_side_with_their_difference()
+{
+    let [input, cached, output, reasoning] = PRICES;
+    let (backend, mut gw, http, admin) = gateway::rig(
+        "",
+        &format!(
+            "processors:
+  codex: {{}}
+  cost:
+    source: both
+    models:
+      gpt-5.1-codex: {{ input: {input}, cached_input: {cached}, output: {output}, reasoning: {reasoning} }}
+connectors:
+  codex_usage: {{}}"
+        ),
+        "    logs: { receivers: [otlp], processors: [codex, cost], exporters: [otlp, codex_usage] }
+    metrics/usage: { receivers: [codex_usage], exporters: [otlp] }",
+    )
+    .await
+    .into_parts();
+    let base = format!("http://127.0.0.1:{http}");
+    for f in turn_cost_session() {
+        let (status, _, _) = gateway::post_fixture(&base, &f).await;
+        assert_eq!(status, 200, "{}", f.label());
+    }
+    // The model script: one tool call then the answer, each step reporting input 1200 + n,
+    // cached 1000, output 42, reasoning 7; and the turn priced at 0.0123456 USD.
+    let (steps, n_sum) = (2.0, 3.0);
+    let tokens = [
+        1200.0 * steps + n_sum,
+        1000.0 * steps,
+        42.0 * steps,
+        7.0 * steps,
+    ];
+    let table = ((tokens[0] - tokens[1]) * input
+        + tokens[1] * cached
+        + (tokens[2] - tokens[3]) * output
+        + tokens[3] * reasoning)
+        / 1e6;
+    let reported = 0.0123456;
+    let ok = backend
+        .wait_for(
+            |b| {
+                let got = b.received_metrics();
+                latest_total(&got, "codex_cost_reconciliation_usd", "", "") != 0.0
+            },
+            WAIT,
+        )
+        .await;
+    assert!(ok, "{}\n{}", backend.describe(), gw.output_report());
+    let got = backend.received_metrics();
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    let priced = latest_total(&got, "codex_cost_usd", "cost_source", "price_table");
+    assert!(close(priced, table), "{priced} vs {table}");
+    let theirs = latest_total(&got, "codex_cost_usd", "cost_source", "reported");
+    assert!(close(theirs, reported), "{theirs}");
+    let diff = latest_total(&got, "codex_cost_reconciliation_usd", "", "");
+    assert!(
+        close(diff, reported - table),
+        "{diff} vs {}",
+        reported - table
+    );
+    assert_eq!(
+        latest_total(&got, "codex_tokens", "token_type", "input"),
+        tokens[0]
+    );
+    wait_for_metrics(
+        admin,
+        &["gateway_processor_events_total{processor=\"cost\",event=\"cost_reported\",rule=\"gpt-5.1-codex\"} 1".into()],
+    )
+    .await;
+    assert!(gw.stop().await.success());
 }

@@ -12,7 +12,7 @@
 //! floor for `$__rate_interval` is four scrape intervals); `1h` covers the whole run.
 
 use crate::remote_write::{shifted, time_span};
-use crate::support::codex::{CodexSession, OtelProtocol};
+use crate::support::codex::{CodexSession, CodexVersion, OtelProtocol};
 use crate::support::fixtures::{self, attr_text, string_kv, Signal};
 use crate::support::gateway::{self, free_port, Gateway};
 use crate::support::mock_llm::{MockLlm, Script};
@@ -436,6 +436,7 @@ async fn real_codex_session(http: u16) {
     })
     .await;
     let session = CodexSession::new(
+        CodexVersion::V0_171,
         "List the files",
         &llm.base_url(),
         OtelProtocol::HttpBinary,

@@ -5,8 +5,10 @@ mod support;
 
 mod alert_rules;
 mod bad_requests;
+mod cardinality_e2e;
 mod codex_cli;
 mod codex_config_cmd;
+mod codex_drift;
 mod codex_ingest;
 mod codex_intelligence;
 mod config_validate;
@@ -17,6 +19,7 @@ mod docs_registry;
 mod fixture_replay;
 mod hardening;
 mod healthcheck;
+mod identity_e2e;
 mod loadbalancing;
 mod loadgen;
 mod persistent_damage;
@@ -30,6 +33,7 @@ mod routing;
 mod telemetry;
 mod tls_auth;
 mod top_tui;
+mod usage_accounting;
 
 use support::backends::FakeBackend;
 use support::gateway::{free_port, Gateway};

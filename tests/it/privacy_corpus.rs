@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use aho_corasick::AhoCorasick;
 
 use crate::support::backends::FakeBackend;
-use crate::support::codex::{CodexSession, OtelProtocol, WorkTreeFile};
+use crate::support::codex::{CodexSession, CodexVersion, OtelProtocol, WorkTreeFile};
 use crate::support::corpus::{Corpus, Planted, Session};
 use crate::support::exported::Exported;
 use crate::support::fixtures::{all_log_records, attr_text};
@@ -183,7 +183,13 @@ async fn run_session(t: &Target, s: Session, protocol: OtelProtocol) -> (Session
         OtelProtocol::Grpc => &t.grpc_base,
         _ => &t.http_base,
     };
-    let mut cs = CodexSession::new(&s.prompt, &llm.base_url(), protocol, base);
+    // Both pinned Codex versions carry the corpus: the fixtures' version over JSON, the newest
+    // over the other transports.
+    let version = match protocol {
+        OtelProtocol::HttpJson => CodexVersion::V0_169,
+        _ => CodexVersion::V0_171,
+    };
+    let mut cs = CodexSession::new(version, &s.prompt, &llm.base_url(), protocol, base);
     cs.work_files = s
         .files
         .iter()

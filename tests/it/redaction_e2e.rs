@@ -3,7 +3,7 @@
 //! backend, in any signal or encoding.
 
 use crate::support::backends::FakeBackend;
-use crate::support::codex::{CodexSession, OtelProtocol};
+use crate::support::codex::{CodexSession, CodexVersion, Login, OtelProtocol};
 use crate::support::fixtures::{self, all_log_records, attr_text, Payload};
 use crate::support::gateway::{
     self, grpc_export_logs_with, grpc_export_metrics_with, grpc_export_traces_with, GrpcOptions,
@@ -139,12 +139,19 @@ async fn preset_codex_keeps_every_planted_secret_from_both_backends_in_every_enc
     assert!(setup.gateway.stop().await.success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_codex_session_with_secrets_in_prompt_and_tool_output_leaks_nothing() {
+/// Two real sessions of Codex `version` (OTLP/HTTP protobuf, then OTLP/gRPC, the second one
+/// logged in to a fake ChatGPT account) with secrets in the prompt and the tool output: none of
+/// them, and not the account's e-mail or id, reaches either backend; the e-mail arrives as a
+/// stable HMAC pseudonym.
+async fn real_codex_session_leaks_nothing(version: CodexVersion) {
     let secret_key = "sk-proj-Q9w8E7r6T5y4U3i2O1p0AsDf";
     let github = "ghp_9aB8c7D6e5F4g3H2i1J0kL9mN8oP7qR6sT5u";
     let aws = "AKIAIOSFODNN7EXAMPLE";
     let email = "alice.smith@acme.test";
+    let login = Login {
+        email: "bob.jones@acme.test".into(),
+        account_id: "acct-7f3e9a1c".into(),
+    };
     let llm = MockLlm::start(Script::with_tool_calls(
         [format!(
             "echo OPENAI_API_KEY={secret_key}; echo token {github}; echo aws {aws}"
@@ -159,10 +166,11 @@ async fn real_codex_session_with_secrets_in_prompt_and_tool_output_leaks_nothing
             _ => setup.http_base(),
         };
         let prompt = format!("Deploy with key sk-live-51HqT9xKj2ABCDEF and mail {email}");
-        CodexSession::new(&prompt, &llm.base_url(), protocol, &base)
-            .run()
-            .await
-            .assert_success();
+        let mut session = CodexSession::new(version, &prompt, &llm.base_url(), protocol, &base);
+        if protocol == OtelProtocol::Grpc {
+            session.login = Some(login.clone());
+        }
+        session.run().await.assert_success();
     }
     assert!(
         llm.saw_text(secret_key) || llm.requests() >= 2,
@@ -193,10 +201,37 @@ async fn real_codex_session_with_secrets_in_prompt_and_tool_output_leaks_nothing
         );
         assert_no_secret(
             b,
-            &[secret_key, github, aws, email, "sk-live-51HqT9xKj2ABCDEF"],
+            &[
+                secret_key,
+                github,
+                aws,
+                email,
+                "sk-live-51HqT9xKj2ABCDEF",
+                &login.email,
+                &login.account_id,
+            ],
         );
+        // The logged-in session's identity arrives pseudonymised, one stable value per user.
+        let logs = b.received_logs();
+        let mut hashed: Vec<String> = all_log_records(&logs)
+            .iter()
+            .filter_map(|r| attr_text(&r.attributes, "user.email"))
+            .collect();
+        hashed.dedup();
+        assert_eq!(hashed.len(), 1, "{version:?}: user.email values {hashed:?}");
+        assert!(hashed[0].starts_with("hmac-sha256:"), "{}", hashed[0]);
     }
     assert!(setup.gateway.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_codex_0_169_session_with_secrets_in_prompt_and_tool_output_leaks_nothing() {
+    real_codex_session_leaks_nothing(CodexVersion::V0_169).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_codex_0_171_session_with_secrets_in_prompt_and_tool_output_leaks_nothing() {
+    real_codex_session_leaks_nothing(CodexVersion::V0_171).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

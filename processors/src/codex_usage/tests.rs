@@ -1,6 +1,7 @@
 use super::*;
 use crate::Metadata;
 use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+use prost::Message;
 
 fn fixture(path: &str) -> ExportLogsServiceRequest {
     let full = format!("{}/../tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -158,7 +159,8 @@ fn tool_calls_decisions_and_api_requests_are_counted_by_their_dimensions() {
 #[test]
 fn cumulative_totals_grow_across_requests_and_keep_their_start_time() {
     let req = fixture("failing-tool-loop-protobuf/005_logs.pb");
-    let c = build("{}");
+    // Without the retry window, the same body twice counts twice.
+    let c = build(r#"{"dedup": {"enabled": false}}"#);
     let first = run(&c, &req);
     let second = run(&c, &req);
     assert_eq!(
@@ -169,14 +171,249 @@ fn cumulative_totals_grow_across_requests_and_keep_their_start_time() {
     let s2 = sum_points(&second, names::TOKENS)[0].start_time_unix_nano;
     assert_eq!(s1, s2);
     assert!(s1 > 0);
-    let delta = build(r#"{"aggregation_temporality": "delta"}"#);
+    let delta = build(r#"{"aggregation_temporality": "delta", "dedup": {"enabled": false}}"#);
     run(&delta, &req);
     let again = run(&delta, &req);
     assert_eq!(
         int_total(&again, names::TOKENS, "token_type", "input"),
         720_036
     );
-    assert_eq!(delta.stream_count(), 0, "delta keeps no state");
+    assert_eq!(delta.stream_count(), 0, "delta keeps no streams");
+}
+
+/// `req` as a later session would send it: every record at a new time of its own.
+fn retimed(req: &ExportLogsServiceRequest) -> ExportLogsServiceRequest {
+    let mut later = req.clone();
+    let mut t = 4_000_000_000_000_000_000u64;
+    for r in later
+        .resource_logs
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_logs)
+        .flat_map(|s| &mut s.log_records)
+    {
+        r.attributes.retain(|kv| kv.key != "event.timestamp");
+        t += 1_000_000;
+        r.time_unix_nano = t;
+    }
+    later
+}
+
+fn counts(cx: &ProcessContext<'_>, name: &str) -> u64 {
+    cx.counts()
+        .iter()
+        .filter(|(n, _, _)| *n == name)
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+#[test]
+fn a_body_delivered_twice_is_counted_once() {
+    let req = fixture("failing-tool-loop-protobuf/005_logs.pb");
+    let c = build("{}");
+    let first = run(&c, &req);
+    let md = Metadata::default();
+    let mut cx = ProcessContext::new(&md);
+    assert!(
+        c.consume_logs(&req, &mut cx).is_none(),
+        "nothing new in a resent body"
+    );
+    let records = req
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .filter(|r| !c.points_of(r, None).is_empty())
+        .count() as u64;
+    assert_eq!(counts(&cx, "duplicates_skipped"), records);
+    assert_eq!(
+        int_total(&first, names::TOKENS, "token_type", "input"),
+        720_036
+    );
+    // A later, different body still adds up.
+    let second = run(&c, &retimed(&req));
+    assert_eq!(
+        int_total(&second, names::TOKENS, "token_type", "input"),
+        2 * 720_036
+    );
+}
+
+#[test]
+fn reordered_resource_attributes_continue_the_same_stream() {
+    let req = fixture("failing-tool-loop-protobuf/005_logs.pb");
+    let mut reordered = req.clone();
+    let res = reordered.resource_logs[0]
+        .resource
+        .as_mut()
+        .expect("resource");
+    assert!(res.attributes.len() > 2);
+    res.attributes.reverse();
+    let c = build(r#"{"dedup": {"enabled": false}}"#);
+    run(&c, &req);
+    let out = run(&c, &reordered);
+    assert_eq!(
+        sum_points(&out, names::TOKENS).len(),
+        4,
+        "one stream per token type"
+    );
+    assert_eq!(
+        int_total(&out, names::TOKENS, "token_type", "input"),
+        2 * 720_036
+    );
+}
+
+#[test]
+fn the_retry_window_is_bounded_by_entries_and_time() {
+    let req = fixture("failing-tool-loop-protobuf/005_logs.pb");
+    let c = build(r#"{"dedup": {"max_entries": 3, "window": "1m"}}"#);
+    let md = Metadata::default();
+    let t0 = Instant::now();
+    let mut cx = ProcessContext::new(&md);
+    c.consume_logs_at(&req, &mut cx, 1, t0);
+    assert_eq!(c.recent_count(), 3);
+    assert!(
+        counts(&cx, "dedup_evicted") > 0,
+        "overflow evictions are counted"
+    );
+    // Past the window everything is forgotten (and counted as expired).
+    let mut cx = ProcessContext::new(&md);
+    let c2 = build(r#"{"dedup": {"window": "1m"}}"#);
+    c2.consume_logs_at(&req, &mut cx, 1, t0);
+    let mut cx = ProcessContext::new(&md);
+    let again = c2.consume_logs_at(&req, &mut cx, 2, t0 + Duration::from_secs(61));
+    assert!(again.is_some(), "a resend after the window counts again");
+    assert!(counts(&cx, "dedup_evicted") > 0);
+}
+
+#[test]
+fn a_connector_built_for_a_reload_continues_the_totals() {
+    let req = fixture("failing-tool-loop-protobuf/005_logs.pb");
+    let cfg: CodexUsageConfig = serde_json::from_str("{}").expect("config");
+    let old = cfg.build().expect("builds");
+    let first = run(&old, &req);
+    let new = cfg.build_continuing(Some(&old)).expect("builds");
+    let md = Metadata::default();
+    let mut cx = ProcessContext::new(&md);
+    assert!(
+        new.consume_logs(&req, &mut cx).is_none(),
+        "the retry window carries over"
+    );
+    let second = run(&new, &retimed(&req));
+    assert_eq!(
+        int_total(&second, names::TOKENS, "token_type", "input"),
+        2 * 720_036
+    );
+    assert_eq!(
+        sum_points(&first, names::TOKENS)[0].start_time_unix_nano,
+        sum_points(&second, names::TOKENS)[0].start_time_unix_nano
+    );
+}
+
+#[test]
+fn a_snapshot_restores_totals_start_times_and_the_retry_window() {
+    let req = fixture("failing-tool-loop-protobuf/005_logs.pb");
+    let before = build("{}");
+    let first = run(&before, &req);
+    let snap = before.snapshot();
+    let text = serde_json::to_string(&snap).expect("serializes");
+    let back: UsageSnapshot = serde_json::from_str(&text).expect("deserializes");
+    assert_eq!(back, snap);
+    let after = build("{}");
+    after.restore(&back).expect("restores");
+    assert_eq!(after.stream_count(), before.stream_count());
+    let md = Metadata::default();
+    let mut cx = ProcessContext::new(&md);
+    assert!(
+        after.consume_logs(&req, &mut cx).is_none(),
+        "still a resend"
+    );
+    let out = run(&after, &retimed(&req));
+    assert_eq!(
+        int_total(&out, names::TOKENS, "token_type", "input"),
+        2 * 720_036
+    );
+    assert_eq!(
+        sum_points(&out, names::TOKENS)[0].start_time_unix_nano,
+        sum_points(&first, names::TOKENS)[0].start_time_unix_nano
+    );
+    let mut bad = back.clone();
+    bad.version = 99;
+    assert!(after.restore(&bad).is_err());
+}
+
+#[test]
+fn reported_and_priced_costs_are_labelled_and_reconciled() {
+    let record = |event: &str, extra: Vec<KeyValue>| {
+        let mut attributes = vec![
+            string_kv("event.name", event),
+            string_kv("model", "gpt-5.1-codex"),
+            string_kv("conversation.id", "c1"),
+            string_kv("event.timestamp", "2026-12-04T18:29:16.887Z"),
+        ];
+        attributes.extend(extra);
+        LogRecord {
+            attributes,
+            ..Default::default()
+        }
+    };
+    let usd = |v: f64| KeyValue {
+        key: "cost.usd".into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::DoubleValue(v)),
+        }),
+        ..Default::default()
+    };
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    record(
+                        "codex.sse_event",
+                        vec![
+                            string_kv("event.kind", "response.completed"),
+                            string_kv("input_token_count", "100"),
+                            string_kv("output_token_count", "10"),
+                            usd(0.01),
+                            string_kv("cost.source", "price_table"),
+                        ],
+                    ),
+                    record(
+                        "codex.turn_cost",
+                        vec![
+                            string_kv("turn.id", "t1"),
+                            usd(0.0123456),
+                            string_kv("cost.source", "reported"),
+                        ],
+                    ),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let out = run(&build("{}"), &req);
+    let cost = |source: &str| {
+        sum_points(&out, names::COST)
+            .into_iter()
+            .filter(|p| {
+                label(&p.attributes, COST_SOURCE)
+                    == Some(&any_value::Value::StringValue(source.into()))
+            })
+            .map(|p| match p.value {
+                Some(number_data_point::Value::AsDouble(d)) => d,
+                _ => f64::NAN,
+            })
+            .sum::<f64>()
+    };
+    assert_eq!(cost(PRICE_TABLE), 0.01);
+    assert_eq!(cost(REPORTED), 0.0123456);
+    let rec = sum_points(&out, names::COST_RECONCILIATION);
+    assert_eq!(rec.len(), 1);
+    assert!(
+        matches!(rec[0].value, Some(number_data_point::Value::AsDouble(d)) if (d - 0.0023456).abs() < 1e-12)
+    );
+    assert!(label(&rec[0].attributes, COST_SOURCE).is_none());
+    let m = metric(&out, names::COST_RECONCILIATION)[0];
+    assert!(matches!(&m.data, Some(metric::Data::Sum(s)) if !s.is_monotonic));
 }
 
 #[test]
@@ -304,7 +541,8 @@ fn requests_without_codex_events_yield_nothing() {
 #[test]
 fn bad_configs_name_their_fields() {
     let errs = serde_json::from_str::<CodexUsageConfig>(
-        r#"{"dimensions": ["", "model"], "duration_buckets_ms": [10, 5], "max_streams": 0}"#,
+        r#"{"dimensions": ["", "model"], "duration_buckets_ms": [10, 5], "max_streams": 0,
+            "dedup": {"window": "0", "max_entries": 0}, "storage": {"directory": " ", "interval": "0"}}"#,
     )
     .expect("parses")
     .build()
@@ -316,7 +554,11 @@ fn bad_configs_name_their_fields() {
             "dimensions[0]",
             "dimensions[1]",
             "duration_buckets_ms",
-            "max_streams"
+            "max_streams",
+            "dedup.window",
+            "dedup.max_entries",
+            "storage.directory",
+            "storage.interval"
         ]
     );
 }

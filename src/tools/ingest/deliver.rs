@@ -288,7 +288,7 @@ impl PipelineSink {
     /// pipeline fed by any receiver takes part, once. Must run inside a tokio runtime.
     pub fn start(cfg: &Validated) -> Result<Self, DeliveryError> {
         let metrics = SelfMetrics::new();
-        let graph = builder::build(cfg, &metrics, &Default::default())?;
+        let graph = builder::build(cfg, &metrics, &Default::default(), &Default::default())?;
         let mut routes = Routes::default();
         let mut seen = BTreeSet::new();
         for plan in &graph.receivers {

@@ -233,9 +233,37 @@ pub fn sessions() -> Vec<String> {
     names
 }
 
+/// The captures of later Codex versions: `(tests/fixtures/codex-<version>, session)` for every
+/// session folder (with an `index.jsonl`) there, sorted.
+pub fn versioned_sessions() -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(fixtures_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let dir = e.path();
+        if !e.file_name().to_string_lossy().starts_with("codex-") || !dir.is_dir() {
+            continue;
+        }
+        for s in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if s.path().join("index.jsonl").is_file() {
+                out.push((dir.clone(), s.file_name().to_string_lossy().into_owned()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The fixtures of one folder, in `index.jsonl` order (the order Codex sent them).
 pub fn session_fixtures(session: &str) -> Vec<Fixture> {
-    let dir = fixtures_dir().join(session);
+    session_fixtures_in(&fixtures_dir(), session)
+}
+
+/// The fixtures of folder `session` under `root`, in `index.jsonl` order.
+pub fn session_fixtures_in(root: &Path, session: &str) -> Vec<Fixture> {
+    let dir = root.join(session);
     let index_path = dir.join("index.jsonl");
     let index = std::fs::read_to_string(&index_path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", index_path.display()));

@@ -651,3 +651,77 @@ pub async fn grpc_export_logs_with(
         .await?
         .into_inner())
 }
+
+/// A gateway on fresh ports with one in-test gRPC backend behind its `otlp` exporter.
+pub struct Rig {
+    /// The backend.
+    pub backend: super::backends::FakeBackend,
+    /// The gateway.
+    pub gw: Gateway,
+    /// Its OTLP/HTTP port.
+    pub http: u16,
+    /// Its admin port.
+    pub admin: u16,
+}
+
+impl Rig {
+    /// (backend, gateway, OTLP/HTTP port, admin port).
+    pub fn into_parts(self) -> (super::backends::FakeBackend, Gateway, u16, u16) {
+        (self.backend, self.gw, self.http, self.admin)
+    }
+
+    /// `http://127.0.0.1:<http port>`.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+}
+
+/// The config of a [`Rig`]: an OTLP/HTTP receiver (`receiver`: more YAML under `receivers:
+/// otlp:`, indented by 4, e.g. `auth:`), `sections` (top-level YAML such as `processors:` and
+/// `connectors:`), the `otlp` exporter to `backend`, the admin listener and `pipelines` (the body
+/// of `service: pipelines:`, indented by 4).
+pub fn rig_config(
+    http: u16,
+    admin: u16,
+    backend: &str,
+    receiver: &str,
+    sections: &str,
+    pipelines: &str,
+) -> String {
+    format!(
+        r#"receivers:
+  otlp:
+{receiver}
+    protocols: {{ http: {{ endpoint: "127.0.0.1:{http}", max_request_body_size: 16MiB }} }}
+{sections}
+exporters:
+  otlp: {{ endpoint: "{backend}" }}
+service:
+  shutdown_timeout: 5s
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
+  pipelines:
+{pipelines}
+"#
+    )
+}
+
+/// Starts a [`Rig`] (see [`rig_config`]).
+pub async fn rig(receiver: &str, sections: &str, pipelines: &str) -> Rig {
+    let backend = super::backends::FakeBackend::grpc().await;
+    let (http, admin) = (free_port(), free_port());
+    let yaml = rig_config(
+        http,
+        admin,
+        &backend.endpoint(),
+        receiver,
+        sections,
+        pipelines,
+    );
+    let gw = Gateway::start(&yaml, &[http, admin]).await;
+    Rig {
+        backend,
+        gw,
+        http,
+        admin,
+    }
+}

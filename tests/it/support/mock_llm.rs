@@ -17,6 +17,12 @@
 //! request (a 429 carries `retry-after: 0`), to exercise Codex's retry telemetry. Any `GET` returns
 //! an empty model list, any other `POST` returns `{}`.
 //!
+//! Codex (0.171.0; 0.169.0 asks too) `POST`s `…/analytics/codex/turn-costs` with
+//! `{"turn_ids": [...]}` to learn what a turn cost, as OpenAI's backend answers for API-key
+//! accounts; with [`Script::turn_cost_usd`] set every asked turn is answered `priced` at that
+//! price (Codex then exports `codex.turn.cost_microusd` and a `codex.turn_cost` event, about 150 s
+//! after the turn: it polls on that interval), otherwise `{}`.
+//!
 //! The server records the bodies of the `…/responses` requests it received, so a test can check
 //! that the prompt (or a tool's output) reached the model. Dropping the [`MockLlm`] stops it.
 
@@ -67,6 +73,9 @@ pub struct Script {
     pub fail_first: Vec<u16>,
     /// Token usage reported in every `response.completed`.
     pub usage: Usage,
+    /// The price (a decimal USD string, as OpenAI's backend sends it) of every turn Codex asks
+    /// `…/analytics/codex/turn-costs` about; `None` answers `{}` (no price).
+    pub turn_cost_usd: Option<String>,
 }
 
 impl Default for Script {
@@ -76,6 +85,7 @@ impl Default for Script {
             final_text: "Done.".to_owned(),
             fail_first: Vec::new(),
             usage: Usage::default(),
+            turn_cost_usd: None,
         }
     }
 }
@@ -162,6 +172,16 @@ impl MockLlm {
         self.shared.responses_requests.load(Ordering::SeqCst)
     }
 
+    /// How many requests whose path ends with `suffix` arrived (e.g. `/turn-costs`).
+    pub fn requests_to(&self, suffix: &str) -> usize {
+        self.handle().requests_to(suffix)
+    }
+
+    /// A handle that can count requests from another thread.
+    pub fn handle(&self) -> LlmHandle {
+        LlmHandle(Arc::clone(&self.shared))
+    }
+
     /// Every request received so far, in arrival order (model-list `GET`s included).
     pub fn received(&self) -> Vec<ReceivedRequest> {
         self.shared.received.lock().unwrap().clone()
@@ -202,6 +222,22 @@ impl MockLlm {
     }
 }
 
+/// Counts a [`MockLlm`]'s requests from another thread (see [`MockLlm::handle`]).
+pub struct LlmHandle(Arc<Shared>);
+
+impl LlmHandle {
+    /// How many requests whose path ends with `suffix` arrived.
+    pub fn requests_to(&self, suffix: &str) -> usize {
+        self.0
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path.ends_with(suffix))
+            .count()
+    }
+}
+
 impl Drop for MockLlm {
     fn drop(&mut self) {
         self.server.abort();
@@ -228,7 +264,14 @@ async fn handle(
         return json_reply(StatusCode::OK, &json!({"data": [], "models": []}));
     }
     if !is_responses {
-        return json_reply(StatusCode::OK, &json!({}));
+        let script = shared.script.lock().unwrap().clone();
+        return match &script.turn_cost_usd {
+            Some(usd) if uri.path().ends_with("/turn-costs") => {
+                let asked: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                json_reply(StatusCode::OK, &turn_costs(&asked, usd, &shared))
+            }
+            _ => json_reply(StatusCode::OK, &json!({})),
+        };
     }
     shared.responses_requests.fetch_add(1, Ordering::SeqCst);
     let script = shared.script.lock().unwrap().clone();
@@ -259,6 +302,33 @@ async fn handle(
     )
         .into_response()
 }
+
+/// The `turn-costs` answer: every asked turn `priced` at `usd`, covering every model response
+/// served so far (Codex waits until the backend has priced all responses it saw).
+fn turn_costs(asked: &Value, usd: &str, shared: &Shared) -> Value {
+    let responses = shared.responses_requests.load(Ordering::SeqCst);
+    let turns: Vec<Value> = asked["turn_ids"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|id| {
+            json!({
+                "turn_id": id,
+                "status": "priced",
+                "total_usd": usd,
+                "event_count": responses,
+                "model": MODEL,
+                "speed": "standard",
+                "reasoning_effort": "medium",
+            })
+        })
+        .collect();
+    json!({ "turns": turns })
+}
+
+/// The model the turn-cost answers name (the model of the generated Codex config).
+const MODEL: &str = super::codex::MODEL;
 
 /// Takes the next scripted failure status, if any are left.
 fn next_failure(shared: &Shared, script: &Script) -> Option<u16> {

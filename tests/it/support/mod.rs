@@ -6,6 +6,7 @@ pub mod backends;
 pub mod codex;
 pub mod corpus;
 pub mod exported;
+pub mod drift;
 pub mod fixtures;
 pub mod gateway;
 pub mod mock_llm;
