@@ -86,7 +86,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     any_value::Value, AnyValue, InstrumentationScope, KeyValue,
 };
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ScopeLogs, SeverityNumber};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
@@ -383,6 +383,34 @@ impl CodexAnomalyConfig {
         clock: impl Clock,
     ) -> Result<CodexAnomalyProcessor, Vec<BuildError>> {
         let mut errors = Vec::new();
+        self.check_bounds(&mut errors);
+        let detectors = Detectors {
+            runaway: self.runaway_session.build(&mut errors),
+            failures: self.tool_failure_loop.build(&mut errors),
+            decision: self.tool_decision.build(&mut errors),
+            api_errors: self.api_error_burst.build(&mut errors),
+            context: self.context_window.build(&mut errors),
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let now = clock.now();
+        Ok(CodexAnomalyProcessor {
+            max_conversations: self.max_conversations,
+            max_idle: self.max_idle,
+            skip_replayed: self.skip_replayed,
+            copy_attributes: self.copy_attributes.clone(),
+            detectors,
+            clock: Box::new(clock),
+            state: Mutex::new(State {
+                conversations: HashMap::new(),
+                last_sweep: now,
+            }),
+        })
+    }
+
+    /// Checks the settings shared by every detector.
+    fn check_bounds(&self, errors: &mut Vec<BuildError>) {
         if self.max_conversations == 0 {
             errors.push(BuildError::field("max_conversations", "must be at least 1"));
         }
@@ -397,102 +425,105 @@ impl CodexAnomalyConfig {
                 ));
             }
         }
-        let r = &self.runaway_session;
-        if r.enabled && r.max_tokens == 0 {
+    }
+}
+
+impl RunawaySessionConfig {
+    /// The token threshold when enabled; problems go to `errors`.
+    fn build(&self, errors: &mut Vec<BuildError>) -> Option<u64> {
+        if self.enabled && self.max_tokens == 0 {
             errors.push(BuildError::field(
                 "runaway_session.max_tokens",
                 "must be at least 1",
             ));
         }
-        let t = &self.tool_failure_loop;
-        let mut failure_re = None;
-        if t.enabled {
-            if t.consecutive_failures == 0 {
-                errors.push(BuildError::field(
-                    "tool_failure_loop.consecutive_failures",
-                    "must be at least 1",
-                ));
-            }
-            if !t.output_regex.is_empty() {
-                failure_re = compile(
-                    "tool_failure_loop.output_regex",
-                    &t.output_regex,
-                    &mut errors,
-                );
-            }
+        self.enabled.then_some(self.max_tokens)
+    }
+}
+
+impl ToolFailureLoopConfig {
+    /// The streak length and output regex when enabled; problems go to `errors`.
+    fn build(&self, errors: &mut Vec<BuildError>) -> Option<(u32, Option<Regex>)> {
+        if !self.enabled {
+            return None;
         }
-        let d = &self.tool_decision;
-        if d.enabled {
-            for (field, list) in [
-                ("watch_tools", &d.watch_tools),
-                ("approved_sources", &d.approved_sources),
-            ] {
-                for (i, v) in list.iter().enumerate() {
-                    if v.is_empty() {
-                        errors.push(BuildError::field(
-                            format!("tool_decision.{field}[{i}]"),
-                            "must not be empty",
-                        ));
-                    }
+        if self.consecutive_failures == 0 {
+            errors.push(BuildError::field(
+                "tool_failure_loop.consecutive_failures",
+                "must be at least 1",
+            ));
+        }
+        let output_re = if self.output_regex.is_empty() {
+            None
+        } else {
+            compile("tool_failure_loop.output_regex", &self.output_regex, errors)
+        };
+        Some((self.consecutive_failures, output_re))
+    }
+}
+
+impl ToolDecisionConfig {
+    /// The policy when enabled; problems go to `errors`.
+    fn build(&self, errors: &mut Vec<BuildError>) -> Option<ToolDecisionConfig> {
+        if !self.enabled {
+            return None;
+        }
+        for (field, list) in [
+            ("watch_tools", &self.watch_tools),
+            ("approved_sources", &self.approved_sources),
+        ] {
+            for (i, v) in list.iter().enumerate() {
+                if v.is_empty() {
+                    errors.push(BuildError::field(
+                        format!("tool_decision.{field}[{i}]"),
+                        "must not be empty",
+                    ));
                 }
             }
         }
-        let a = &self.api_error_burst;
-        if a.enabled {
-            if a.errors == 0 {
-                errors.push(BuildError::field(
-                    "api_error_burst.errors",
-                    "must be at least 1",
-                ));
-            }
-            if a.window.is_zero() {
-                errors.push(BuildError::field(
-                    "api_error_burst.window",
-                    "must be more than zero",
-                ));
-            }
+        Some(self.clone())
+    }
+}
+
+impl ApiErrorBurstConfig {
+    /// The error count and window (ns) when enabled; problems go to `errors`.
+    fn build(&self, errors: &mut Vec<BuildError>) -> Option<(u32, u64)> {
+        if !self.enabled {
+            return None;
         }
-        let c = &self.context_window;
-        let context_re = if c.enabled {
-            if c.regex.is_empty() {
-                errors.push(BuildError::field(
-                    "context_window.regex",
-                    "must not be empty",
-                ));
-                None
-            } else {
-                compile("context_window.regex", &c.regex, &mut errors)
-            }
-        } else {
-            None
-        };
-        if !errors.is_empty() {
-            return Err(errors);
+        if self.errors == 0 {
+            errors.push(BuildError::field(
+                "api_error_burst.errors",
+                "must be at least 1",
+            ));
         }
-        let now = clock.now();
-        Ok(CodexAnomalyProcessor {
-            max_conversations: self.max_conversations,
-            max_idle: self.max_idle,
-            skip_replayed: self.skip_replayed,
-            copy_attributes: self.copy_attributes.clone(),
-            detectors: Detectors {
-                runaway: r.enabled.then_some(r.max_tokens),
-                failures: t.enabled.then_some((t.consecutive_failures, failure_re)),
-                decision: d.enabled.then(|| d.clone()),
-                api_errors: a.enabled.then(|| {
-                    (
-                        a.errors,
-                        u64::try_from(a.window.as_nanos()).unwrap_or(u64::MAX),
-                    )
-                }),
-                context: context_re,
-            },
-            clock: Box::new(clock),
-            state: Mutex::new(State {
-                conversations: HashMap::new(),
-                last_sweep: now,
-            }),
-        })
+        if self.window.is_zero() {
+            errors.push(BuildError::field(
+                "api_error_burst.window",
+                "must be more than zero",
+            ));
+        }
+        Some((
+            self.errors,
+            u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX),
+        ))
+    }
+}
+
+impl ContextWindowConfig {
+    /// The `error.message` regex when enabled; problems go to `errors`.
+    fn build(&self, errors: &mut Vec<BuildError>) -> Option<Regex> {
+        if !self.enabled {
+            return None;
+        }
+        if self.regex.is_empty() {
+            errors.push(BuildError::field(
+                "context_window.regex",
+                "must not be empty",
+            ));
+            return None;
+        }
+        compile("context_window.regex", &self.regex, errors)
     }
 }
 
@@ -599,252 +630,355 @@ impl CodexAnomalyProcessor {
         lr: &LogRecord,
         resource: &[KeyValue],
     ) -> Vec<(AlertKind, LogRecord)> {
-        let mut out = Vec::new();
-        let name = event_name(lr);
-        let attrs = &lr.attributes;
         let d = &self.detectors;
-        let mut fire =
-            |conv: &mut Conversation, kind: AlertKind, evidence: Vec<KeyValue>, summary: String| {
-                if conv.fired & kind.bit() == 0 {
-                    conv.fired |= kind.bit();
-                    out.push((kind, self.alert(kind, id, lr, resource, evidence, summary)));
-                }
-            };
+        let mut alerts = Alerts {
+            processor: self,
+            id,
+            lr,
+            name: event_name(lr),
+            resource,
+            out: Vec::new(),
+        };
         if let Some(max) = d.runaway {
-            if is_response_completed(lr) {
-                let used = count_attr(attrs, "input_token_count")
-                    .unwrap_or(0)
-                    .saturating_add(count_attr(attrs, "output_token_count").unwrap_or(0));
-                conv.tokens = conv.tokens.saturating_add(used);
-                if conv.tokens > max {
-                    let tokens = conv.tokens;
-                    fire(
-                        conv,
-                        AlertKind::RunawaySession,
-                        vec![kv("alert.tokens", int(tokens)), kv("alert.threshold", int(max))],
-                        format!("runaway_session: {tokens} tokens in one conversation (threshold {max})"),
-                    );
-                }
-            }
+            alerts.runaway_session(conv, max);
         }
         if let Some((n, re)) = &d.failures {
-            if name == TOOL_RESULT {
-                let failed = bool_attr(attrs, "success") == Some(false)
-                    || re.as_ref().is_some_and(|re| {
-                        str_attr(attrs, "output").is_some_and(|o| re.is_match(o))
-                    });
-                conv.streak = if failed {
-                    conv.streak.saturating_add(1)
-                } else {
-                    0
-                };
-                if conv.streak >= *n {
-                    let mut evidence = vec![
-                        kv("alert.consecutive_failures", int(u64::from(conv.streak))),
-                        kv("alert.threshold", int(u64::from(*n))),
-                    ];
-                    if let Some(t) = str_attr(attrs, "tool_name") {
-                        evidence.push(kv("tool_name", Value::StringValue(t.to_string())));
-                    }
-                    let streak = conv.streak;
-                    fire(
-                        conv,
-                        AlertKind::ToolFailureLoop,
-                        evidence,
-                        format!("tool_failure_loop: {streak} failed tool calls in a row"),
-                    );
-                }
-            }
+            alerts.tool_failure_loop(conv, *n, re.as_ref());
         }
         if let Some(policy) = &d.decision {
-            if name == TOOL_DECISION {
-                let decision = str_attr(attrs, "decision").unwrap_or("");
-                let source = str_attr(attrs, "source").unwrap_or("");
-                let tool = str_attr(attrs, "tool_name").unwrap_or("");
-                let approved = decision
-                    .get(..8)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("approved"));
-                let denied = decision.eq_ignore_ascii_case("denied")
-                    || decision.eq_ignore_ascii_case("abort");
-                let watched = approved
-                    && policy.watch_tools.iter().any(|t| t == tool)
-                    && policy
-                        .approved_sources
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(source));
-                if watched || (policy.alert_on_denied && denied) {
-                    let evidence = vec![
-                        kv("tool_name", Value::StringValue(tool.to_string())),
-                        kv("decision", Value::StringValue(decision.to_string())),
-                        kv("source", Value::StringValue(source.to_string())),
-                    ];
-                    fire(
-                        conv,
-                        AlertKind::ToolDecision,
-                        evidence,
-                        format!("tool_decision: {tool} {decision} by {source}"),
-                    );
-                }
-            }
+            alerts.tool_decision(conv, policy);
         }
         if let Some((n, window)) = d.api_errors {
-            if name == API_REQUEST {
-                let status = int_attr(attrs, "http.response.status_code");
-                let failed = status.is_some_and(|s| s >= 400)
-                    || str_attr(attrs, "error.message").is_some_and(|m| !m.is_empty());
-                if failed {
-                    conv.api_errors.push_back(record_time(lr));
-                    while conv.api_errors.len() > n as usize {
-                        conv.api_errors.pop_front();
-                    }
-                    let span = match (conv.api_errors.front(), conv.api_errors.back()) {
-                        (Some(a), Some(b)) => a.abs_diff(*b),
-                        _ => u64::MAX,
-                    };
-                    if conv.api_errors.len() == n as usize && span <= window {
-                        let mut evidence = vec![
-                            kv("alert.errors", int(u64::from(n))),
-                            kv("alert.window_ms", int(window / 1_000_000)),
-                            kv("alert.threshold", int(u64::from(n))),
-                        ];
-                        if let Some(s) = status {
-                            evidence.push(kv("http.response.status_code", Value::IntValue(s)));
-                        }
-                        fire(
-                            conv,
-                            AlertKind::ApiErrorBurst,
-                            evidence,
-                            format!(
-                                "api_error_burst: {n} failed API requests within {} ms",
-                                window / 1_000_000
-                            ),
-                        );
-                    }
+            alerts.api_error_burst(conv, n, window);
+        }
+        if let Some(re) = &d.context {
+            alerts.context_window(conv, re);
+        }
+        alerts.out
+    }
+
+    /// Checks the records of `req` under the state lock; returns the alerts to add.
+    fn check_request(&self, req: &ExportLogsServiceRequest, run: &mut Run) -> Vec<Pending> {
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut state = self.lock();
+        if run.now.saturating_duration_since(state.last_sweep) >= SWEEP_INTERVAL {
+            run.expired += self.sweep(&mut state, run.now);
+        }
+        // Latest replay key per conversation in this request, applied at the end.
+        let mut latest: HashMap<&str, u64> = HashMap::new();
+        for (ri, rl) in req.resource_logs.iter().enumerate() {
+            let resource: &[KeyValue] = rl
+                .resource
+                .as_ref()
+                .map(|r| &r.attributes[..])
+                .unwrap_or(&[]);
+            for lr in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+                if event_name(lr) == ALERT_EVENT {
+                    continue;
+                }
+                let Some(id) = str_attr(&lr.attributes, "conversation.id") else {
+                    continue;
+                };
+                let Some(conv) = self.tracked(&mut state, id, run) else {
+                    continue;
+                };
+                let key = if lr.observed_time_unix_nano != 0 {
+                    lr.observed_time_unix_nano
+                } else {
+                    lr.time_unix_nano
+                };
+                if self.skip_replayed && key != 0 && key <= conv.watermark {
+                    run.replayed += 1;
+                    continue;
+                }
+                let e = latest.entry(id).or_insert(0);
+                *e = (*e).max(key);
+                for (kind, record) in self.check(conv, id, lr, resource) {
+                    pending.push(Pending {
+                        resource: ri,
+                        kind,
+                        record,
+                    });
                 }
             }
         }
-        if let Some(re) = &d.context {
-            if str_attr(attrs, "error.message").is_some_and(|m| re.is_match(m)) {
-                fire(
-                    conv,
-                    AlertKind::ContextWindow,
-                    vec![kv(
-                        "alert.source_event",
-                        Value::StringValue(name.to_string()),
-                    )],
-                    "context_window: the model's context window was exceeded".to_string(),
-                );
+        for (id, key) in latest {
+            if let Some(conv) = state.conversations.get_mut(id) {
+                conv.watermark = conv.watermark.max(key);
             }
         }
-        out
+        pending
+    }
+
+    /// The state of conversation `id`, seen now: started if new (unless `max_conversations`
+    /// are tracked even after a sweep: `None`, counted), started over if idle too long.
+    fn tracked<'s>(
+        &self,
+        state: &'s mut State,
+        id: &str,
+        run: &mut Run,
+    ) -> Option<&'s mut Conversation> {
+        let now = run.now;
+        if !state.conversations.contains_key(id) {
+            if state.conversations.len() >= self.max_conversations {
+                run.expired += self.sweep(state, now);
+            }
+            if state.conversations.len() >= self.max_conversations {
+                run.overflow += 1;
+                return None;
+            }
+            state
+                .conversations
+                .insert(id.to_string(), Conversation::new(now));
+        }
+        let conv = state.conversations.get_mut(id)?;
+        if now.saturating_duration_since(conv.last_seen) > self.max_idle {
+            *conv = Conversation::new(now);
+            run.expired += 1;
+        }
+        conv.last_seen = now;
+        Some(conv)
     }
 }
 
-impl Processor for CodexAnomalyProcessor {
-    fn process_logs(&self, req: &mut ExportLogsServiceRequest, cx: &mut ProcessContext<'_>) {
-        let now = self.clock.now();
-        let mut pending: Vec<Pending> = Vec::new();
-        let (mut overflow, mut replayed, mut expired) = (0u64, 0u64, 0u64);
-        {
-            let mut state = self.lock();
-            if now.saturating_duration_since(state.last_sweep) >= SWEEP_INTERVAL {
-                expired += self.sweep(&mut state, now);
-            }
-            // Latest replay key per conversation in this request, applied at the end.
-            let mut latest: HashMap<&str, u64> = HashMap::new();
-            for (ri, rl) in req.resource_logs.iter().enumerate() {
-                let resource: &[KeyValue] = rl
-                    .resource
-                    .as_ref()
-                    .map(|r| &r.attributes[..])
-                    .unwrap_or(&[]);
-                for lr in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-                    if event_name(lr) == ALERT_EVENT {
-                        continue;
-                    }
-                    let Some(id) = str_attr(&lr.attributes, "conversation.id") else {
-                        continue;
-                    };
-                    if !state.conversations.contains_key(id) {
-                        if state.conversations.len() >= self.max_conversations {
-                            expired += self.sweep(&mut state, now);
-                        }
-                        if state.conversations.len() >= self.max_conversations {
-                            overflow += 1;
-                            continue;
-                        }
-                        state
-                            .conversations
-                            .insert(id.to_string(), Conversation::new(now));
-                    }
-                    let Some(conv) = state.conversations.get_mut(id) else {
-                        continue;
-                    };
-                    if now.saturating_duration_since(conv.last_seen) > self.max_idle {
-                        *conv = Conversation::new(now);
-                        expired += 1;
-                    }
-                    conv.last_seen = now;
-                    let key = if lr.observed_time_unix_nano != 0 {
-                        lr.observed_time_unix_nano
-                    } else {
-                        lr.time_unix_nano
-                    };
-                    if self.skip_replayed && key != 0 && key <= conv.watermark {
-                        replayed += 1;
-                        continue;
-                    }
-                    let e = latest.entry(id).or_insert(0);
-                    *e = (*e).max(key);
-                    for (kind, record) in self.check(conv, id, lr, resource) {
-                        pending.push(Pending {
-                            resource: ri,
-                            kind,
-                            record,
-                        });
-                    }
-                }
-            }
-            for (id, key) in latest {
-                if let Some(conv) = state.conversations.get_mut(id) {
-                    conv.watermark = conv.watermark.max(key);
-                }
-            }
-        }
-        for p in pending {
-            cx.count("alerts", p.kind.as_str(), 1);
-            let Some(rl) = req.resource_logs.get_mut(p.resource) else {
-                continue;
-            };
-            let scope = match rl
-                .scope_logs
-                .iter()
-                .position(|s| s.scope.as_ref().is_some_and(|s| s.name == ALERT_SCOPE))
-            {
-                Some(i) => i,
-                None => {
-                    rl.scope_logs.push(ScopeLogs {
-                        scope: Some(InstrumentationScope {
-                            name: ALERT_SCOPE.to_string(),
-                            version: env!("CARGO_PKG_VERSION").to_string(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    });
-                    rl.scope_logs.len() - 1
-                }
-            };
-            rl.scope_logs[scope].log_records.push(p.record);
-        }
+/// One `process_logs` call: the gateway time it runs at and what it skipped or forgot.
+struct Run {
+    now: Instant,
+    overflow: u64,
+    replayed: u64,
+    expired: u64,
+}
+
+impl Run {
+    /// Counts the skipped records and forgotten conversations.
+    fn count(&self, cx: &mut ProcessContext<'_>) {
         for (label, n) in [
-            ("max_conversations", overflow),
-            ("replayed", replayed),
-            ("expired", expired),
+            ("max_conversations", self.overflow),
+            ("replayed", self.replayed),
+            ("expired", self.expired),
         ] {
             if n > 0 {
                 cx.count("codex_anomaly", label, n);
             }
         }
+    }
+}
+
+/// The alerts one record raises, with what building them needs; one method per detector.
+struct Alerts<'a> {
+    processor: &'a CodexAnomalyProcessor,
+    /// The conversation id.
+    id: &'a str,
+    /// The record checked, its event name and its resource's attributes.
+    lr: &'a LogRecord,
+    name: &'a str,
+    resource: &'a [KeyValue],
+    out: Vec<(AlertKind, LogRecord)>,
+}
+
+impl Alerts<'_> {
+    /// Raises `kind` unless it already fired for `conv`.
+    fn fire(
+        &mut self,
+        conv: &mut Conversation,
+        kind: AlertKind,
+        evidence: Vec<KeyValue>,
+        summary: String,
+    ) {
+        if conv.fired & kind.bit() == 0 {
+            conv.fired |= kind.bit();
+            let record =
+                self.processor
+                    .alert(kind, self.id, self.lr, self.resource, evidence, summary);
+            self.out.push((kind, record));
+        }
+    }
+
+    /// `runaway_session`: adds the tokens of a completed response; alerts above `max`.
+    fn runaway_session(&mut self, conv: &mut Conversation, max: u64) {
+        if !is_response_completed(self.lr) {
+            return;
+        }
+        let attrs = &self.lr.attributes;
+        let used = count_attr(attrs, "input_token_count")
+            .unwrap_or(0)
+            .saturating_add(count_attr(attrs, "output_token_count").unwrap_or(0));
+        conv.tokens = conv.tokens.saturating_add(used);
+        if conv.tokens > max {
+            let tokens = conv.tokens;
+            self.fire(
+                conv,
+                AlertKind::RunawaySession,
+                vec![
+                    kv("alert.tokens", int(tokens)),
+                    kv("alert.threshold", int(max)),
+                ],
+                format!("runaway_session: {tokens} tokens in one conversation (threshold {max})"),
+            );
+        }
+    }
+
+    /// `tool_failure_loop`: counts failed tool results in a row; alerts at `n`.
+    fn tool_failure_loop(&mut self, conv: &mut Conversation, n: u32, re: Option<&Regex>) {
+        if self.name != TOOL_RESULT {
+            return;
+        }
+        let attrs = &self.lr.attributes;
+        let failed = bool_attr(attrs, "success") == Some(false)
+            || re.is_some_and(|re| str_attr(attrs, "output").is_some_and(|o| re.is_match(o)));
+        conv.streak = if failed {
+            conv.streak.saturating_add(1)
+        } else {
+            0
+        };
+        if conv.streak >= n {
+            let mut evidence = vec![
+                kv("alert.consecutive_failures", int(u64::from(conv.streak))),
+                kv("alert.threshold", int(u64::from(n))),
+            ];
+            if let Some(t) = str_attr(attrs, "tool_name") {
+                evidence.push(kv("tool_name", Value::StringValue(t.to_string())));
+            }
+            let streak = conv.streak;
+            self.fire(
+                conv,
+                AlertKind::ToolFailureLoop,
+                evidence,
+                format!("tool_failure_loop: {streak} failed tool calls in a row"),
+            );
+        }
+    }
+
+    /// `tool_decision`: alerts on a decision `policy` flags.
+    fn tool_decision(&mut self, conv: &mut Conversation, policy: &ToolDecisionConfig) {
+        if self.name != TOOL_DECISION {
+            return;
+        }
+        let attrs = &self.lr.attributes;
+        let decision = str_attr(attrs, "decision").unwrap_or("");
+        let source = str_attr(attrs, "source").unwrap_or("");
+        let tool = str_attr(attrs, "tool_name").unwrap_or("");
+        let approved = decision
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("approved"));
+        let denied =
+            decision.eq_ignore_ascii_case("denied") || decision.eq_ignore_ascii_case("abort");
+        let watched = approved
+            && policy.watch_tools.iter().any(|t| t == tool)
+            && policy
+                .approved_sources
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(source));
+        if watched || (policy.alert_on_denied && denied) {
+            let evidence = vec![
+                kv("tool_name", Value::StringValue(tool.to_string())),
+                kv("decision", Value::StringValue(decision.to_string())),
+                kv("source", Value::StringValue(source.to_string())),
+            ];
+            self.fire(
+                conv,
+                AlertKind::ToolDecision,
+                evidence,
+                format!("tool_decision: {tool} {decision} by {source}"),
+            );
+        }
+    }
+
+    /// `api_error_burst`: keeps the times of the last `n` failed API requests; alerts when they
+    /// fall within `window` (ns).
+    fn api_error_burst(&mut self, conv: &mut Conversation, n: u32, window: u64) {
+        if self.name != API_REQUEST {
+            return;
+        }
+        let attrs = &self.lr.attributes;
+        let status = int_attr(attrs, "http.response.status_code");
+        let failed = status.is_some_and(|s| s >= 400)
+            || str_attr(attrs, "error.message").is_some_and(|m| !m.is_empty());
+        if !failed {
+            return;
+        }
+        conv.api_errors.push_back(record_time(self.lr));
+        while conv.api_errors.len() > n as usize {
+            conv.api_errors.pop_front();
+        }
+        let span = match (conv.api_errors.front(), conv.api_errors.back()) {
+            (Some(a), Some(b)) => a.abs_diff(*b),
+            _ => u64::MAX,
+        };
+        if conv.api_errors.len() == n as usize && span <= window {
+            let mut evidence = vec![
+                kv("alert.errors", int(u64::from(n))),
+                kv("alert.window_ms", int(window / 1_000_000)),
+                kv("alert.threshold", int(u64::from(n))),
+            ];
+            if let Some(s) = status {
+                evidence.push(kv("http.response.status_code", Value::IntValue(s)));
+            }
+            self.fire(
+                conv,
+                AlertKind::ApiErrorBurst,
+                evidence,
+                format!(
+                    "api_error_burst: {n} failed API requests within {} ms",
+                    window / 1_000_000
+                ),
+            );
+        }
+    }
+
+    /// `context_window`: alerts on an `error.message` matching `re`.
+    fn context_window(&mut self, conv: &mut Conversation, re: &Regex) {
+        if str_attr(&self.lr.attributes, "error.message").is_some_and(|m| re.is_match(m)) {
+            let source = Value::StringValue(self.name.to_string());
+            self.fire(
+                conv,
+                AlertKind::ContextWindow,
+                vec![kv("alert.source_event", source)],
+                "context_window: the model's context window was exceeded".to_string(),
+            );
+        }
+    }
+}
+
+/// Adds an alert record to the alert scope of `rl` (created when missing).
+fn push_alert(rl: &mut ResourceLogs, record: LogRecord) {
+    let scope = match rl
+        .scope_logs
+        .iter()
+        .position(|s| s.scope.as_ref().is_some_and(|s| s.name == ALERT_SCOPE))
+    {
+        Some(i) => i,
+        None => {
+            rl.scope_logs.push(ScopeLogs {
+                scope: Some(InstrumentationScope {
+                    name: ALERT_SCOPE.to_string(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            rl.scope_logs.len() - 1
+        }
+    };
+    rl.scope_logs[scope].log_records.push(record);
+}
+
+impl Processor for CodexAnomalyProcessor {
+    fn process_logs(&self, req: &mut ExportLogsServiceRequest, cx: &mut ProcessContext<'_>) {
+        let mut run = Run {
+            now: self.clock.now(),
+            overflow: 0,
+            replayed: 0,
+            expired: 0,
+        };
+        let pending = self.check_request(req, &mut run);
+        for p in pending {
+            cx.count("alerts", p.kind.as_str(), 1);
+            if let Some(rl) = req.resource_logs.get_mut(p.resource) {
+                push_alert(rl, p.record);
+            }
+        }
+        run.count(cx);
     }
 }
 

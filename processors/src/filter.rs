@@ -42,6 +42,7 @@
 //! there, since they are not pipeline items); removed attributes as
 //! `attributes_dropped{label=<the key, or the pattern text>}`.
 
+use crate::value::config_text;
 use crate::{value_text, BuildError, ConfigValue, ProcessContext, Processor};
 use literal::{bytes_eq, Pattern, StrMap};
 use opentelemetry_proto::tonic::collector::{
@@ -287,70 +288,42 @@ impl Matcher {
             let cpath = format!("{path}[{i}]");
             m.labels.push(cpath.clone());
             let before = errors.len();
-            if c.name.is_none() && c.name_regex.is_none() && c.attributes.is_empty() {
-                errors.push(BuildError::field(
-                    &cpath,
-                    "needs `name`, `name_regex` or `attributes` (an empty condition would drop everything)",
-                ));
+            check_parts(&cpath, c, names_only, errors);
+            let name = name_test(&cpath, c, errors);
+            let attributes = attribute_tests(&cpath, c, errors);
+            if errors.len() == before {
+                m.add(i, name, attributes);
             }
-            if names_only && !c.attributes.is_empty() {
-                errors.push(BuildError::field(
-                    format!("{cpath}.attributes"),
-                    "metrics have no attributes; use a `metrics.datapoint` condition",
-                ));
-            }
-            let name = match (&c.name, &c.name_regex) {
-                (Some(_), Some(_)) => {
-                    errors.push(BuildError::field(
-                        &cpath,
-                        "use either `name` or `name_regex`, not both",
-                    ));
-                    None
-                }
-                (Some(n), None) => Some(NameTest::Exact(n.clone())),
-                (None, Some(re)) => match Pattern::new(re) {
-                    Ok(re) => Some(NameTest::Regex(re)),
-                    Err(e) => {
-                        errors.push(BuildError::field(
-                            format!("{cpath}.name_regex"),
-                            format!("invalid regex {re:?}: {e}"),
-                        ));
-                        None
-                    }
-                },
-                (None, None) => None,
-            };
-            let mut attributes = Vec::with_capacity(c.attributes.len());
-            for (key, am) in &c.attributes {
-                match am.build(&format!("{cpath}.attributes.{key}")) {
-                    Ok(test) => attributes.push((key.clone(), test)),
-                    Err(e) => errors.push(e),
-                }
-            }
-            if errors.len() != before {
-                continue;
-            }
-            // A name-only condition that holds for a fixed set of names goes to `exact`.
-            let exact_names: Option<&[String]> = match &name {
-                _ if !attributes.is_empty() => None,
-                Some(NameTest::Exact(n)) => Some(std::slice::from_ref(n)),
-                Some(NameTest::Regex(re)) => re.exact_strings(),
-                None => None,
-            };
-            if let Some(names) = exact_names {
-                for n in names {
-                    m.exact.insert_if_absent(n, i);
-                    m.exact_min = m.exact_min.min(i);
-                }
-                continue;
-            }
-            m.others.push(Condition {
-                index: i,
-                name,
-                attributes,
-            });
         }
         m
+    }
+
+    /// Adds valid condition `index`: to `exact` when it is name-only and holds for a fixed set
+    /// of names, else to `others`.
+    fn add(
+        &mut self,
+        index: usize,
+        name: Option<NameTest>,
+        attributes: Vec<(String, AttributeTest)>,
+    ) {
+        let exact_names: Option<&[String]> = match &name {
+            _ if !attributes.is_empty() => None,
+            Some(NameTest::Exact(n)) => Some(std::slice::from_ref(n)),
+            Some(NameTest::Regex(re)) => re.exact_strings(),
+            None => None,
+        };
+        if let Some(names) = exact_names {
+            for n in names {
+                self.exact.insert_if_absent(n, index);
+                self.exact_min = self.exact_min.min(index);
+            }
+            return;
+        }
+        self.others.push(Condition {
+            index,
+            name,
+            attributes,
+        });
     }
 
     fn is_empty(&self) -> bool {
@@ -385,6 +358,64 @@ impl Matcher {
     }
 }
 
+/// Checks that condition `c` (at `cpath`) gives some part, and no attributes where only names
+/// are allowed.
+fn check_parts(cpath: &str, c: &ConditionConfig, names_only: bool, errors: &mut Vec<BuildError>) {
+    if c.name.is_none() && c.name_regex.is_none() && c.attributes.is_empty() {
+        errors.push(BuildError::field(
+            cpath,
+            "needs `name`, `name_regex` or `attributes` (an empty condition would drop everything)",
+        ));
+    }
+    if names_only && !c.attributes.is_empty() {
+        errors.push(BuildError::field(
+            format!("{cpath}.attributes"),
+            "metrics have no attributes; use a `metrics.datapoint` condition",
+        ));
+    }
+}
+
+/// The name test of condition `c` (at `cpath`), if it has a valid one.
+fn name_test(cpath: &str, c: &ConditionConfig, errors: &mut Vec<BuildError>) -> Option<NameTest> {
+    match (&c.name, &c.name_regex) {
+        (Some(_), Some(_)) => {
+            errors.push(BuildError::field(
+                cpath,
+                "use either `name` or `name_regex`, not both",
+            ));
+            None
+        }
+        (Some(n), None) => Some(NameTest::Exact(n.clone())),
+        (None, Some(re)) => match Pattern::new(re) {
+            Ok(re) => Some(NameTest::Regex(re)),
+            Err(e) => {
+                errors.push(BuildError::field(
+                    format!("{cpath}.name_regex"),
+                    format!("invalid regex {re:?}: {e}"),
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+/// The valid attribute tests of condition `c` (at `cpath`).
+fn attribute_tests(
+    cpath: &str,
+    c: &ConditionConfig,
+    errors: &mut Vec<BuildError>,
+) -> Vec<(String, AttributeTest)> {
+    let mut attributes = Vec::with_capacity(c.attributes.len());
+    for (key, am) in &c.attributes {
+        match am.build(&format!("{cpath}.attributes.{key}")) {
+            Ok(test) => attributes.push((key.clone(), test)),
+            Err(e) => errors.push(e),
+        }
+    }
+    attributes
+}
+
 impl Condition {
     fn matches(&self, names: &[&str], attrs: &[KeyValue]) -> bool {
         let name_ok = match &self.name {
@@ -397,15 +428,6 @@ impl Condition {
                 .attributes
                 .iter()
                 .all(|(key, test)| crate::find_attr(attrs, key).is_some_and(|v| test.matches(v)))
-    }
-}
-
-fn config_text(v: &ConfigValue) -> String {
-    match v {
-        ConfigValue::Bool(b) => b.to_string(),
-        ConfigValue::Int(i) => i.to_string(),
-        ConfigValue::Double(d) => d.to_string(),
-        ConfigValue::String(s) => s.clone(),
     }
 }
 

@@ -62,12 +62,13 @@
 //! items (spans, data points, log records) tagged, at both levels; `team_tagged{label=
 //! from_metadata}` for items tagged from the metadata.
 
+use crate::value::{config_text, value_text};
 use crate::{BuildError, ConfigValue, Metadata, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
 };
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use regex::{Captures, Regex};
@@ -493,26 +494,6 @@ fn build_condition(
         key: c.key.clone(),
         test,
     })
-}
-
-fn config_text(v: &ConfigValue) -> String {
-    match v {
-        ConfigValue::Bool(b) => b.to_string(),
-        ConfigValue::Int(i) => i.to_string(),
-        ConfigValue::Double(d) => d.to_string(),
-        ConfigValue::String(s) => s.clone(),
-    }
-}
-
-/// The text form of a scalar attribute value; `None` for arrays, maps, bytes and empty values.
-fn value_text(v: &Value) -> Option<Cow<'_, str>> {
-    match v {
-        Value::StringValue(s) => Some(Cow::Borrowed(s)),
-        Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
-        Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
-        Value::DoubleValue(d) => Some(Cow::Owned(d.to_string())),
-        _ => None,
-    }
 }
 
 /// Parses `text` into literals and group references resolved against the rule's conditions.
@@ -942,6 +923,7 @@ impl crate::Component for TeamConfig {
 mod tests {
     use super::*;
     use crate::find_attr;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use prost::Message;
 
     fn fixture(path: &str) -> Vec<u8> {

@@ -1,4 +1,6 @@
-//! Attribute values as they appear in YAML config, converted once at build time to OTLP values.
+//! Attribute values as they appear in YAML config, converted once at build time to OTLP values,
+//! and the text form of config and OTLP scalar values that processors compare as text (`filter`,
+//! `team`).
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use serde::Deserialize;
@@ -31,8 +33,17 @@ impl ConfigValue {
     }
 }
 
-/// The text form of a scalar attribute value (`200`, `true`, `1.5`); `None` for arrays, maps
-/// and bytes.
+/// The text form of a config value (`200` → `"200"`), compared with [`value_text`].
+pub(crate) fn config_text(v: &ConfigValue) -> String {
+    match v {
+        ConfigValue::Bool(b) => b.to_string(),
+        ConfigValue::Int(i) => i.to_string(),
+        ConfigValue::Double(d) => d.to_string(),
+        ConfigValue::String(s) => s.clone(),
+    }
+}
+
+/// The text form of a scalar attribute value; `None` for arrays, maps and bytes.
 pub fn value_text(v: &any_value::Value) -> Option<Cow<'_, str>> {
     use any_value::Value;
     match v {

@@ -253,18 +253,69 @@ const WIRE_LEN: u8 = 2;
 const WIRE_I32: u8 = 5;
 
 /// The schema: field `tag` of message `m`.
+#[inline]
 fn field(m: M, tag: u32) -> F {
+    match m {
+        M::TraceReq
+        | M::ResourceSpans
+        | M::ScopeSpans
+        | M::LogsReq
+        | M::ResourceLogs
+        | M::ScopeLogs
+        | M::MetricsReq
+        | M::ResourceMetrics
+        | M::ScopeMetrics => envelope_field(m, tag),
+        M::Span | M::Event | M::Link | M::Status => span_field(m, tag),
+        M::LogRecord => log_record_field(tag),
+        M::Metric | M::Gauge | M::Sum | M::Histogram | M::ExpHistogram | M::Summary => {
+            metric_field(m, tag)
+        }
+        M::NumberDp
+        | M::HistogramDp
+        | M::ExpHistogramDp
+        | M::Buckets
+        | M::SummaryDp
+        | M::Quantile
+        | M::Exemplar => point_field(m, tag),
+        M::Resource
+        | M::Scope
+        | M::EntityRef
+        | M::KeyValue
+        | M::AnyValue
+        | M::ArrayValue
+        | M::KvList => common_field(m, tag),
+    }
+}
+
+/// Fields of the requests and of their resource and scope wrappers.
+#[inline]
+fn envelope_field(m: M, tag: u32) -> F {
     use F::*;
     match (m, tag) {
         (M::TraceReq, 1) => Msg(M::ResourceSpans, R::Repeated),
+        (M::LogsReq, 1) => Msg(M::ResourceLogs, R::Repeated),
+        (M::MetricsReq, 1) => Msg(M::ResourceMetrics, R::Repeated),
         (M::ResourceSpans, 1) | (M::ResourceLogs, 1) | (M::ResourceMetrics, 1) => {
             Msg(M::Resource, R::Singular)
         }
         (M::ResourceSpans, 2) => Msg(M::ScopeSpans, R::Repeated),
+        (M::ResourceLogs, 2) => Msg(M::ScopeLogs, R::Repeated),
+        (M::ResourceMetrics, 2) => Msg(M::ScopeMetrics, R::Repeated),
         (M::ScopeSpans, 1) | (M::ScopeLogs, 1) | (M::ScopeMetrics, 1) => Msg(M::Scope, R::Singular),
         (M::ScopeSpans, 2) => Msg(M::Span, R::Item),
+        (M::ScopeLogs, 2) => Msg(M::LogRecord, R::Item),
+        (M::ScopeMetrics, 2) => Msg(M::Metric, R::Repeated),
         (M::ResourceSpans | M::ResourceLogs | M::ResourceMetrics, 3)
         | (M::ScopeSpans | M::ScopeLogs | M::ScopeMetrics, 3) => Str,
+        _ => Unknown,
+    }
+}
+
+/// Fields of a span and of its events, links and status.
+#[inline]
+fn span_field(m: M, tag: u32) -> F {
+    use F::*;
+    match (m, tag) {
         (M::Span, 1 | 2 | 4) => Bytes,
         (M::Span, 3 | 5) => Str,
         (M::Span, 16) => I32,
@@ -285,37 +336,31 @@ fn field(m: M, tag: u32) -> F {
         (M::Link, 6) => I32,
         (M::Status, 2) => Str,
         (M::Status, 3) => Varint,
-        (M::Resource, 1) => Msg(M::KeyValue, R::Attr),
-        (M::Resource, 2) => Varint,
-        (M::Resource, 3) => Msg(M::EntityRef, R::Repeated),
-        (M::EntityRef, 1..=4) => Str,
-        (M::Scope, 1 | 2) => Str,
-        (M::Scope, 3) => Msg(M::KeyValue, R::Attr),
-        (M::Scope, 4) => Varint,
-        (M::KeyValue, 1) => Str,
-        (M::KeyValue, 2) => Msg(M::AnyValue, R::Singular),
-        (M::KeyValue, 3) => Varint,
-        (M::AnyValue, 1) => AnyStr,
-        (M::AnyValue, 2 | 3 | 8) => Varint,
-        (M::AnyValue, 4) => I64,
-        (M::AnyValue, 5) => Msg(M::ArrayValue, R::Container),
-        (M::AnyValue, 6) => Msg(M::KvList, R::Container),
-        (M::AnyValue, 7) => Bytes,
-        (M::ArrayValue, 1) => Msg(M::AnyValue, R::Repeated),
-        (M::KvList, 1) => Msg(M::KeyValue, R::Repeated),
-        (M::LogsReq, 1) => Msg(M::ResourceLogs, R::Repeated),
-        (M::ResourceLogs, 2) => Msg(M::ScopeLogs, R::Repeated),
-        (M::ScopeLogs, 2) => Msg(M::LogRecord, R::Item),
-        (M::LogRecord, 1 | 11) => I64,
-        (M::LogRecord, 2 | 7) => Varint,
-        (M::LogRecord, 3 | 12) => Str,
-        (M::LogRecord, 5) => Msg(M::AnyValue, R::Singular),
-        (M::LogRecord, 6) => Msg(M::KeyValue, R::Attr),
-        (M::LogRecord, 8) => I32,
-        (M::LogRecord, 9 | 10) => Bytes,
-        (M::MetricsReq, 1) => Msg(M::ResourceMetrics, R::Repeated),
-        (M::ResourceMetrics, 2) => Msg(M::ScopeMetrics, R::Repeated),
-        (M::ScopeMetrics, 2) => Msg(M::Metric, R::Repeated),
+        _ => Unknown,
+    }
+}
+
+/// Fields of a log record.
+#[inline]
+fn log_record_field(tag: u32) -> F {
+    use F::*;
+    match tag {
+        1 | 11 => I64,
+        2 | 7 => Varint,
+        3 | 12 => Str,
+        5 => Msg(M::AnyValue, R::Singular),
+        6 => Msg(M::KeyValue, R::Attr),
+        8 => I32,
+        9 | 10 => Bytes,
+        _ => Unknown,
+    }
+}
+
+/// Fields of a metric and of its data kinds (gauge, sum, histograms, summary).
+#[inline]
+fn metric_field(m: M, tag: u32) -> F {
+    use F::*;
+    match (m, tag) {
         (M::Metric, 1..=3) => Str,
         (M::Metric, 12) => Msg(M::KeyValue, R::Attr),
         (M::Metric, 5) => Msg(M::Gauge, R::Repeated),
@@ -329,6 +374,15 @@ fn field(m: M, tag: u32) -> F {
         (M::ExpHistogram, 1) => Msg(M::ExpHistogramDp, R::Item),
         (M::Histogram | M::ExpHistogram, 2) => Varint,
         (M::Summary, 1) => Msg(M::SummaryDp, R::Item),
+        _ => Unknown,
+    }
+}
+
+/// Fields of the data points and of their buckets, quantiles and exemplars.
+#[inline]
+fn point_field(m: M, tag: u32) -> F {
+    use F::*;
+    match (m, tag) {
         (M::NumberDp, 7) => Msg(M::KeyValue, R::Attr),
         (M::NumberDp, 2 | 3 | 4 | 6) => I64,
         (M::NumberDp, 5) => Msg(M::Exemplar, R::Repeated),
@@ -353,6 +407,33 @@ fn field(m: M, tag: u32) -> F {
         (M::Exemplar, 7) => Msg(M::KeyValue, R::Attr),
         (M::Exemplar, 2 | 3 | 6) => I64,
         (M::Exemplar, 4 | 5) => Bytes,
+        _ => Unknown,
+    }
+}
+
+/// Fields of the messages every signal shares: resource, scope, attributes and values.
+#[inline]
+fn common_field(m: M, tag: u32) -> F {
+    use F::*;
+    match (m, tag) {
+        (M::Resource, 1) => Msg(M::KeyValue, R::Attr),
+        (M::Resource, 2) => Varint,
+        (M::Resource, 3) => Msg(M::EntityRef, R::Repeated),
+        (M::EntityRef, 1..=4) => Str,
+        (M::Scope, 1 | 2) => Str,
+        (M::Scope, 3) => Msg(M::KeyValue, R::Attr),
+        (M::Scope, 4) => Varint,
+        (M::KeyValue, 1) => Str,
+        (M::KeyValue, 2) => Msg(M::AnyValue, R::Singular),
+        (M::KeyValue, 3) => Varint,
+        (M::AnyValue, 1) => AnyStr,
+        (M::AnyValue, 2 | 3 | 8) => Varint,
+        (M::AnyValue, 4) => I64,
+        (M::AnyValue, 5) => Msg(M::ArrayValue, R::Container),
+        (M::AnyValue, 6) => Msg(M::KvList, R::Container),
+        (M::AnyValue, 7) => Bytes,
+        (M::ArrayValue, 1) => Msg(M::AnyValue, R::Repeated),
+        (M::KvList, 1) => Msg(M::KeyValue, R::Repeated),
         _ => Unknown,
     }
 }
@@ -449,6 +530,30 @@ fn expect(wire: u8, want: u8) -> Result<(), ScanError> {
     }
 }
 
+/// What one message scanned so far holds.
+struct Frame {
+    depth: u32,
+    /// Arrays / key-value lists enclosing the message.
+    any_depth: usize,
+    items: u64,
+    attrs: usize,
+    /// Bit `tag`: singular message fields seen; bit 0: the tracked oneof.
+    seen: u32,
+}
+
+impl Frame {
+    /// Marks bit `bit` of `seen`; `Unsupported` when it was already set (prost would merge or
+    /// replace, which the scan does not follow).
+    #[inline]
+    fn once(&mut self, bit: u32) -> Result<(), ScanError> {
+        if self.seen & bit != 0 {
+            return Err(ScanError::Unsupported);
+        }
+        self.seen |= bit;
+        Ok(())
+    }
+}
+
 impl Scanner {
     /// Scans one message of type `m`; returns the items in it. `depth`: message nesting;
     /// `any_depth`: arrays / key-value lists enclosing it.
@@ -463,11 +568,14 @@ impl Scanner {
             return Err(ScanError::Unsupported);
         }
         self.structs += struct_size(m);
+        let mut frame = Frame {
+            depth,
+            any_depth,
+            items: 0,
+            attrs: 0,
+            seen: 0,
+        };
         let mut pos = 0;
-        let mut items = 0u64;
-        let mut attrs = 0usize;
-        // Bit `tag`: singular message fields seen; bit 0: the tracked oneof.
-        let mut seen = 0u32;
         while pos < buf.len() {
             let key = varint(buf, &mut pos)?;
             let tag = u32::try_from(key >> 3).map_err(|_| ScanError::Malformed)?;
@@ -476,117 +584,142 @@ impl Scanner {
                 return Err(ScanError::Malformed);
             }
             if in_oneof(m, tag) {
-                if seen & 1 != 0 {
-                    return Err(ScanError::Unsupported);
-                }
-                seen |= 1;
+                frame.once(1)?;
             }
             match field(m, tag) {
-                F::Varint => {
-                    expect(wire, WIRE_VARINT)?;
-                    varint(buf, &mut pos)?;
-                }
-                F::I64 => {
-                    expect(wire, WIRE_I64)?;
-                    skip(buf, &mut pos, 8)?;
-                }
-                F::I32 => {
-                    expect(wire, WIRE_I32)?;
-                    skip(buf, &mut pos, 4)?;
-                }
-                F::Bytes => {
-                    expect(wire, WIRE_LEN)?;
-                    delimited(buf, &mut pos)?;
-                }
-                F::Str | F::AnyStr => {
+                f @ (F::Str | F::AnyStr) => {
                     expect(wire, WIRE_LEN)?;
                     let s = delimited(buf, &mut pos)?;
-                    if self.count_only {
-                        continue;
-                    }
-                    if std::str::from_utf8(s).is_err() {
-                        return Err(ScanError::Malformed);
-                    }
-                    if field(m, tag) == F::AnyStr && s.len() > self.limits.max_string {
-                        return Err(ScanError::OverLimit);
-                    }
+                    self.string(s, f == F::AnyStr)?;
                 }
-                F::PackedI64 => match wire {
-                    WIRE_I64 => skip(buf, &mut pos, 8)?,
-                    WIRE_LEN => {
-                        if delimited(buf, &mut pos)?.len() % 8 != 0 {
-                            return Err(ScanError::Unsupported);
-                        }
-                    }
-                    _ => return Err(ScanError::Malformed),
-                },
-                F::PackedVarint => match wire {
-                    WIRE_VARINT => {
-                        varint(buf, &mut pos)?;
-                    }
-                    WIRE_LEN => {
-                        let packed = delimited(buf, &mut pos)?;
-                        let mut p = 0;
-                        while p < packed.len() {
-                            varint(packed, &mut p)?;
-                        }
-                    }
-                    _ => return Err(ScanError::Malformed),
-                },
                 F::Msg(child, role) => {
                     expect(wire, WIRE_LEN)?;
                     let body = delimited(buf, &mut pos)?;
-                    if self.count_only && !leads_to_items(child) {
-                        items += u64::from(role == R::Item);
-                        continue;
-                    }
-                    let mut child_any_depth = any_depth;
-                    match role {
-                        R::Repeated => {}
-                        R::Singular => {
-                            let bit = 1u32 << (tag & 31);
-                            if seen & bit != 0 {
-                                return Err(ScanError::Unsupported);
-                            }
-                            seen |= bit;
-                        }
-                        R::Attr => attrs += 1,
-                        R::Item => items += 1,
-                        R::Container => {
-                            if any_depth >= self.limits.max_depth {
-                                return Err(ScanError::OverLimit);
-                            }
-                            child_any_depth += 1;
-                        }
-                    }
-                    let inner = self.message(child, body, depth + 1, child_any_depth)?;
-                    if role != R::Item {
-                        items += inner;
-                    }
+                    self.child(&mut frame, tag, child, role, body)?;
                 }
-                F::Unknown => match wire {
-                    WIRE_VARINT => {
-                        varint(buf, &mut pos)?;
-                    }
-                    WIRE_I64 => skip(buf, &mut pos, 8)?,
-                    WIRE_LEN => {
-                        delimited(buf, &mut pos)?;
-                    }
-                    WIRE_I32 => skip(buf, &mut pos, 4)?,
-                    // Groups (3, 4): prost skips them; the scan leaves them to prost.
-                    3 | 4 => return Err(ScanError::Unsupported),
-                    _ => return Err(ScanError::Malformed),
-                },
+                f => skip_field(f, wire, buf, &mut pos)?,
             }
         }
-        if attrs > self.limits.max_attributes {
+        if frame.attrs > self.limits.max_attributes {
             return Err(ScanError::OverLimit);
         }
-        if items == 0 && prunable(m) {
+        if frame.items == 0 && prunable(m) {
             self.has_empty = true;
         }
-        Ok(items)
+        Ok(frame.items)
     }
+
+    /// Checks a string field: UTF-8, and `max_string` for an `AnyValue` string.
+    #[inline]
+    fn string(&self, s: &[u8], any_value: bool) -> Result<(), ScanError> {
+        if self.count_only {
+            return Ok(());
+        }
+        if std::str::from_utf8(s).is_err() {
+            return Err(ScanError::Malformed);
+        }
+        if any_value && s.len() > self.limits.max_string {
+            return Err(ScanError::OverLimit);
+        }
+        Ok(())
+    }
+
+    /// Scans the message field `tag` (a `child` in `role`) of the message in `frame`, and adds
+    /// what it holds to the frame.
+    #[inline]
+    fn child(
+        &mut self,
+        frame: &mut Frame,
+        tag: u32,
+        child: M,
+        role: R,
+        body: &[u8],
+    ) -> Result<(), ScanError> {
+        if self.count_only && !leads_to_items(child) {
+            frame.items += u64::from(role == R::Item);
+            return Ok(());
+        }
+        let mut child_any_depth = frame.any_depth;
+        match role {
+            R::Repeated => {}
+            R::Singular => frame.once(1u32 << (tag & 31))?,
+            R::Attr => frame.attrs += 1,
+            R::Item => frame.items += 1,
+            R::Container => {
+                if frame.any_depth >= self.limits.max_depth {
+                    return Err(ScanError::OverLimit);
+                }
+                child_any_depth += 1;
+            }
+        }
+        let inner = self.message(child, body, frame.depth + 1, child_any_depth)?;
+        if role != R::Item {
+            frame.items += inner;
+        }
+        Ok(())
+    }
+}
+
+/// Skips a field that is neither a string nor a message (`f`: its schema type, `wire`: its
+/// wire type), checking that it is well-formed.
+#[inline]
+fn skip_field(f: F, wire: u8, buf: &[u8], pos: &mut usize) -> Result<(), ScanError> {
+    match f {
+        F::Varint => {
+            expect(wire, WIRE_VARINT)?;
+            varint(buf, pos)?;
+        }
+        F::I64 => {
+            expect(wire, WIRE_I64)?;
+            skip(buf, pos, 8)?;
+        }
+        F::I32 => {
+            expect(wire, WIRE_I32)?;
+            skip(buf, pos, 4)?;
+        }
+        F::Bytes => {
+            expect(wire, WIRE_LEN)?;
+            delimited(buf, pos)?;
+        }
+        F::PackedI64 => match wire {
+            WIRE_I64 => skip(buf, pos, 8)?,
+            WIRE_LEN => {
+                if delimited(buf, pos)?.len() % 8 != 0 {
+                    return Err(ScanError::Unsupported);
+                }
+            }
+            _ => return Err(ScanError::Malformed),
+        },
+        F::PackedVarint => match wire {
+            WIRE_VARINT => {
+                varint(buf, pos)?;
+            }
+            WIRE_LEN => {
+                let packed = delimited(buf, pos)?;
+                let mut p = 0;
+                while p < packed.len() {
+                    varint(packed, &mut p)?;
+                }
+            }
+            _ => return Err(ScanError::Malformed),
+        },
+        // Unknown fields are skipped by their wire type, like prost does (strings and messages
+        // are read by `Scanner::message` and never come here).
+        F::Str | F::AnyStr | F::Msg(..) | F::Unknown => match wire {
+            WIRE_VARINT => {
+                varint(buf, pos)?;
+            }
+            WIRE_I64 => skip(buf, pos, 8)?,
+            WIRE_LEN => {
+                delimited(buf, pos)?;
+            }
+            WIRE_I32 => skip(buf, pos, 4)?,
+            // Groups (3, 4): prost skips them; the scan leaves them to prost.
+            3 | 4 => return Err(ScanError::Unsupported),
+            _ => return Err(ScanError::Malformed),
+        },
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use processors::units::{self, ConfigDuration};
-use processors::Signal;
+use processors::{find_attr, Signal};
 use prometheus_client::metrics::gauge::Gauge;
 use prost::Message;
 use serde::Deserialize;
@@ -298,14 +298,6 @@ impl Ring {
 // Routing keys
 // ------------------------------------------------------------------------------------------------
 
-fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
 fn value_hash(v: &any_value::Value) -> u64 {
     match v {
         any_value::Value::StringValue(s) => fnv1a(s.as_bytes()),
@@ -342,7 +334,7 @@ fn resource_hash(r: Option<&Resource>) -> u64 {
 fn resource_key(key: RoutingKey, r: Option<&Resource>) -> u64 {
     match key {
         RoutingKey::Service => {
-            let name = r.and_then(|r| attr(&r.attributes, "service.name"));
+            let name = r.and_then(|r| find_attr(&r.attributes, "service.name"));
             name.map_or_else(|| fnv1a(b""), value_hash)
         }
         _ => resource_hash(r),
@@ -358,8 +350,8 @@ fn item_key(
     fallback: u64,
 ) -> u64 {
     match key {
-        RoutingKey::ConversationId => attr(attrs, "conversation.id")
-            .or_else(|| resource.and_then(|r| attr(&r.attributes, "conversation.id")))
+        RoutingKey::ConversationId => find_attr(attrs, "conversation.id")
+            .or_else(|| resource.and_then(|r| find_attr(&r.attributes, "conversation.id")))
             .map_or(fallback, value_hash),
         RoutingKey::TraceId if trace_id.iter().any(|b| *b != 0) => fnv1a(trace_id),
         _ => fallback,
@@ -940,7 +932,7 @@ mod tests {
                     let seqs: Vec<usize> = sl
                         .log_records
                         .iter()
-                        .map(|l| match attr(&l.attributes, "seq") {
+                        .map(|l| match find_attr(&l.attributes, "seq") {
                             Some(any_value::Value::StringValue(s)) => s.parse().unwrap_or(0),
                             _ => panic!("seq"),
                         })
@@ -949,7 +941,7 @@ mod tests {
                     for l in &sl.log_records {
                         total += 1;
                         let Some(any_value::Value::StringValue(c)) =
-                            attr(&l.attributes, "conversation.id")
+                            find_attr(&l.attributes, "conversation.id")
                         else {
                             panic!("conversation.id")
                         };

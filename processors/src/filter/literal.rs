@@ -139,13 +139,9 @@ impl Literals {
     /// (not nested), then an optional `$`. Anything else (classes, repetitions, flags, other
     /// escapes, top-level `|`) gives `None`.
     pub(crate) fn parse(pattern: &str) -> Option<Literals> {
-        let mut rest = pattern;
-        let start = match rest.strip_prefix('^') {
-            Some(r) => {
-                rest = r;
-                true
-            }
-            None => false,
+        let (start, rest) = match pattern.strip_prefix('^') {
+            Some(r) => (true, r),
+            None => (false, pattern),
         };
         let mut chars = rest.chars().peekable();
         // Alternatives of the pattern read so far (the cross product of its items).
@@ -161,25 +157,7 @@ impl Literals {
                     continue;
                 }
                 '\\' => vec![escaped(chars.next()?)?.to_string()],
-                '(' => {
-                    if chars.peek() == Some(&'?') {
-                        chars.next();
-                        if chars.next()? != ':' {
-                            return None;
-                        }
-                    }
-                    let mut group = vec![String::new()];
-                    loop {
-                        match chars.next()? {
-                            ')' => break,
-                            '|' => group.push(String::new()),
-                            '\\' => group.last_mut()?.push(escaped(chars.next()?)?),
-                            c if is_meta(c) => return None,
-                            c => group.last_mut()?.push(c),
-                        }
-                    }
-                    group
-                }
+                '(' => group(&mut chars)?,
                 c if is_meta(c) => return None,
                 c => vec![c.to_string()],
             };
@@ -203,25 +181,10 @@ impl Literals {
                 unique.push(a);
             }
         }
-        let boxed = || unique.iter().map(|a| a.as_str().into()).collect();
-        let firsts = || ByteSet::of(unique.iter().map(|a| a.as_bytes()[0]));
-        let test = match anchor {
-            Anchor::Exact if unique.len() > LINEAR_EXACT_MAX => {
-                Test::ExactSet(unique.iter().cloned().collect())
-            }
-            Anchor::Exact => Test::Exact(boxed()),
-            _ if unique.iter().any(|a| a.is_empty()) => Test::Always,
-            Anchor::Prefix => Test::Prefix(boxed(), firsts()),
-            Anchor::Suffix => Test::Suffix(
-                boxed(),
-                ByteSet::of(unique.iter().map(|a| a.as_bytes()[a.len() - 1])),
-            ),
-            Anchor::Contains => Test::Contains(boxed(), firsts()),
-        };
         Some(Literals {
             anchor,
+            test: Test::new(anchor, &unique),
             alts: unique,
-            test,
         })
     }
 
@@ -248,6 +211,48 @@ impl Literals {
                     })
             }
             Test::Contains(alts, firsts) => contains_any(text, alts, firsts),
+        }
+    }
+}
+
+/// The alternatives of a group `(a|b)` / `(?:a|b)` of literals, read after its `(` up to and
+/// including its `)`; `None` when it is anything else (nested groups, flags, meta characters).
+fn group(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<Vec<String>> {
+    if chars.peek() == Some(&'?') {
+        chars.next();
+        if chars.next()? != ':' {
+            return None;
+        }
+    }
+    let mut group = vec![String::new()];
+    loop {
+        match chars.next()? {
+            ')' => return Some(group),
+            '|' => group.push(String::new()),
+            '\\' => group.last_mut()?.push(escaped(chars.next()?)?),
+            c if is_meta(c) => return None,
+            c => group.last_mut()?.push(c),
+        }
+    }
+}
+
+impl Test {
+    /// How to test a text for the distinct alternatives `unique` at `anchor`.
+    fn new(anchor: Anchor, unique: &[String]) -> Test {
+        let boxed = || unique.iter().map(|a| a.as_str().into()).collect();
+        let firsts = || ByteSet::of(unique.iter().map(|a| a.as_bytes()[0]));
+        match anchor {
+            Anchor::Exact if unique.len() > LINEAR_EXACT_MAX => {
+                Test::ExactSet(unique.iter().cloned().collect())
+            }
+            Anchor::Exact => Test::Exact(boxed()),
+            _ if unique.iter().any(|a| a.is_empty()) => Test::Always,
+            Anchor::Prefix => Test::Prefix(boxed(), firsts()),
+            Anchor::Suffix => Test::Suffix(
+                boxed(),
+                ByteSet::of(unique.iter().map(|a| a.as_bytes()[a.len() - 1])),
+            ),
+            Anchor::Contains => Test::Contains(boxed(), firsts()),
         }
     }
 }

@@ -21,7 +21,8 @@ use super::prompb::{Label, Sample, TimeSeries, WriteRequest};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric::Data, number_data_point, AggregationTemporality, DataPointFlags, Metric,
+    metric::Data, number_data_point, AggregationTemporality, DataPointFlags, HistogramDataPoint,
+    Metric, SummaryDataPoint,
 };
 use processors::metric_names::{label_name, prometheus_name, MetricKind};
 use std::collections::{BTreeSet, HashMap};
@@ -237,42 +238,7 @@ impl Builder {
                     self.drop_points(h.data_points.len(), h.aggregation_temporality);
                 } else {
                     for p in &h.data_points {
-                        let fits = p.bucket_counts.is_empty()
-                            || p.bucket_counts.len() == p.explicit_bounds.len() + 1;
-                        let Some(ts) = millis(p.time_unix_nano).filter(|_| fits) else {
-                            self.done.dropped_unsupported += 1;
-                            continue;
-                        };
-                        let id = self.point_id();
-                        let stale = is_stale(p.flags);
-                        let base = point_labels(&p.attributes, resource, opts);
-                        let mut cumulative = 0u64;
-                        for (i, count) in p.bucket_counts.iter().enumerate() {
-                            // The last bucket is the +Inf one, written below from `count`.
-                            let Some(bound) = p.explicit_bounds.get(i) else {
-                                break;
-                            };
-                            cumulative = cumulative.saturating_add(*count);
-                            let labels = with_name(
-                                &base,
-                                &format!("{name}_bucket"),
-                                Some(("le", format_float(*bound))),
-                            );
-                            self.push(labels, sample(cumulative as f64, ts, stale), id);
-                        }
-                        let labels = with_name(
-                            &base,
-                            &format!("{name}_bucket"),
-                            Some(("le", "+Inf".into())),
-                        );
-                        self.push(labels, sample(p.count as f64, ts, stale), id);
-                        if let Some(sum) = p.sum {
-                            let labels = with_name(&base, &format!("{name}_sum"), None);
-                            self.push(labels, sample(sum, ts, stale), id);
-                        }
-                        let labels = with_name(&base, &format!("{name}_count"), None);
-                        self.push(labels, sample(p.count as f64, ts, stale), id);
-                        seen(ts);
+                        self.histogram(&name, p, resource, opts, &mut seen);
                     }
                 }
             }
@@ -281,27 +247,86 @@ impl Builder {
             }
             Data::Summary(s) => {
                 for p in &s.data_points {
-                    let Some(ts) = millis(p.time_unix_nano) else {
-                        self.done.dropped_unsupported += 1;
-                        continue;
-                    };
-                    let id = self.point_id();
-                    let stale = is_stale(p.flags);
-                    let base = point_labels(&p.attributes, resource, opts);
-                    for q in &p.quantile_values {
-                        let labels =
-                            with_name(&base, &name, Some(("quantile", format_float(q.quantile))));
-                        self.push(labels, sample(q.value, ts, stale), id);
-                    }
-                    let labels = with_name(&base, &format!("{name}_sum"), None);
-                    self.push(labels, sample(p.sum, ts, stale), id);
-                    let labels = with_name(&base, &format!("{name}_count"), None);
-                    self.push(labels, sample(p.count as f64, ts, stale), id);
-                    seen(ts);
+                    self.summary(&name, p, resource, opts, &mut seen);
                 }
             }
         }
         newest
+    }
+
+    /// Converts one cumulative histogram point: a `_bucket` series per bound and `+Inf`, `_sum`
+    /// (when set) and `_count`.
+    fn histogram(
+        &mut self,
+        name: &str,
+        p: &HistogramDataPoint,
+        resource: &ResourceLabels,
+        opts: &ConvertOptions,
+        seen: &mut impl FnMut(i64),
+    ) {
+        let fits =
+            p.bucket_counts.is_empty() || p.bucket_counts.len() == p.explicit_bounds.len() + 1;
+        let Some(ts) = millis(p.time_unix_nano).filter(|_| fits) else {
+            self.done.dropped_unsupported += 1;
+            return;
+        };
+        let id = self.point_id();
+        let stale = is_stale(p.flags);
+        let base = point_labels(&p.attributes, resource, opts);
+        let mut cumulative = 0u64;
+        for (i, count) in p.bucket_counts.iter().enumerate() {
+            // The last bucket is the +Inf one, written below from `count`.
+            let Some(bound) = p.explicit_bounds.get(i) else {
+                break;
+            };
+            cumulative = cumulative.saturating_add(*count);
+            let labels = with_name(
+                &base,
+                &format!("{name}_bucket"),
+                Some(("le", format_float(*bound))),
+            );
+            self.push(labels, sample(cumulative as f64, ts, stale), id);
+        }
+        let labels = with_name(
+            &base,
+            &format!("{name}_bucket"),
+            Some(("le", "+Inf".into())),
+        );
+        self.push(labels, sample(p.count as f64, ts, stale), id);
+        if let Some(sum) = p.sum {
+            let labels = with_name(&base, &format!("{name}_sum"), None);
+            self.push(labels, sample(sum, ts, stale), id);
+        }
+        let labels = with_name(&base, &format!("{name}_count"), None);
+        self.push(labels, sample(p.count as f64, ts, stale), id);
+        seen(ts);
+    }
+
+    /// Converts one summary point: a series per quantile, `_sum` and `_count`.
+    fn summary(
+        &mut self,
+        name: &str,
+        p: &SummaryDataPoint,
+        resource: &ResourceLabels,
+        opts: &ConvertOptions,
+        seen: &mut impl FnMut(i64),
+    ) {
+        let Some(ts) = millis(p.time_unix_nano) else {
+            self.done.dropped_unsupported += 1;
+            return;
+        };
+        let id = self.point_id();
+        let stale = is_stale(p.flags);
+        let base = point_labels(&p.attributes, resource, opts);
+        for q in &p.quantile_values {
+            let labels = with_name(&base, name, Some(("quantile", format_float(q.quantile))));
+            self.push(labels, sample(q.value, ts, stale), id);
+        }
+        let labels = with_name(&base, &format!("{name}_sum"), None);
+        self.push(labels, sample(p.sum, ts, stale), id);
+        let labels = with_name(&base, &format!("{name}_count"), None);
+        self.push(labels, sample(p.count as f64, ts, stale), id);
+        seen(ts);
     }
 
     fn drop_points(&mut self, n: usize, temporality: i32) {

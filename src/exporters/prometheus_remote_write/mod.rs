@@ -254,6 +254,25 @@ impl PrometheusRemoteWriteExporterConfig {
         if let Err(msg) = self.url() {
             error("endpoint", msg);
         }
+        self.header_problems(&mut error);
+        self.label_problems(&mut error);
+        if self.max_samples_per_request == 0 {
+            error("max_samples_per_request", "must be at least 1".into());
+        }
+        if self.sending_queue.num_consumers > 1 {
+            out.push(ConfigProblem {
+                field: "sending_queue.num_consumers".into(),
+                message: "more than one consumer can send two requests of the same series out \
+                          of order, and the backend refuses the older one (HTTP 400): keep 1"
+                    .into(),
+                warning: true,
+            });
+        }
+        out
+    }
+
+    /// Problems of `basic_auth` and `headers`, given to `error` as (field, message).
+    fn header_problems(&self, error: &mut impl FnMut(&str, String)) {
         if let Some(auth) = &self.basic_auth {
             if auth.username.is_empty() {
                 error("basic_auth.username", "must not be empty".into());
@@ -283,6 +302,11 @@ impl PrometheusRemoteWriteExporterConfig {
                 );
             }
         }
+    }
+
+    /// Problems of `namespace`, `external_labels` and `promote_resource_attributes`, given to
+    /// `error` as (field, message).
+    fn label_problems(&self, error: &mut impl FnMut(&str, String)) {
         if !self.namespace.is_empty() && !is_metric_name(&self.namespace) {
             error(
                 "namespace",
@@ -316,19 +340,6 @@ impl PrometheusRemoteWriteExporterConfig {
                 );
             }
         }
-        if self.max_samples_per_request == 0 {
-            error("max_samples_per_request", "must be at least 1".into());
-        }
-        if self.sending_queue.num_consumers > 1 {
-            out.push(ConfigProblem {
-                field: "sending_queue.num_consumers".into(),
-                message: "more than one consumer can send two requests of the same series out \
-                          of order, and the backend refuses the older one (HTTP 400): keep 1"
-                    .into(),
-                warning: true,
-            });
-        }
-        out
     }
 }
 

@@ -8,7 +8,7 @@
 //! they cannot be forged, and the `authorization` value itself is not passed on when `auth` is
 //! configured.
 
-use super::config::AuthConfig;
+use super::config::{AuthConfig, BasicAuthConfig, BearerTokenConfig};
 use super::status::RequestError;
 use base64::Engine;
 use http::header::AUTHORIZATION;
@@ -87,6 +87,76 @@ fn attributes(
     AuthAttributes(pairs.into())
 }
 
+/// The credentials of `bearer_tokens`; problems go to `errors`.
+fn bearer_credentials(
+    tokens: &[BearerTokenConfig],
+    errors: &mut Vec<AuthConfigError>,
+) -> Vec<Credential> {
+    let mut bearer = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let field = format!("bearer_tokens[{i}]");
+        let token = t.token.expose();
+        if token.is_empty() {
+            errors.push(AuthConfigError {
+                field: format!("{field}.token"),
+                message: "must not be empty (is its environment variable set?)".into(),
+            });
+        } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            errors.push(AuthConfigError {
+                field: format!("{field}.token"),
+                message: "a bearer token is printable ASCII without spaces".into(),
+            });
+        } else if !seen.insert(token) {
+            errors.push(AuthConfigError {
+                field: format!("{field}.token"),
+                message: "the same token is listed twice".into(),
+            });
+        }
+        let attributes = attributes(&field, &t.attributes, errors);
+        bearer.push(Credential {
+            secret: token.as_bytes().to_vec(),
+            attributes,
+        });
+    }
+    bearer
+}
+
+/// The credentials (`user:password`) of `basic`; problems go to `errors`.
+fn basic_credentials(
+    users: &[BasicAuthConfig],
+    errors: &mut Vec<AuthConfigError>,
+) -> Vec<Credential> {
+    let mut basic = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, b) in users.iter().enumerate() {
+        let field = format!("basic[{i}]");
+        if b.username.is_empty() || b.username.contains(':') {
+            errors.push(AuthConfigError {
+                field: format!("{field}.username"),
+                message: "must be non-empty and contain no ':'".into(),
+            });
+        } else if !names.insert(b.username.as_str()) {
+            errors.push(AuthConfigError {
+                field: format!("{field}.username"),
+                message: format!("{:?} is listed twice", b.username),
+            });
+        }
+        if b.password.expose().is_empty() {
+            errors.push(AuthConfigError {
+                field: format!("{field}.password"),
+                message: "must not be empty (is its environment variable set?)".into(),
+            });
+        }
+        let attributes = attributes(&field, &b.attributes, errors);
+        basic.push(Credential {
+            secret: format!("{}:{}", b.username, b.password.expose()).into_bytes(),
+            attributes,
+        });
+    }
+    basic
+}
+
 impl Authenticator {
     /// Checks the config and prepares the credentials; every problem is returned.
     pub fn new(cfg: &AuthConfig) -> Result<Self, Vec<AuthConfigError>> {
@@ -99,60 +169,8 @@ impl Authenticator {
                     .into(),
             });
         }
-        let mut bearer = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (i, t) in cfg.bearer_tokens.iter().enumerate() {
-            let field = format!("bearer_tokens[{i}]");
-            let token = t.token.expose();
-            if token.is_empty() {
-                errors.push(AuthConfigError {
-                    field: format!("{field}.token"),
-                    message: "must not be empty (is its environment variable set?)".into(),
-                });
-            } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
-                errors.push(AuthConfigError {
-                    field: format!("{field}.token"),
-                    message: "a bearer token is printable ASCII without spaces".into(),
-                });
-            } else if !seen.insert(token) {
-                errors.push(AuthConfigError {
-                    field: format!("{field}.token"),
-                    message: "the same token is listed twice".into(),
-                });
-            }
-            let attributes = attributes(&field, &t.attributes, &mut errors);
-            bearer.push(Credential {
-                secret: token.as_bytes().to_vec(),
-                attributes,
-            });
-        }
-        let mut basic = Vec::new();
-        let mut users = BTreeSet::new();
-        for (i, b) in cfg.basic.iter().enumerate() {
-            let field = format!("basic[{i}]");
-            if b.username.is_empty() || b.username.contains(':') {
-                errors.push(AuthConfigError {
-                    field: format!("{field}.username"),
-                    message: "must be non-empty and contain no ':'".into(),
-                });
-            } else if !users.insert(b.username.as_str()) {
-                errors.push(AuthConfigError {
-                    field: format!("{field}.username"),
-                    message: format!("{:?} is listed twice", b.username),
-                });
-            }
-            if b.password.expose().is_empty() {
-                errors.push(AuthConfigError {
-                    field: format!("{field}.password"),
-                    message: "must not be empty (is its environment variable set?)".into(),
-                });
-            }
-            let attributes = attributes(&field, &b.attributes, &mut errors);
-            basic.push(Credential {
-                secret: format!("{}:{}", b.username, b.password.expose()).into_bytes(),
-                attributes,
-            });
-        }
+        let bearer = bearer_credentials(&cfg.bearer_tokens, &mut errors);
+        let basic = basic_credentials(&cfg.basic, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
