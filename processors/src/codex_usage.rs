@@ -626,6 +626,46 @@ impl CodexUsage {
         self.cfg.storage.as_ref()
     }
 
+    /// The attributes of a point of `record`: its model, `extra`, the configured dimensions
+    /// (from the record, else its resource) and, when configured, the conversation id.
+    fn point_attributes(
+        &self,
+        attrs: &[KeyValue],
+        resource: Option<&Resource>,
+        extra: &[(&str, AnyValue)],
+    ) -> Vec<KeyValue> {
+        let mut kv: Vec<KeyValue> = Vec::with_capacity(extra.len() + 4);
+        if let Some(m) = str_attr(attrs, "model") {
+            kv.push(string_kv("model", m));
+        }
+        for (k, v) in extra {
+            kv.push(KeyValue {
+                key: (*k).to_string(),
+                value: Some(v.clone()),
+                ..Default::default()
+            });
+        }
+        for d in &self.cfg.dimensions {
+            let v =
+                find_attr(attrs, d).or_else(|| resource.and_then(|r| find_attr(&r.attributes, d)));
+            if let Some(v) = v {
+                kv.push(KeyValue {
+                    key: d.clone(),
+                    value: Some(AnyValue {
+                        value: Some(v.clone()),
+                    }),
+                    ..Default::default()
+                });
+            }
+        }
+        if self.cfg.conversation_id {
+            if let Some(c) = str_attr(attrs, "conversation.id") {
+                kv.push(string_kv("conversation.id", c));
+            }
+        }
+        kv
+    }
+
     /// The points one record contributes.
     fn points_of(
         &self,
@@ -634,110 +674,84 @@ impl CodexUsage {
     ) -> Vec<(Kind, Vec<KeyValue>, Value)> {
         let attrs = &record.attributes;
         let event = event_name(record);
-        let mut out = Vec::new();
-        let base = |extra: &[(&str, AnyValue)]| -> Vec<KeyValue> {
-            let mut kv: Vec<KeyValue> = Vec::with_capacity(extra.len() + 4);
-            if let Some(m) = str_attr(attrs, "model") {
-                kv.push(string_kv("model", m));
-            }
-            for (k, v) in extra {
-                kv.push(KeyValue {
-                    key: (*k).to_string(),
-                    value: Some(v.clone()),
-                    ..Default::default()
-                });
-            }
-            for d in &self.cfg.dimensions {
-                let v = find_attr(attrs, d)
-                    .or_else(|| resource.and_then(|r| find_attr(&r.attributes, d)));
-                if let Some(v) = v {
-                    kv.push(KeyValue {
-                        key: d.clone(),
-                        value: Some(AnyValue {
-                            value: Some(v.clone()),
-                        }),
-                        ..Default::default()
-                    });
-                }
-            }
-            if self.cfg.conversation_id {
-                if let Some(c) = str_attr(attrs, "conversation.id") {
-                    kv.push(string_kv("conversation.id", c));
-                }
-            }
-            kv
-        };
+        let base = |extra: &[(&str, AnyValue)]| self.point_attributes(attrs, resource, extra);
+        let one = |kind: Kind, extra: &[(&str, AnyValue)]| vec![(kind, base(extra), Value::Int(1))];
+        let text = |k: &str| string_value(str_attr(attrs, k).unwrap_or(""));
         match event {
             _ if is_response_completed(record) || event == INGESTED_USAGE => {
-                for (key, ty) in [
-                    ("input_token_count", "input"),
-                    ("cached_token_count", "cached_input"),
-                    ("output_token_count", "output"),
-                    ("reasoning_token_count", "reasoning_output"),
-                ] {
-                    if let Some(n) = int_attr(attrs, key) {
-                        out.push((
-                            Kind::Tokens,
-                            base(&[("token_type", string_value(ty))]),
-                            Value::Int(n),
-                        ));
-                    }
-                }
+                let mut out = self.token_points(attrs, &base);
                 out.extend(self.cost_point(attrs, &base));
+                out
             }
-            TURN_COST => out.extend(self.cost_point(attrs, &base)),
-            "codex.tool_result" => {
-                let tool = string_value(str_attr(attrs, "tool_name").unwrap_or(""));
-                let success = string_value(match bool_attr(attrs, "success") {
-                    Some(true) => "true",
-                    Some(false) => "false",
-                    None => "unknown",
-                });
-                let dims = base(&[("tool_name", tool), ("success", success)]);
-                if let Some(ms) = int_attr(attrs, "duration_ms") {
-                    out.push((
-                        Kind::ToolDuration,
-                        dims.clone(),
-                        self.histogram_of(ms as f64),
-                    ));
-                }
-                out.push((Kind::ToolCalls, dims, Value::Int(1)));
-            }
+            TURN_COST => self.cost_point(attrs, &base).into_iter().collect(),
+            "codex.tool_result" => self.tool_points(attrs, &base),
             "codex.api_request" => {
                 let status = int_attr(attrs, "http.response.status_code").unwrap_or(0);
                 let error = status >= 400 || find_attr(attrs, "error.message").is_some();
-                out.push((
+                let status = AnyValue {
+                    value: Some(any_value::Value::IntValue(status)),
+                };
+                let error = string_value(if error { "true" } else { "false" });
+                one(
                     Kind::ApiRequests,
-                    base(&[
-                        (
-                            "http.response.status_code",
-                            AnyValue {
-                                value: Some(any_value::Value::IntValue(status)),
-                            },
-                        ),
-                        ("error", string_value(if error { "true" } else { "false" })),
-                    ]),
-                    Value::Int(1),
-                ));
+                    &[("http.response.status_code", status), ("error", error)],
+                )
             }
-            "codex.tool_decision" => {
-                let get = |k| string_value(str_attr(attrs, k).unwrap_or(""));
-                out.push((
-                    Kind::ToolDecisions,
-                    base(&[
-                        ("tool_name", get("tool_name")),
-                        ("decision", get("decision")),
-                        ("source", get("source")),
-                    ]),
-                    Value::Int(1),
-                ));
-            }
-            "codex.gateway.alert" => {
-                let kind = string_value(str_attr(attrs, "alert.kind").unwrap_or(""));
-                out.push((Kind::Alerts, base(&[("kind", kind)]), Value::Int(1)));
-            }
-            _ => {}
+            "codex.tool_decision" => one(
+                Kind::ToolDecisions,
+                &[
+                    ("tool_name", text("tool_name")),
+                    ("decision", text("decision")),
+                    ("source", text("source")),
+                ],
+            ),
+            "codex.gateway.alert" => one(Kind::Alerts, &[("kind", text("alert.kind"))]),
+            _ => Vec::new(),
         }
+    }
+
+    /// The token points of a `response.completed` (or ingested usage) record, one per type.
+    fn token_points(
+        &self,
+        attrs: &[KeyValue],
+        base: &PointAttributes<'_>,
+    ) -> Vec<(Kind, Vec<KeyValue>, Value)> {
+        [
+            ("input_token_count", "input"),
+            ("cached_token_count", "cached_input"),
+            ("output_token_count", "output"),
+            ("reasoning_token_count", "reasoning_output"),
+        ]
+        .into_iter()
+        .filter_map(|(key, ty)| {
+            let n = int_attr(attrs, key)?;
+            Some((
+                Kind::Tokens,
+                base(&[("token_type", string_value(ty))]),
+                Value::Int(n),
+            ))
+        })
+        .collect()
+    }
+
+    /// The call (and duration, when known) points of a `codex.tool_result` record.
+    fn tool_points(
+        &self,
+        attrs: &[KeyValue],
+        base: &PointAttributes<'_>,
+    ) -> Vec<(Kind, Vec<KeyValue>, Value)> {
+        let tool = string_value(str_attr(attrs, "tool_name").unwrap_or(""));
+        let success = string_value(match bool_attr(attrs, "success") {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "unknown",
+        });
+        let dims = base(&[("tool_name", tool), ("success", success)]);
+        let mut out = Vec::with_capacity(2);
+        if let Some(ms) = int_attr(attrs, "duration_ms") {
+            out.push((Kind::ToolDuration, dims.clone(), self.histogram_of(ms as f64)));
+        }
+        out.push((Kind::ToolCalls, dims, Value::Int(1)));
         out
     }
 
@@ -818,46 +832,58 @@ impl CodexUsage {
             let Some(metric) = metrics.last_mut() else {
                 continue;
             };
-            match (&mut metric.data, p.value) {
-                (Some(metric::Data::Sum(s)), v @ (Value::Int(_) | Value::Double(_))) => {
-                    s.data_points.push(NumberDataPoint {
-                        attributes: p.attrs,
-                        start_time_unix_nano: p.start,
-                        time_unix_nano: now_unix,
-                        value: match v {
-                            Value::Double(x) => Some(number_data_point::Value::AsDouble(x)),
-                            Value::Int(n) => Some(number_data_point::Value::AsInt(n)),
-                            Value::Hist { .. } => None,
-                        },
-                        ..Default::default()
-                    })
-                }
-                (
-                    Some(metric::Data::Histogram(h)),
-                    Value::Hist {
-                        count,
-                        sum,
-                        min,
-                        max,
-                        buckets,
-                    },
-                ) => h.data_points.push(HistogramDataPoint {
-                    attributes: p.attrs,
-                    start_time_unix_nano: p.start,
-                    time_unix_nano: now_unix,
-                    count,
-                    sum: Some(sum),
-                    min: Some(min),
-                    max: Some(max),
-                    bucket_counts: buckets,
-                    explicit_bounds: self.cfg.duration_buckets_ms.clone(),
-                    ..Default::default()
-                }),
-                _ => {}
-            }
+            self.push_point(metric, p.attrs, p.start, now_unix, p.value);
         }
         ExportMetricsServiceRequest {
             resource_metrics: out,
+        }
+    }
+
+    /// Appends one point to `metric` (a sum takes numbers, a histogram a histogram value).
+    fn push_point(
+        &self,
+        metric: &mut Metric,
+        attributes: Vec<KeyValue>,
+        start: u64,
+        now_unix: u64,
+        value: Value,
+    ) {
+        match (&mut metric.data, value) {
+            (Some(metric::Data::Sum(s)), v @ (Value::Int(_) | Value::Double(_))) => {
+                s.data_points.push(NumberDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: now_unix,
+                    value: match v {
+                        Value::Double(x) => Some(number_data_point::Value::AsDouble(x)),
+                        Value::Int(n) => Some(number_data_point::Value::AsInt(n)),
+                        Value::Hist { .. } => None,
+                    },
+                    ..Default::default()
+                })
+            }
+            (
+                Some(metric::Data::Histogram(h)),
+                Value::Hist {
+                    count,
+                    sum,
+                    min,
+                    max,
+                    buckets,
+                },
+            ) => h.data_points.push(HistogramDataPoint {
+                attributes,
+                start_time_unix_nano: start,
+                time_unix_nano: now_unix,
+                count,
+                sum: Some(sum),
+                min: Some(min),
+                max: Some(max),
+                bucket_counts: buckets,
+                explicit_bounds: self.cfg.duration_buckets_ms.clone(),
+                ..Default::default()
+            }),
+            _ => {}
         }
     }
 

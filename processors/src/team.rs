@@ -356,24 +356,24 @@ impl TeamConfig {
     fn build_rule(&self, i: usize, rc: &RuleConfig, errors: &mut Vec<BuildError>) -> Option<Rule> {
         let path = format!("rules[{i}]");
         let before = errors.len();
-        let label = match &rc.name {
-            Some(n) if n.is_empty() => {
-                errors.push(BuildError::field(
-                    format!("{path}.name"),
-                    "must not be empty",
-                ));
-                String::new()
-            }
-            Some(n) if n == DEFAULT_LABEL => {
-                errors.push(BuildError::field(
-                    format!("{path}.name"),
-                    "`default` is reserved for the default tags",
-                ));
-                String::new()
-            }
-            Some(n) => n.clone(),
-            None => path.clone(),
-        };
+        let label = rule_label(&path, rc, errors);
+        let conditions = self.rule_conditions(&path, rc, errors);
+        let (set, has_templates) = rule_set(&path, rc, &conditions, errors);
+        (errors.len() == before).then_some(Rule {
+            label,
+            conditions,
+            set,
+            has_templates,
+        })
+    }
+
+    /// The conditions of rule `path` (`match:`), at least one.
+    fn rule_conditions(
+        &self,
+        path: &str,
+        rc: &RuleConfig,
+        errors: &mut Vec<BuildError>,
+    ) -> Vec<Condition> {
         let mut conditions = Vec::new();
         let kinds = [
             (
@@ -409,51 +409,78 @@ impl TeamConfig {
                 "needs at least one condition (`resource_attribute`, `attribute` or `metadata`)",
             ));
         }
-        if rc.set.is_empty() {
-            errors.push(BuildError::field(
-                format!("{path}.set"),
-                "needs at least one key",
-            ));
-        }
-        let mut set = Vec::with_capacity(rc.set.len());
-        let mut has_templates = false;
-        for (key, value) in &rc.set {
-            let vpath = format!("{path}.set.{key}");
-            if key.is_empty() {
-                errors.push(BuildError::field(format!("{path}.set"), "empty key"));
-                continue;
-            }
-            match value {
-                ConfigValue::String(text) => match build_template(text, &conditions) {
-                    Ok(pieces) if pieces.iter().all(|p| matches!(p, Piece::Literal(_))) => {
-                        let literal: String = pieces
-                            .into_iter()
-                            .map(|p| match p {
-                                Piece::Literal(s) => s,
-                                Piece::Group { .. } => String::new(),
-                            })
-                            .collect();
-                        set.push((
-                            key.clone(),
-                            SetValue::Fixed(ConfigValue::String(literal).to_any_value()),
-                        ));
-                    }
-                    Ok(pieces) => {
-                        has_templates = true;
-                        set.push((key.clone(), SetValue::Template(pieces)));
-                    }
-                    Err(msg) => errors.push(BuildError::field(vpath, msg)),
-                },
-                other => set.push((key.clone(), SetValue::Fixed(other.to_any_value()))),
-            }
-        }
-        (errors.len() == before).then_some(Rule {
-            label,
-            conditions,
-            set,
-            has_templates,
-        })
+        conditions
     }
+}
+
+/// The label of rule `path`: its `name`, else its path.
+fn rule_label(path: &str, rc: &RuleConfig, errors: &mut Vec<BuildError>) -> String {
+    match &rc.name {
+        Some(n) if n.is_empty() => {
+            errors.push(BuildError::field(
+                format!("{path}.name"),
+                "must not be empty",
+            ));
+            String::new()
+        }
+        Some(n) if n == DEFAULT_LABEL => {
+            errors.push(BuildError::field(
+                format!("{path}.name"),
+                "`default` is reserved for the default tags",
+            ));
+            String::new()
+        }
+        Some(n) => n.clone(),
+        None => path.to_string(),
+    }
+}
+
+/// What rule `path` sets (`set:`, at least one key), and whether any value is a template.
+fn rule_set(
+    path: &str,
+    rc: &RuleConfig,
+    conditions: &[Condition],
+    errors: &mut Vec<BuildError>,
+) -> (Vec<(String, SetValue)>, bool) {
+    if rc.set.is_empty() {
+        errors.push(BuildError::field(
+            format!("{path}.set"),
+            "needs at least one key",
+        ));
+    }
+    let mut set = Vec::with_capacity(rc.set.len());
+    let mut has_templates = false;
+    for (key, value) in &rc.set {
+        if key.is_empty() {
+            errors.push(BuildError::field(format!("{path}.set"), "empty key"));
+            continue;
+        }
+        let ConfigValue::String(text) = value else {
+            set.push((key.clone(), SetValue::Fixed(value.to_any_value())));
+            continue;
+        };
+        match build_template(text, conditions) {
+            Ok(pieces) if pieces.iter().all(|p| matches!(p, Piece::Literal(_))) => {
+                let literal: String = pieces
+                    .into_iter()
+                    .map(|p| match p {
+                        Piece::Literal(s) => s,
+                        Piece::Group { .. } => String::new(),
+                    })
+                    .collect();
+                set.push((
+                    key.clone(),
+                    SetValue::Fixed(ConfigValue::String(literal).to_any_value()),
+                ));
+            }
+            Ok(pieces) => {
+                has_templates = true;
+                set.push((key.clone(), SetValue::Template(pieces)));
+            }
+            Err(msg) => errors.push(BuildError::field(format!("{path}.set.{key}"), msg)),
+        }
+    }
+    (set, has_templates)
 }
 
 fn build_condition(
