@@ -749,7 +749,11 @@ impl CodexUsage {
         let dims = base(&[("tool_name", tool), ("success", success)]);
         let mut out = Vec::with_capacity(2);
         if let Some(ms) = int_attr(attrs, "duration_ms") {
-            out.push((Kind::ToolDuration, dims.clone(), self.histogram_of(ms as f64)));
+            out.push((
+                Kind::ToolDuration,
+                dims.clone(),
+                self.histogram_of(ms as f64),
+            ));
         }
         out.push((Kind::ToolCalls, dims, Value::Int(1)));
         out

@@ -4,6 +4,7 @@
 //! allocation-free protobuf walk that lets pass-through pipelines forward a request's own bytes
 //! ([`scan`]).
 
+pub mod ids;
 pub mod json;
 pub mod rpc;
 pub mod scan;

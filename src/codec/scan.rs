@@ -236,6 +236,9 @@ enum F {
     I64,
     I32,
     Bytes,
+    /// A trace id (16 bytes) or span id (8 bytes), or empty: any other length is left to the
+    /// decoding path, which refuses it.
+    Id(usize),
     Str,
     /// `AnyValue.string_value`: UTF-8 and `max_string`.
     AnyStr,
@@ -316,7 +319,8 @@ fn envelope_field(m: M, tag: u32) -> F {
 fn span_field(m: M, tag: u32) -> F {
     use F::*;
     match (m, tag) {
-        (M::Span, 1 | 2 | 4) => Bytes,
+        (M::Span, 1) => Id(16),
+        (M::Span, 2 | 4) => Id(8),
         (M::Span, 3 | 5) => Str,
         (M::Span, 16) => I32,
         (M::Span, 6 | 10 | 12 | 14) => Varint,
@@ -329,7 +333,8 @@ fn span_field(m: M, tag: u32) -> F {
         (M::Event, 2) => Str,
         (M::Event, 3) => Msg(M::KeyValue, R::Attr),
         (M::Event, 4) => Varint,
-        (M::Link, 1 | 2) => Bytes,
+        (M::Link, 1) => Id(16),
+        (M::Link, 2) => Id(8),
         (M::Link, 3) => Str,
         (M::Link, 4) => Msg(M::KeyValue, R::Attr),
         (M::Link, 5) => Varint,
@@ -351,7 +356,8 @@ fn log_record_field(tag: u32) -> F {
         5 => Msg(M::AnyValue, R::Singular),
         6 => Msg(M::KeyValue, R::Attr),
         8 => I32,
-        9 | 10 => Bytes,
+        9 => Id(16),
+        10 => Id(8),
         _ => Unknown,
     }
 }
@@ -406,7 +412,8 @@ fn point_field(m: M, tag: u32) -> F {
         (M::Quantile, 1 | 2) => I64,
         (M::Exemplar, 7) => Msg(M::KeyValue, R::Attr),
         (M::Exemplar, 2 | 3 | 6) => I64,
-        (M::Exemplar, 4 | 5) => Bytes,
+        (M::Exemplar, 4) => Id(8),
+        (M::Exemplar, 5) => Id(16),
         _ => Unknown,
     }
 }
@@ -680,6 +687,13 @@ fn skip_field(f: F, wire: u8, buf: &[u8], pos: &mut usize) -> Result<(), ScanErr
         F::Bytes => {
             expect(wire, WIRE_LEN)?;
             delimited(buf, pos)?;
+        }
+        F::Id(len) => {
+            expect(wire, WIRE_LEN)?;
+            let id = delimited(buf, pos)?.len();
+            if id != 0 && id != len {
+                return Err(ScanError::Unsupported);
+            }
         }
         F::PackedI64 => match wire {
             WIRE_I64 => skip(buf, pos, 8)?,

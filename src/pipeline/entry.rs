@@ -350,11 +350,14 @@ fn decode_proto(signal: Signal, body: Bytes) -> Result<Payload, IngestError> {
             .map(Into::into)
             .map_err(|e| IngestError::Invalid(format!("invalid OTLP protobuf: {e}")))
     }
-    match signal {
+    let payload = match signal {
         Signal::Traces => one::<ExportTraceServiceRequest>(body),
         Signal::Metrics => one::<ExportMetricsServiceRequest>(body),
         Signal::Logs => one::<ExportLogsServiceRequest>(body),
-    }
+    }?;
+    crate::codec::ids::check(&payload)
+        .map_err(|e| IngestError::Invalid(format!("invalid OTLP protobuf: {e}")))?;
+    Ok(payload)
 }
 
 fn decode_json(signal: Signal, body: &[u8]) -> Result<Payload, IngestError> {

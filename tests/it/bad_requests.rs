@@ -603,3 +603,51 @@ fn large_json_logs() -> Vec<u8> {
     )
     .into_bytes()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_of_the_wrong_length_and_lone_surrogates_are_refused_with_what_is_wrong() {
+    let backend = FakeBackend::http().await;
+    let (grpc_port, http_port, admin_port) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{grpc_port}\" }}, http: {{ endpoint: \"127.0.0.1:{http_port}\" }} }} }} }}\n\
+         exporters: {{ otlphttp: {{ endpoint: \"{}\" }} }}\n\
+         service: {{ telemetry: {{ metrics: {{ address: \"127.0.0.1:{admin_port}\" }} }}, pipelines: {{ logs: {{ receivers: [otlp], exporters: [otlphttp] }}, traces: {{ receivers: [otlp], exporters: [otlphttp] }} }} }}\n",
+        backend.endpoint()
+    );
+    let mut gw = Gateway::start(&yaml, &[grpc_port, http_port]).await;
+    let base = format!("http://127.0.0.1:{http_port}");
+    let mut traces =
+        fixtures::decode_traces(&fixtures::fixture("tool-secrets-protobuf", "002_traces.pb"));
+    traces.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![7; 5];
+    // Protobuf over HTTP (on the pass-through path: no processors) and over gRPC.
+    let (status, _, body) = gateway::post(
+        &format!("{base}/v1/traces"),
+        PB,
+        None,
+        traces.encode_to_vec(),
+    )
+    .await;
+    let (code, message) = google_status(&body);
+    assert_eq!((status, code), (400, 3), "{message}");
+    assert!(message.contains("trace_id is 5 bytes"), "{message}");
+    let err = grpc_export_traces(&format!("http://127.0.0.1:{grpc_port}"), traces)
+        .await
+        .expect_err("5-byte trace id");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("trace_id is 5 bytes"), "{err:?}");
+    // A lone UTF-16 surrogate in OTLP/JSON encodes no character.
+    let json = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a\ud800b"}}]}]}]}"#;
+    let (status, _, body) =
+        gateway::post(&format!("{base}/v1/logs"), fixtures::JSON, None, json).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("unpaired UTF-16 surrogate"), "{text}");
+    // Nothing of it arrived; a good request still goes through.
+    let good = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"a\ud83d\ude00b"}}]}]}]}"#;
+    let (status, _, _) =
+        gateway::post(&format!("{base}/v1/logs"), fixtures::JSON, None, good).await;
+    assert_eq!(status, 200);
+    backend.expect_log_records(1, Duration::from_secs(20)).await;
+    assert!(backend.received_traces().is_empty());
+    assert!(gw.stop().await.success());
+}

@@ -306,7 +306,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// One escape sequence after the backslash. Unpaired UTF-16 surrogates become U+FFFD.
+    /// One escape sequence after the backslash. An unpaired UTF-16 surrogate is an error (as
+    /// in protobuf's JSON mapping): it encodes no character.
     pub(super) fn escape(&mut self, out: &mut String) -> PResult<()> {
         let c = self.peek();
         self.pos += 1;
@@ -320,26 +321,30 @@ impl<'a> Parser<'a> {
             Some(b'r') => out.push('\r'),
             Some(b't') => out.push('\t'),
             Some(b'u') => {
+                let start = self.pos - 2;
                 let hi = self.hex4()?;
                 let ch = if (0xD800..0xDC00).contains(&hi) {
                     if self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u") {
-                        let save = self.pos;
                         self.pos += 2;
                         let lo = self.hex4()?;
-                        if (0xDC00..0xE000).contains(&lo) {
+                        (0xDC00..0xE000).contains(&lo).then(|| {
                             char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-                        } else {
-                            // Not a low surrogate: leave it to be decoded on its own.
-                            self.pos = save;
-                            None
-                        }
+                        })
                     } else {
                         None
                     }
                 } else {
-                    char::from_u32(hi)
+                    Some(char::from_u32(hi))
                 };
-                out.push(ch.unwrap_or('\u{FFFD}'));
+                match ch.flatten() {
+                    Some(ch) => out.push(ch),
+                    None => {
+                        self.pos = start;
+                        return Err(self.syntax(format!(
+                            "unpaired UTF-16 surrogate \\u{hi:04X} in a string (not a character)"
+                        )));
+                    }
+                }
             }
             _ => {
                 self.pos -= 1;

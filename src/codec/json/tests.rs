@@ -1523,13 +1523,19 @@ fn strings_with_escapes_round_trip() {
             "a\"b\\c/d\u{8}\u{c}\n\r\t\u{1}é😀".into()
         ))
     );
-    // Unpaired surrogates become U+FFFD rather than failing the whole batch.
-    assert_eq!(
-        one_attr_value(r#"{"stringValue":"x\ud800y\udc00z\ud800\u0041"}"#)
-            .unwrap()
-            .value,
-        Some(Value::StringValue("x\u{FFFD}y\u{FFFD}z\u{FFFD}A".into()))
-    );
+    // Unpaired surrogates encode no character: refused, as in protobuf's JSON mapping.
+    for lone in [
+        r#""x\ud800y""#,
+        r#""x\udc00""#,
+        r#""\ud800\u0041""#,
+        r#""\ud800""#,
+    ] {
+        let err = one_attr_value(&format!(r#"{{"stringValue":{lone}}}"#)).unwrap_err();
+        assert!(
+            err.to_string().contains("unpaired UTF-16 surrogate"),
+            "{lone}: {err}"
+        );
+    }
     // Escaped field names are still recognised.
     assert_eq!(
         one_attr_value(r#"{"string\u0056alue":"v"}"#).unwrap().value,
