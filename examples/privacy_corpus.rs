@@ -7,6 +7,9 @@
 //! `scripts/print-corpus` wraps it. Without `--seed` a random seed is used (and printed); the
 //! privacy tests print theirs and split the corpus over 3 sessions.
 
+// Test tooling: the corpus generator is test code (tests/it), where unwrap/expect are allowed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[allow(dead_code)]
 #[path = "../tests/it/support/corpus/mod.rs"]
 mod corpus;

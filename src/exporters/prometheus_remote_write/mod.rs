@@ -937,7 +937,8 @@ mod tests {
             .expect("sent");
         assert_eq!(outcome, ExportOutcome::default());
         let seen = seen.lock().expect("lock").clone();
-        let got: Vec<(Vec<(String, String)>, Vec<String>)> = seen
+        type Headers = Vec<(String, String)>;
+        let got: Vec<(Headers, Vec<String>)> = seen
             .iter()
             .map(|(headers, r)| {
                 let mut teams: Vec<String> = r
