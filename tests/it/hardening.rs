@@ -6,6 +6,7 @@
 
 use crate::support::fixtures;
 use crate::support::gateway::{self, free_port, grpc_export_logs, Gateway};
+use crate::support::soak::Rounds;
 use crate::{start_fan_out, FanOut};
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -80,68 +81,74 @@ async fn stalled_http_bodies_hold_no_slot_and_other_clients_keep_being_served() 
     })
     .await;
     let addr = format!("127.0.0.1:{}", setup.http_port);
-    // 300 uploads (more than the 256 request slots) that never finish: half chunked bodies
-    // that never end, half Content-Length bodies trickled a byte at a time.
-    let mut stalled = Vec::new();
-    let mut trickled = Vec::new();
-    for i in 0..300 {
-        let mut sock = TcpStream::connect(&addr).await.expect("connect");
-        let head = if i % 2 == 0 {
-            "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc"
-        } else {
-            "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100000\r\n\r\na"
-        };
-        sock.write_all(head.as_bytes()).await.expect("headers");
-        if i % 2 == 0 {
-            stalled.push(sock);
-        } else {
-            trickled.push(sock);
-        }
-    }
-    let trickle = {
-        let mut socks = trickled;
-        tokio::spawn(async move {
-            for _ in 0..6 {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                for s in socks.iter_mut() {
-                    let _ = s.write_all(b"b").await;
-                }
+    // One flood in CI; `scripts/soak listener-floods` repeats it for minutes.
+    let mut rounds = Rounds::new(1);
+    let mut floods = 0u32;
+    while rounds.next() {
+        floods += 1;
+        // 300 uploads (more than the 256 request slots) that never finish: half chunked bodies
+        // that never end, half Content-Length bodies trickled a byte at a time.
+        let mut stalled = Vec::new();
+        let mut trickled = Vec::new();
+        for i in 0..300 {
+            let mut sock = TcpStream::connect(&addr).await.expect("connect");
+            let head = if i % 2 == 0 {
+                "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc"
+            } else {
+                "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100000\r\n\r\na"
+            };
+            sock.write_all(head.as_bytes()).await.expect("headers");
+            if i % 2 == 0 {
+                stalled.push(sock);
+            } else {
+                trickled.push(sock);
             }
-            socks
+        }
+        let trickle = {
+            let mut socks = trickled;
+            tokio::spawn(async move {
+                for _ in 0..6 {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    for s in socks.iter_mut() {
+                        let _ = s.write_all(b"b").await;
+                    }
+                }
+                socks
+            })
+        };
+        let logs = format!("{}/v1/logs", setup.http_base());
+        let body = logs_body();
+        let (ok, total) = probe_while(Duration::from_secs(3), || {
+            let (logs, body) = (logs.clone(), body.clone());
+            async move { gateway::post(&logs, PB, None, body).await.0 == 200 }
         })
-    };
-    let logs = format!("{}/v1/logs", setup.http_base());
-    let body = logs_body();
-    let (ok, total) = probe_while(Duration::from_secs(3), || {
-        let (logs, body) = (logs.clone(), body.clone());
-        async move { gateway::post(&logs, PB, None, body).await.0 == 200 }
-    })
-    .await;
-    assert!(
-        ok * 10 >= total * 9,
-        "only {ok} of {total} probes succeeded"
-    );
-    // Every stalled upload is answered 408 and closed once read_body_timeout has passed.
-    let mut trickled = trickle.await.expect("trickle task");
-    stalled.append(&mut trickled);
-    let mut answers = std::collections::BTreeMap::<String, u32>::new();
-    for sock in stalled.iter_mut() {
-        let reply = read_until_closed(sock, Duration::from_secs(10))
-            .await
-            .expect("a stalled upload was not closed");
-        let status = String::from_utf8_lossy(&reply)
-            .chars()
-            .take(12)
-            .collect::<String>();
-        *answers.entry(status).or_default() += 1;
+        .await;
+        assert!(
+            ok * 10 >= total * 9,
+            "only {ok} of {total} probes succeeded"
+        );
+        // Every stalled upload is answered 408 and closed once read_body_timeout has passed.
+        let mut trickled = trickle.await.expect("trickle task");
+        stalled.append(&mut trickled);
+        let mut answers = std::collections::BTreeMap::<String, u32>::new();
+        for sock in stalled.iter_mut() {
+            let reply = read_until_closed(sock, Duration::from_secs(10))
+                .await
+                .expect("a stalled upload was not closed");
+            let status = String::from_utf8_lossy(&reply)
+                .chars()
+                .take(12)
+                .collect::<String>();
+            *answers.entry(status).or_default() += 1;
+        }
+        assert_eq!(answers.get("HTTP/1.1 408"), Some(&300), "{answers:?}");
     }
-    assert_eq!(answers.get("HTTP/1.1 408"), Some(&300), "{answers:?}");
     let timeouts = metric(
         setup.admin_port,
         "gateway_receiver_read_timeouts_total{receiver=\"otlp\"}",
     )
     .await;
-    assert_eq!(timeouts, 300.0);
+    assert_eq!(timeouts, 300.0 * f64::from(floods));
     assert!(setup.gateway.stop().await.success());
 }
 
@@ -218,34 +225,38 @@ async fn stalled_grpc_calls_hold_no_slot_and_end_with_deadline_exceeded() {
     })
     .await;
     let addr = format!("127.0.0.1:{}", setup.grpc_port);
-    // 3 connections × 100 calls that never finish their message (more than the 256 slots).
-    let mut calls = Vec::new();
-    for _ in 0..3 {
-        calls.extend(stalled_grpc_calls(&addr, 100).await);
-    }
-    let endpoint = setup.grpc_endpoint();
-    let request = ExportLogsServiceRequest::decode(logs_body().as_slice()).expect("fixture");
-    let (ok, total) = probe_while(Duration::from_secs(3), || {
-        let (endpoint, request) = (endpoint.clone(), request.clone());
-        async move { grpc_export_logs(&endpoint, request).await.is_ok() }
-    })
-    .await;
-    assert!(
-        ok * 10 >= total * 9,
-        "only {ok} of {total} probes succeeded"
-    );
-    // Each stalled call ends with DEADLINE_EXCEEDED (4) once read_message_timeout has passed.
-    let mut deadline_exceeded = 0;
-    for call in calls {
-        let status = tokio::time::timeout(Duration::from_secs(10), call)
-            .await
-            .expect("the stalled call did not end")
-            .expect("call task");
-        if status.as_deref() == Some("4") {
-            deadline_exceeded += 1;
+    // One flood in CI; `scripts/soak listener-floods` repeats it for minutes.
+    let mut rounds = Rounds::new(1);
+    while rounds.next() {
+        // 3 connections × 100 calls that never finish their message (more than the 256 slots).
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            calls.extend(stalled_grpc_calls(&addr, 100).await);
         }
+        let endpoint = setup.grpc_endpoint();
+        let request = ExportLogsServiceRequest::decode(logs_body().as_slice()).expect("fixture");
+        let (ok, total) = probe_while(Duration::from_secs(3), || {
+            let (endpoint, request) = (endpoint.clone(), request.clone());
+            async move { grpc_export_logs(&endpoint, request).await.is_ok() }
+        })
+        .await;
+        assert!(
+            ok * 10 >= total * 9,
+            "only {ok} of {total} probes succeeded"
+        );
+        // Each stalled call ends with DEADLINE_EXCEEDED (4) once read_message_timeout has passed.
+        let mut deadline_exceeded = 0;
+        for call in calls {
+            let status = tokio::time::timeout(Duration::from_secs(10), call)
+                .await
+                .expect("the stalled call did not end")
+                .expect("call task");
+            if status.as_deref() == Some("4") {
+                deadline_exceeded += 1;
+            }
+        }
+        assert_eq!(deadline_exceeded, 300);
     }
-    assert_eq!(deadline_exceeded, 300);
     assert!(setup.gateway.stop().await.success());
 }
 
