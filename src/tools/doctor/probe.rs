@@ -477,9 +477,6 @@ fn transport(err: &(dyn StdError + 'static), timeout: Duration) -> Finding {
             return tls_reason(tls);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return tls_reason(tls);
-            }
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => {
                     return (
@@ -496,7 +493,7 @@ fn transport(err: &(dyn StdError + 'static), timeout: Duration) -> Finding {
                 break;
             }
         }
-        cur = e.source();
+        cur = next_cause(e);
     }
     let chain = error_chain(err);
     if chain.contains("timed out") || chain.contains("deadline") || cur.is_some() {
@@ -511,6 +508,19 @@ fn transport(err: &(dyn StdError + 'static), timeout: Duration) -> Finding {
         format!("request failed: {chain}"),
         "if the endpoint is TLS-only use https:// (or a plain-text one http://)".into(),
     )
+}
+
+/// The error under `e`. A custom `io::Error` reports its inner error's source as its own, which
+/// skips the inner error itself (e.g. the `rustls::Error` of a failed handshake, or an
+/// `io::Error` wrapped in another): step into it instead.
+fn next_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => Some(inner as &(dyn StdError + 'static)),
+        None => e.source(),
+    }
 }
 
 fn tls_reason(e: &rustls::Error) -> Finding {
