@@ -1,5 +1,5 @@
 //! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`,
-//! `codex-config`, `ingest`, `loadgen`. Thin: parses arguments, loads the config, hands over to
+//! `codex-config`, `doctor`, `ingest`, `loadgen`, `top`. Thin: parses arguments, loads the config, hands over to
 //! the library (`app` for `run`, `tools` for the client-side commands).
 
 use anyhow::Context;
@@ -72,6 +72,26 @@ enum Command {
     },
     /// Live view of a running gateway from its admin /metrics: rates per component; q quits.
     Top(codex_otel_gateway::tools::top::TopArgs),
+    /// Check the Codex config.toml [otel] block, that the gateway is up, and send one synthetic
+    /// span, log and metric through each exporter; one line per check, exit 1 on any failure.
+    Doctor(DoctorArgs),
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// YAML pipeline config (default: the embedded default config).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Codex config (default $CODEX_HOME/config.toml, else ~/.codex/config.toml).
+    #[arg(long)]
+    codex_config: Option<PathBuf>,
+    /// Admin listener base URL, e.g. http://127.0.0.1:8888 (default: the config's
+    /// service.telemetry.metrics.address).
+    #[arg(long)]
+    admin: Option<String>,
+    /// Deadline of each network step (resolve, connect, one request), e.g. "5s".
+    #[arg(long, default_value = "5s", value_parser = processors::units::parse_duration)]
+    timeout: Duration,
 }
 
 #[derive(clap::Args)]
@@ -95,6 +115,9 @@ struct CodexConfigArgs {
     /// Print the /etc/codex/requirements.toml form administrators use to enforce it.
     #[arg(long)]
     requirements: bool,
+    /// `environment` written into [otel] (Codex's `env` attribute on what it exports).
+    #[arg(long, default_value = codex_otel_gateway::tools::codex_config::DEFAULT_ENVIRONMENT)]
+    environment: String,
 }
 
 #[derive(clap::Args)]
@@ -167,6 +190,7 @@ fn main() -> ExitCode {
             }
         },
         Command::CodexConfig(args) => codex_config(&args),
+        Command::Doctor(args) => doctor(&args),
         Command::Top(args) => match codex_otel_gateway::tools::top::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -250,6 +274,7 @@ fn codex_config(args: &CodexConfigArgs) -> ExitCode {
         auth_header_env: args.auth_header_env.clone(),
         receiver: args.receiver.clone(),
         requirements: args.requirements,
+        environment: Some(args.environment.clone()),
     };
     match render(&validated.config, &options, &config::process_env) {
         Ok(r) => {
@@ -263,6 +288,45 @@ fn codex_config(args: &CodexConfigArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(EX_CONFIG)
         }
+    }
+}
+
+fn doctor(args: &DoctorArgs) -> ExitCode {
+    use codex_otel_gateway::tools::doctor;
+    // Remember the variables the config reads, so a refused credential names its variable.
+    let seen = std::cell::RefCell::new(doctor::EnvSeen::new());
+    let lookup = |name: &str| {
+        let value = config::process_env(name);
+        if let Some(v) = &value {
+            seen.borrow_mut().push((name.to_string(), v.clone()));
+        }
+        value
+    };
+    let validated = match config::load_file(args.config.as_deref(), &lookup) {
+        Ok(v) => v,
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("{line}");
+            }
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let options = doctor::Options {
+        codex_config: args.codex_config.clone(),
+        admin: args.admin.clone(),
+        timeout: args.timeout,
+    };
+    let report = doctor::run(
+        &validated.config,
+        &seen.borrow(),
+        &options,
+        &config::process_env,
+    );
+    print!("{}", report.render());
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -49,7 +49,7 @@ fn default_timeout() -> ConfigDuration {
     ConfigDuration::secs(5)
 }
 
-use super::classify::{self, ExportError};
+use super::classify;
 use super::ExportOutcome;
 use crate::base::tls::{self, TlsError};
 use crate::codec::{rpc, Batch, WireFormat};
@@ -179,36 +179,45 @@ fn export_path(signal: Signal) -> PathAndQuery {
 }
 
 impl GrpcExport {
+    /// One unary `Export` call for `batch` (no retry): static metadata with `tenant` metadata
+    /// replacing keys of the same name. A channel that cannot get ready becomes a status whose
+    /// source is the transport error. `doctor` calls it to report the raw outcome.
+    pub async fn unary(
+        &self,
+        batch: &Batch,
+        tenant: Option<&[(String, String)]>,
+    ) -> Result<rpc::ExportResponse, tonic::Status> {
+        let mut grpc = self.grpc.clone();
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::from_error(Box::new(e)))?;
+        let body = batch.encoded(WireFormat::Proto, false).clone();
+        let mut request = tonic::Request::new(body);
+        *request.metadata_mut() = (*self.metadata).clone();
+        for (key, value) in tenant.into_iter().flatten() {
+            if let (Ok(k), Ok(v)) = (
+                MetadataKey::<Ascii>::from_bytes(key.to_ascii_lowercase().as_bytes()),
+                MetadataValue::<Ascii>::try_from(value.as_str()),
+            ) {
+                request.metadata_mut().insert(k, v);
+            }
+        }
+        grpc.unary(request, export_path(batch.signal()), PassThroughCodec)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// Sends one batch; `tenant` metadata replaces static metadata of the same key.
     fn send(
         &self,
         batch: Arc<Batch>,
         tenant: Option<Arc<[(String, String)]>>,
     ) -> BoxFuture<'static, Result<ExportOutcome, BoxError>> {
-        let mut grpc = self.grpc.clone();
-        let metadata = self.metadata.clone();
+        let this = self.clone();
         Box::pin(async move {
-            grpc.ready()
-                .await
-                .map_err(|e| ExportError::retryable(format!("connect: {e}")))?;
-            let body = batch.encoded(WireFormat::Proto, false).clone();
-            let mut request = tonic::Request::new(body);
-            *request.metadata_mut() = (*metadata).clone();
-            for (key, value) in tenant.iter().flat_map(|t| t.iter()) {
-                if let (Ok(k), Ok(v)) = (
-                    MetadataKey::<Ascii>::from_bytes(key.to_ascii_lowercase().as_bytes()),
-                    MetadataValue::<Ascii>::try_from(value.as_str()),
-                ) {
-                    request.metadata_mut().insert(k, v);
-                }
-            }
-            match grpc
-                .unary(request, export_path(batch.signal()), PassThroughCodec)
-                .await
-            {
+            match this.unary(&batch, tenant.as_deref()).await {
                 Ok(resp) => Ok(ExportOutcome {
                     rejected: resp
-                        .into_inner()
                         .partial_success
                         .map(|p| p.rejected.max(0) as u64)
                         .unwrap_or(0),

@@ -242,6 +242,40 @@ fn rejected_in(body: &[u8], format: WireFormat, signal: Signal) -> u64 {
 }
 
 impl HttpExport {
+    /// The POST of one attempt for `batch` (no retry, not yet sent): URL of its signal, static
+    /// headers with `tenant` headers replacing those of the same name, content type, body. `None`
+    /// when no URL is configured for the signal. `doctor` sends it to report the raw outcome.
+    pub fn request(
+        &self,
+        batch: &Batch,
+        tenant: Option<&[(String, String)]>,
+    ) -> Option<reqwest::RequestBuilder> {
+        let url = self.urls[batch.signal() as usize].clone()?;
+        let body = batch.encoded(self.format, self.gzip).clone();
+        let content_type = match self.format {
+            WireFormat::Proto => "application/x-protobuf",
+            WireFormat::Json => "application/json",
+        };
+        let mut headers = (*self.headers).clone();
+        for (name, value) in tenant.into_iter().flatten() {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        let mut req = self
+            .client
+            .post(url)
+            .headers(headers)
+            .header(CONTENT_TYPE, content_type);
+        if self.gzip {
+            req = req.header(CONTENT_ENCODING, "gzip");
+        }
+        Some(req.body(body))
+    }
+
     /// Sends one batch; `tenant` headers replace static ones of the same name.
     fn send(
         &self,
@@ -251,34 +285,12 @@ impl HttpExport {
         let this = self.clone();
         Box::pin(async move {
             let signal = batch.signal();
-            let Some(url) = this.urls[signal as usize].clone() else {
+            let Some(req) = this.request(&batch, tenant.as_deref()) else {
                 return Err(
                     ExportError::permanent(format!("no URL configured for {signal}")).into(),
                 );
             };
-            let body = batch.encoded(this.format, this.gzip).clone();
-            let content_type = match this.format {
-                WireFormat::Proto => "application/x-protobuf",
-                WireFormat::Json => "application/json",
-            };
-            let mut headers = (*this.headers).clone();
-            for (name, value) in tenant.iter().flat_map(|t| t.iter()) {
-                if let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(value),
-                ) {
-                    headers.insert(n, v);
-                }
-            }
-            let mut req = this
-                .client
-                .post(url)
-                .headers(headers)
-                .header(CONTENT_TYPE, content_type);
-            if this.gzip {
-                req = req.header(CONTENT_ENCODING, "gzip");
-            }
-            let resp = req.body(body).send().await.map_err(|e| {
+            let resp = req.send().await.map_err(|e| {
                 // Connection refused/reset, DNS, TLS handshake, timeouts: all worth retrying.
                 ExportError::retryable(format!("request failed: {}", error_chain(&e)))
             })?;

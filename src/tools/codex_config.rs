@@ -75,7 +75,13 @@ pub struct Options {
     pub receiver: Option<String>,
     /// Render the `/etc/codex/requirements.toml` form.
     pub requirements: bool,
+    /// `otel.environment`, the `env` attribute on everything Codex exports; default
+    /// [`DEFAULT_ENVIRONMENT`]. Not written in the requirements form, which has no such key.
+    pub environment: Option<String>,
 }
+
+/// The `environment` written when none is chosen (Codex's own default is `dev`).
+pub const DEFAULT_ENVIRONMENT: &str = "prod";
 
 /// The rendered text and what the user should know about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +192,13 @@ pub fn render(
     let mut out = String::new();
     header_comment(&mut out, opts, id, tls, &auth);
     out.push_str("[otel]\n");
+    // The requirements form has no `environment` (Codex's `OtelRequirementsToml` lacks it).
+    if !opts.requirements {
+        let environment = opts.environment.as_deref().unwrap_or(DEFAULT_ENVIRONMENT);
+        let _ = writeln!(out, "environment = {}", toml_str(environment));
+    }
+    // Prompts stay on the machine; the gateway's redaction is the second line of defence.
+    out.push_str("log_user_prompt = false\n");
     for (table, url) in [
         ("exporter", &endpoints[0]),
         ("trace_exporter", &endpoints[1]),
@@ -309,7 +322,7 @@ fn header_comment(out: &mut String, opts: &Options, receiver: &str, tls: bool, a
     out.push('\n');
 }
 
-fn pick_receiver<'a>(
+pub(crate) fn pick_receiver<'a>(
     cfg: &'a GatewayConfig,
     wanted: Option<&str>,
 ) -> Result<(&'a str, &'a OtlpReceiverConfig), CodexConfigError> {
@@ -369,7 +382,7 @@ fn endpoints_http(base: &str, http: &HttpServerConfig) -> [String; 3] {
 }
 
 /// `host:port`, `[v6]:port` or `:port` → (host, port).
-fn split_host_port(endpoint: &str) -> Option<(&str, u16)> {
+pub(crate) fn split_host_port(endpoint: &str) -> Option<(&str, u16)> {
     let (host, port) = endpoint.trim().rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -16,6 +16,7 @@ mod dashboards;
 mod delivery;
 mod disk_full;
 mod docs_registry;
+mod doctor;
 mod fixture_replay;
 mod hardening;
 mod healthcheck;

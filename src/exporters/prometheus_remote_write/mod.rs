@@ -365,6 +365,24 @@ pub struct RemoteWriteClient {
 }
 
 impl RemoteWriteClient {
+    /// The POST of one request (no retry, not yet sent); `tenant` headers replace static ones of
+    /// the same name. `doctor` sends it to report the raw outcome.
+    pub fn request(&self, req: WriteBody) -> reqwest::RequestBuilder {
+        let mut headers = (*self.headers).clone();
+        for (name, value) in req.tenant.iter() {
+            if let (Ok(n), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        self.client
+            .post(self.url.clone())
+            .headers(headers)
+            .body(req.body)
+    }
+
     /// Builds the HTTP client; fails on a bad endpoint, header or TLS file.
     pub fn new(cfg: &PrometheusRemoteWriteExporterConfig) -> Result<Self, String> {
         Ok(RemoteWriteClient {
@@ -397,25 +415,9 @@ impl Service<WriteBody> for RemoteWriteClient {
     fn call(&mut self, req: WriteBody) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let mut headers = (*this.headers).clone();
-            for (name, value) in req.tenant.iter() {
-                if let (Ok(n), Ok(v)) = (
-                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(value),
-                ) {
-                    headers.insert(n, v);
-                }
-            }
-            let resp = this
-                .client
-                .post(this.url.clone())
-                .headers(headers)
-                .body(req.body)
-                .send()
-                .await
-                .map_err(|e| {
-                    ExportError::retryable(format!("request failed: {}", error_chain(&e)))
-                })?;
+            let resp = this.request(req).send().await.map_err(|e| {
+                ExportError::retryable(format!("request failed: {}", error_chain(&e)))
+            })?;
             let status = resp.status();
             if status.is_success() {
                 return Ok(ExportOutcome::default());
