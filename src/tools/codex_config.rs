@@ -136,54 +136,12 @@ pub fn render(
 ) -> Result<Rendered, CodexConfigError> {
     let (id, receiver) = pick_receiver(cfg, opts.receiver.as_deref())?;
     let mut warnings = Vec::new();
-    let (listen, tls, paths) = match opts.protocol {
-        Protocol::Grpc => {
-            let grpc = receiver.protocols.grpc.as_ref().ok_or_else(|| {
-                CodexConfigError::ProtocolNotServed {
-                    receiver: id.to_string(),
-                    protocol: "grpc",
-                }
-            })?;
-            (grpc.endpoint.as_str(), grpc.tls.is_some(), None)
-        }
-        Protocol::HttpBinary | Protocol::HttpJson => {
-            let http = receiver.protocols.http.as_ref().ok_or_else(|| {
-                CodexConfigError::ProtocolNotServed {
-                    receiver: id.to_string(),
-                    protocol: "http",
-                }
-            })?;
-            (http.endpoint.as_str(), http.tls.is_some(), Some(http))
-        }
-    };
-    let (listen_host, port) =
-        split_host_port(listen).ok_or_else(|| CodexConfigError::BadEndpoint {
-            receiver: id.to_string(),
-            endpoint: listen.to_string(),
-        })?;
-    let host = match &opts.host {
-        Some(h) => h.clone(),
-        None if is_unspecified(listen_host) => {
-            warnings.push(format!(
-                "receivers.{id} listens on {listen}: every address; the block uses 127.0.0.1 — \
-                 pass --host with the name clients use to reach the gateway"
-            ));
-            "127.0.0.1".to_string()
-        }
-        None => listen_host.to_string(),
-    };
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host
-    };
-    let scheme = if tls { "https" } else { "http" };
-    let base = format!("{scheme}://{host}:{port}");
+    let (listen, tls, paths) = listener(id, receiver, opts.protocol)?;
+    let base = base_url(id, listen, tls, opts.host.as_deref(), &mut warnings)?;
     let endpoints = match paths {
         Some(http) => endpoints_http(&base, http),
         None => [base.clone(), base.clone(), base.clone()],
     };
-
     let auth = auth_header(
         receiver.auth.as_ref(),
         opts.auth_header_env.as_deref(),
@@ -199,27 +157,100 @@ pub fn render(
     }
     // Prompts stay on the machine; the gateway's redaction is the second line of defence.
     out.push_str("log_user_prompt = false\n");
+    exporter_tables(&mut out, opts.protocol, &endpoints, &auth);
+    Ok(Rendered {
+        text: out,
+        warnings,
+    })
+}
+
+/// The receiver's listen address for `protocol`, whether it serves TLS, and its HTTP settings.
+fn listener<'a>(
+    id: &str,
+    receiver: &'a OtlpReceiverConfig,
+    protocol: Protocol,
+) -> Result<(&'a str, bool, Option<&'a HttpServerConfig>), CodexConfigError> {
+    let not_served = |protocol| CodexConfigError::ProtocolNotServed {
+        receiver: id.to_string(),
+        protocol,
+    };
+    Ok(match protocol {
+        Protocol::Grpc => {
+            let grpc = receiver
+                .protocols
+                .grpc
+                .as_ref()
+                .ok_or_else(|| not_served("grpc"))?;
+            (grpc.endpoint.as_str(), grpc.tls.is_some(), None)
+        }
+        Protocol::HttpBinary | Protocol::HttpJson => {
+            let http = receiver
+                .protocols
+                .http
+                .as_ref()
+                .ok_or_else(|| not_served("http"))?;
+            (http.endpoint.as_str(), http.tls.is_some(), Some(http))
+        }
+    })
+}
+
+/// `scheme://host:port` clients use to reach `listen` (`--host`, else the listen host; an
+/// unspecified address becomes 127.0.0.1 with a warning).
+fn base_url(
+    id: &str,
+    listen: &str,
+    tls: bool,
+    host: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<String, CodexConfigError> {
+    let (listen_host, port) =
+        split_host_port(listen).ok_or_else(|| CodexConfigError::BadEndpoint {
+            receiver: id.to_string(),
+            endpoint: listen.to_string(),
+        })?;
+    let host = match host {
+        Some(h) => h.to_string(),
+        None if is_unspecified(listen_host) => {
+            warnings.push(format!(
+                "receivers.{id} listens on {listen}: every address; the block uses 127.0.0.1 — \
+                 pass --host with the name clients use to reach the gateway"
+            ));
+            "127.0.0.1".to_string()
+        }
+        None => listen_host.to_string(),
+    };
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let scheme = if tls { "https" } else { "http" };
+    Ok(format!("{scheme}://{host}:{port}"))
+}
+
+/// The three exporter tables (logs, traces, metrics) with their endpoint, protocol and header.
+fn exporter_tables(out: &mut String, protocol: Protocol, endpoints: &[String; 3], auth: &Auth) {
+    let kind = if protocol == Protocol::Grpc {
+        "otlp-grpc"
+    } else {
+        "otlp-http"
+    };
     for (table, url) in [
         ("exporter", &endpoints[0]),
         ("trace_exporter", &endpoints[1]),
         ("metrics_exporter", &endpoints[2]),
     ] {
-        let kind = if opts.protocol == Protocol::Grpc {
-            "otlp-grpc"
-        } else {
-            "otlp-http"
-        };
         let _ = write!(
             out,
             "\n[otel.{table}.{kind}]\nendpoint = {}\n",
             toml_str(url)
         );
-        match opts.protocol {
+        match protocol {
             Protocol::HttpBinary => out.push_str("protocol = \"binary\"\n"),
             Protocol::HttpJson => out.push_str("protocol = \"json\"\n"),
             Protocol::Grpc => {}
         }
-        if let Auth::Header { value, .. } = &auth {
+        if let Auth::Header { value, .. } = auth {
             let _ = write!(
                 out,
                 "\n[otel.{table}.{kind}.headers]\nauthorization = {}\n",
@@ -227,10 +258,6 @@ pub fn render(
             );
         }
     }
-    Ok(Rendered {
-        text: out,
-        warnings,
-    })
 }
 
 /// How Codex authenticates to the receiver.
