@@ -4,7 +4,7 @@
 use super::config::{check_headers, check_queue, check_retry, check_tls};
 use super::config::{Compression, QueueConfig, RetryConfig, TlsClientConfig};
 use super::registry::{Client, ExporterType};
-use super::tenant::{self, HeadersFromResource, StackConfig, TenantBatch};
+use super::tenant::{self, HeadersFromResource, StackConfig};
 use super::ExporterBuildError;
 use crate::base::diagnostic::{join, Diagnostic};
 use crate::telemetry::metrics::SelfMetrics;
@@ -229,33 +229,7 @@ impl GrpcExport {
     }
 }
 
-impl tower::Service<Arc<Batch>> for GrpcExport {
-    type Response = ExportOutcome;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
-        self.send(batch, None)
-    }
-}
-
-impl tower::Service<TenantBatch> for GrpcExport {
-    type Response = ExportOutcome;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, group: TenantBatch) -> Self::Future {
-        self.send(group.batch, Some(group.headers))
-    }
-}
+super::tenant::export_services!(GrpcExport);
 
 /// Connects over TLS without verifying the server's certificate (`insecure_skip_verify`),
 /// offering ALPN `h2` and the client certificate if one is configured.

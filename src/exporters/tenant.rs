@@ -35,6 +35,41 @@ use std::time::Duration;
 use tower::util::BoxCloneService;
 use tower::{BoxError, Service, ServiceExt};
 
+/// Implements `tower::Service` for a whole batch and for one tenant's group of it on an export
+/// type whose `send(batch, headers)` sends a batch with optional per-tenant headers.
+macro_rules! export_services {
+    ($t:ty) => {
+        impl tower::Service<Arc<Batch>> for $t {
+            type Response = ExportOutcome;
+            type Error = BoxError;
+            type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
+
+            fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, batch: Arc<Batch>) -> Self::Future {
+                self.send(batch, None)
+            }
+        }
+
+        impl tower::Service<$crate::exporters::tenant::TenantBatch> for $t {
+            type Response = ExportOutcome;
+            type Error = BoxError;
+            type Future = BoxFuture<'static, Result<ExportOutcome, BoxError>>;
+
+            fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, group: $crate::exporters::tenant::TenantBatch) -> Self::Future {
+                self.send(group.batch, Some(group.headers))
+            }
+        }
+    };
+}
+pub(crate) use export_services;
+
 /// `headers_from_resource:` — header name → where its value comes from.
 pub type HeadersFromResource = BTreeMap<String, HeaderFromResource>;
 
