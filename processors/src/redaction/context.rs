@@ -84,6 +84,30 @@ pub(crate) fn parse(s: &str, kw_start: usize, kw_end: usize) -> Option<KeyValue>
             kw_start,
         });
     }
+    // `os.environ.get("API_TOKEN", "<default>")`, `ENV.fetch('TOKEN', '…')`: a quoted key, a
+    // comma and a quoted value without blanks (the default written into the code).
+    if quoted_key && b.get(i) == Some(&b',') {
+        let mut j = i + 1;
+        skip_blanks(b, &mut j);
+        if !matches!(b.get(j), Some(b'"' | b'\'')) && !b[j..].starts_with(b"\\\"") {
+            return None;
+        }
+        let (value, quoted) = read_value(b, j)?;
+        let v = &b[value.0..value.1];
+        // Not a list of names: `["api_key", "client_secret"]`, `("password", "Enter it")`.
+        let spaced = v.iter().any(u8::is_ascii_whitespace);
+        let name = v
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || matches!(c, b'_' | b'-' | b'.'));
+        return (!spaced && !name).then_some(KeyValue {
+            key: (key_start, kw_end),
+            value,
+            quoted,
+            sep: b',',
+            flag: false,
+            kw_start,
+        });
+    }
     let sep = match (b.get(i), b.get(i + 1)) {
         (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => {
             i += 2;

@@ -566,6 +566,9 @@ static POSITIVES: &[Pos] = &[
     re("assignment", "<add key=\"ClearTextPassword\" value=\"@@\" />", PASS),
     re("assignment", "<param name=\"api_token\" value=\"@@\"/>", PASS),
     re("assignment", "HEROKU_API_KEY_LEGACY=@@", UUID),
+    re("assignment", "+CODECOV_TOKEN = os.environ.get(\"CODECOV_TOKEN\", \"@@\")", UUID),
+    re("assignment", "LINODE_TOKEN = ENV.fetch('LINODE_TOKEN', '@@')", "[a-f0-9]{64}"),
+    re("generic_secret", "{\"patch\":\"DD_APP_KEY = os.getenv(\\\"DD_APP_KEY\\\", \\\"@@\\\")\"}", "[a-f0-9]{40}"),
     re("assignment", "MJ_APIKEY_PRIVATE=\"@@\"", "[a-f0-9]{32}"),
     re("assignment", "together_api_key_prod: @@", "[a-f0-9]{64}"),
     gen("generic_secret", "STRIPE_SIGNING_KEY=@@", high_entropy),
@@ -754,6 +757,8 @@ static NEGATIVES: &[(&str, &[&str])] = &[
             "Authorization: Bearer <token> and then",
             "password_file: /run/secrets/db",
             "<add key=\"Username\" value=\"deploy\" />",
+            "prompt(\"password\", \"Enter your password\")",
+            "\"required\": [\"api_token\", \"client_secret\"]",
         ],
     ),
     (
