@@ -139,10 +139,40 @@ pub(crate) fn parse(s: &str, kw_start: usize, kw_end: usize) -> Option<KeyValue>
 /// Words that may follow the keyword at the end of a key without changing what the key holds:
 /// `API_KEY_LEGACY`, `APIKEY_PRIVATE`, `TOKEN_PROD`, `SECRET_V2`.
 const QUALIFIERS: &[&[u8]] = &[
-    b"legacy", b"private", b"prod", b"production", b"live", b"staging", b"stage", b"dev",
-    b"test", b"old", b"new", b"current", b"previous", b"prev", b"next", b"primary",
-    b"secondary", b"backup", b"main", b"master", b"admin", b"root", b"rw", b"ro", b"raw",
-    b"plain", b"plaintext", b"cleartext", b"v1", b"v2", b"v3", b"1", b"2", b"3",
+    b"legacy",
+    b"private",
+    b"prod",
+    b"production",
+    b"live",
+    b"staging",
+    b"stage",
+    b"dev",
+    b"test",
+    b"old",
+    b"new",
+    b"current",
+    b"previous",
+    b"prev",
+    b"next",
+    b"primary",
+    b"secondary",
+    b"backup",
+    b"main",
+    b"master",
+    b"admin",
+    b"root",
+    b"rw",
+    b"ro",
+    b"raw",
+    b"plain",
+    b"plaintext",
+    b"cleartext",
+    b"v1",
+    b"v2",
+    b"v3",
+    b"1",
+    b"2",
+    b"3",
 ];
 
 /// Where the key ends when the keyword ends at `kw_end`: there, or after one qualifier
@@ -670,8 +700,20 @@ pub(crate) fn base64_auth(s: &str, at: usize, lit_end: usize, out: &mut Vec<(usi
 
 /// Key endings that make a `KEY=value` line inside decoded base64 a secret.
 const SECRET_KEY_ENDINGS: &[&[u8]] = &[
-    b"password", b"passwd", b"pwd", b"passphrase", b"secret", b"token", b"apikey", b"api_key",
-    b"access_key", b"secret_key", b"private_key", b"credential", b"credentials", b"auth",
+    b"password",
+    b"passwd",
+    b"pwd",
+    b"passphrase",
+    b"secret",
+    b"token",
+    b"apikey",
+    b"api_key",
+    b"access_key",
+    b"secret_key",
+    b"private_key",
+    b"credential",
+    b"credentials",
+    b"auth",
 ];
 
 /// Whether decoded text is printable and holds a `KEY=value` / `KEY: value` line whose key ends
@@ -712,7 +754,9 @@ fn ends_with_ci(s: &[u8], suffix: &[u8]) -> bool {
 fn base64_run(b: &[u8], i: usize) -> usize {
     i + b[i..]
         .iter()
-        .take_while(|&&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_'))
+        .take_while(|&&c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_')
+        })
         .count()
 }
 
@@ -747,8 +791,15 @@ pub(crate) fn base64_env_word(s: &str, w: &super::pii::Word, out: &mut Vec<(usiz
 /// <<< …`), every blob that decodes to `KEY=secret` lines.
 pub(crate) fn base64_env_line(s: &str, at: usize, _lit_end: usize, out: &mut Vec<(usize, usize)>) {
     let b = s.as_bytes();
-    let line_start = b[..at].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
-    let line_end = at + b[at..].iter().position(|&c| c == b'\n').unwrap_or(b.len() - at);
+    let line_start = b[..at]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |p| p + 1);
+    let line_end = at
+        + b[at..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .unwrap_or(b.len() - at);
     let mut i = line_start;
     while i < line_end {
         let prev_word = i > 0 && is_key_byte(b[i - 1]);

@@ -346,7 +346,10 @@ const BSN_REACH: usize = 64;
 /// is too common to be one by its shape alone).
 pub(crate) fn nl_bsn(s: &str, at: usize, lit_end: usize, out: &mut Vec<(usize, usize)>) {
     let b = s.as_bytes();
-    let alnum_at = |i: Option<usize>| i.and_then(|i| b.get(i)).is_some_and(u8::is_ascii_alphanumeric);
+    let alnum_at = |i: Option<usize>| {
+        i.and_then(|i| b.get(i))
+            .is_some_and(u8::is_ascii_alphanumeric)
+    };
     if alnum_at(at.checked_sub(1)) || alnum_at(Some(lit_end)) {
         return;
     }

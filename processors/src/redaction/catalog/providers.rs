@@ -1094,8 +1094,7 @@ pub(crate) const CHAT_WEBHOOK: Def = def(
     "chat_webhook",
     Category::Chat,
     "Self-hosted chat webhooks: Mattermost / Rocket.Chat / Gitea-style `https://<host>/hooks/<id>` \
-     (the id is the credential; a random id of 20+ characters is replaced) and Google Chat \
-     `chat.googleapis.com/…?key=…&token=…`.",
+     (the id is the credential; a random id of 20+ characters is replaced).",
     &[
         Format {
             what: "incoming webhook `https://<host>/hooks/<random id>[/<token>]`",

@@ -730,16 +730,47 @@ static NEGATIVES: &[(&str, &[&str])] = &[
     ),
     ("telegram", &["123:AAshort", "10:30:AA"]),
     ("mailchimp", &["en-us", "0123456789abcdef-us1"]),
-    ("vault", &["os.environ", "s.AAAAAAAAAAAAAAAAAAAAAAAA", "requests.Session"]),
+    (
+        "vault",
+        &[
+            "os.environ",
+            "s.AAAAAAAAAAAAAAAAAAAAAAAA",
+            "requests.Session",
+        ],
+    ),
     ("mandrill", &["md-file", "cmd-aaaaaaaaaaaaaaaaaaaaaa"]),
-    ("resend", &["re_match(", "re_compile_pattern_all_of_the_things"]),
-    ("mollie", &["live_reload", "test_parses_every_syntax_of_the_kv_file"]),
-    ("gocardless", &["live_update_of_the_dashboard_when_a_new_event_arrives"]),
-    ("launchdarkly", &["api-gateway", "sdk-0.1.0", "request api-12345678"]),
-    ("jenkins", &["1100000000", "11aabbccddeeff00112233445566778899aa"]),
+    (
+        "resend",
+        &["re_match(", "re_compile_pattern_all_of_the_things"],
+    ),
+    (
+        "mollie",
+        &["live_reload", "test_parses_every_syntax_of_the_kv_file"],
+    ),
+    (
+        "gocardless",
+        &["live_update_of_the_dashboard_when_a_new_event_arrives"],
+    ),
+    (
+        "launchdarkly",
+        &["api-gateway", "sdk-0.1.0", "request api-12345678"],
+    ),
+    (
+        "jenkins",
+        &["1100000000", "11aabbccddeeff00112233445566778899aa"],
+    ),
     ("openshift", &["sha256:3f2a9c1b", "sha256~short"]),
-    ("chat_webhook", &["https://git.example.test/hooks/pre-commit", "/hooks/useAuthentication"]),
-    ("nl_bsn", &["bsn 123456789", "customer 111222333", "bsn 1112223334"]),
+    (
+        "chat_webhook",
+        &[
+            "https://git.example.test/hooks/pre-commit",
+            "/hooks/useAuthentication",
+        ],
+    ),
+    (
+        "nl_bsn",
+        &["bsn 123456789", "customer 111222333", "bsn 1112223334"],
+    ),
     (
         "assignment",
         &[
