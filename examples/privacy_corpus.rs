@@ -7,7 +7,8 @@
 //! `scripts/print-corpus` wraps it. Without `--seed` a random seed is used (and printed); the
 //! privacy tests print theirs and split the corpus over 3 sessions.
 
-#[allow(dead_code)]
+// Test code shared with tests/it, where failing loudly on a broken generator is the point.
+#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 #[path = "../tests/it/support/corpus/mod.rs"]
 mod corpus;
 

@@ -361,7 +361,7 @@ mod tests {
                 "{}",
                 d.name()
             );
-            assert!(d.format_defs().len() >= 1, "{}", d.name());
+            assert!(!d.format_defs().is_empty(), "{}", d.name());
             assert_eq!(
                 d.pii().is_some(),
                 d.category() == Category::Pii,

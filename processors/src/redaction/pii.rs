@@ -408,10 +408,13 @@ pub(crate) fn br_cpf(s: &str, w: &Word, out: &mut Vec<(usize, usize)>) {
 /// Spanish DNI `12345678Z`: 8 digits and the right letter, standing alone.
 pub(crate) fn es_dni(s: &str, w: &Word, out: &mut Vec<(usize, usize)>) {
     let b = s.as_bytes();
-    if w.end == w.start + 9 && w.num.n == 1 && !glued_before(b, w.start) && !glued_after(b, w.end) {
-        if checks::dni_valid(&b[w.start..w.end]) {
-            out.push((w.start, w.end));
-        }
+    if w.end == w.start + 9
+        && w.num.n == 1
+        && !glued_before(b, w.start)
+        && !glued_after(b, w.end)
+        && checks::dni_valid(&b[w.start..w.end])
+    {
+        out.push((w.start, w.end));
     }
 }
 

@@ -338,9 +338,15 @@ pub(crate) fn is_digit(b: u8) -> bool {
     b.is_ascii_digit()
 }
 
-/// A token starting with one of `lits` (exact case), not preceded by a letter or digit; the
-/// whole match is replaced.
-const fn token(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
+/// A regex started at one of `lits` (exact case, the match starts at the literal), with an
+/// edge rule and a check.
+const fn exact(
+    what: &'static str,
+    lits: &'static [&'static str],
+    re: &'static str,
+    edge: Edge,
+    check: Check,
+) -> Format {
     Format {
         what,
         on: On::Lit {
@@ -348,22 +354,26 @@ const fn token(what: &'static str, lits: &'static [&'static str], re: &'static s
             exact: true,
             start: Start::At,
         },
-        how: How::Re(re, Edge::Before, Check::None),
+        how: How::Re(re, edge, check),
     }
+}
+
+/// A token starting with one of `lits` (exact case), not preceded by a letter or digit; the
+/// whole match is replaced.
+const fn token(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
+    exact(what, lits, re, Edge::Before, Check::None)
 }
 
 /// As [`token`], and not followed by a letter or digit either (fixed-length formats whose
 /// prefix is short).
 const fn word(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
-    Format {
-        what,
-        on: On::Lit {
-            lits,
-            exact: true,
-            start: Start::At,
-        },
-        how: How::Re(re, Edge::Both, Check::None),
-    }
+    exact(what, lits, re, Edge::Both, Check::None)
+}
+
+/// A short-prefix token, not preceded by a letter or digit, whose body must look random
+/// ([`Check::Random`]). Its regex says what may not follow (`_` and `-` are not edges).
+const fn random(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
+    exact(what, lits, re, Edge::Before, Check::Random)
 }
 
 /// A regex started at one of `lits` in any case (keys such as `AccountKey=`), no edge rule.

@@ -4,7 +4,7 @@ use super::super::checks;
 use super::super::detectors::{Category, Def};
 use super::super::pii::Word;
 use super::{
-    at_word, is_alnum, keyed, token, word, Check, Edge, Format, How, On, Start, WordStart,
+    at_word, is_alnum, keyed, random, token, word, Check, Edge, Format, How, On, Start, WordStart,
 };
 
 const fn def(
@@ -19,21 +19,6 @@ const fn def(
         pii: None,
         what,
         formats,
-    }
-}
-
-/// A short-prefix token, standing alone (no word byte, `_`, `-` or inner `.` after it; the
-/// regex says so, since `_` and `-` are not edges), whose body must look random
-/// ([`Check::Random`]).
-const fn random(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
-    Format {
-        what,
-        on: On::Lit {
-            lits,
-            exact: true,
-            start: Start::At,
-        },
-        how: How::Re(re, Edge::Before, Check::Random),
     }
 }
 

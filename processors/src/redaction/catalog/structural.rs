@@ -142,15 +142,7 @@ pub(crate) const DB_CLI_PASSWORD: Def = def(
 const PEM: &str = r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|\z)";
 
 const fn pem(what: &'static str, lits: &'static [&'static str]) -> Format {
-    Format {
-        what,
-        on: On::Lit {
-            lits,
-            exact: true,
-            start: Start::At,
-        },
-        how: How::Re(PEM, Edge::Free, Check::None),
-    }
+    super::exact(what, lits, PEM, Edge::Free, Check::None)
 }
 
 pub(crate) const PRIVATE_KEY: Def = def(
