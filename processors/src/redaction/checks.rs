@@ -160,6 +160,20 @@ pub(crate) fn ssn_valid(area: u32, group: u32, serial: u32) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
+/// A Dutch BSN: 9 digits, not all zero, with 9·d1 + 8·d2 + … + 2·d8 − d9 divisible by 11
+/// (the eleven test).
+pub(crate) fn bsn_valid(nine: &[u8]) -> bool {
+    if nine.len() != 9 || !nine.iter().all(u8::is_ascii_digit) || nine.iter().all(|&c| c == b'0') {
+        return false;
+    }
+    let weighted: i64 = nine
+        .iter()
+        .zip([9i64, 8, 7, 6, 5, 4, 3, 2, -1])
+        .map(|(&c, w)| i64::from(c - b'0') * w)
+        .sum();
+    weighted % 11 == 0
+}
+
 /// A Canadian Social Insurance Number: 9 digits, Luhn-valid, not starting with 0 or 8 (never
 /// issued).
 pub(crate) fn sin_valid(nine: &[u8]) -> bool {

@@ -44,14 +44,8 @@ fn is_key_byte(b: u8) -> bool {
 /// Reads `key <sep> value` around a keyword found at `kw_start..kw_end` of `s`.
 pub(crate) fn parse(s: &str, kw_start: usize, kw_end: usize) -> Option<KeyValue> {
     let b = s.as_bytes();
-    // The keyword ends the key.
-    match b.get(kw_end) {
-        Some(c) if c.is_ascii_alphanumeric() || *c == b'_' => return None,
-        Some(b'-' | b'.') if b.get(kw_end + 1).is_some_and(u8::is_ascii_alphanumeric) => {
-            return None
-        }
-        _ => {}
-    }
+    // The keyword ends the key, or only a qualifier follows it (`HEROKU_API_KEY_LEGACY`).
+    let kw_end = key_end(b, kw_end)?;
     let mut key_start = kw_start;
     while key_start > 0 && kw_start - key_start < 80 && is_key_byte(b[key_start - 1]) {
         key_start -= 1;
@@ -63,14 +57,57 @@ pub(crate) fn parse(s: &str, kw_start: usize, kw_end: usize) -> Option<KeyValue>
     let flag = dashes >= 1 && (dashes == 2 || kw_end - key_start - dashes >= 4);
     key_start += dashes;
 
+    if key_start > 0 && b[key_start - 1] == b'<' && b.get(kw_end) == Some(&b'>') {
+        return xml_element(b, key_start, kw_end, kw_start);
+    }
     let mut i = kw_end;
     // Closing quote of a quoted key: `"key"`, `'key'`, `\"key\"`.
+    let mut quoted_key = true;
     if b[i..].starts_with(b"\\\"") {
         i += 2;
     } else if matches!(b.get(i), Some(b'"' | b'\'')) {
         i += 1;
+    } else {
+        quoted_key = false;
     }
     let ws = skip_blanks(b, &mut i);
+    // `<add key="ClearTextPassword" value="…"/>`, `<param name="token" value="…">`.
+    if quoted_key && starts_with_ci(&b[i..], b"value=") {
+        i += b"value=".len();
+        let (value, quoted) = read_value(b, i)?;
+        return Some(KeyValue {
+            key: (key_start, kw_end),
+            value,
+            quoted,
+            sep: b'=',
+            flag: false,
+            kw_start,
+        });
+    }
+    // `os.environ.get("API_TOKEN", "<default>")`, `ENV.fetch('TOKEN', '…')`: a quoted key, a
+    // comma and a quoted value without blanks (the default written into the code).
+    if quoted_key && b.get(i) == Some(&b',') {
+        let mut j = i + 1;
+        skip_blanks(b, &mut j);
+        if !matches!(b.get(j), Some(b'"' | b'\'')) && !b[j..].starts_with(b"\\\"") {
+            return None;
+        }
+        let (value, quoted) = read_value(b, j)?;
+        let v = &b[value.0..value.1];
+        // Not a list of names: `["api_key", "client_secret"]`, `("password", "Enter it")`.
+        let spaced = v.iter().any(u8::is_ascii_whitespace);
+        let name = v
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || matches!(c, b'_' | b'-' | b'.'));
+        return (!spaced && !name).then_some(KeyValue {
+            key: (key_start, kw_end),
+            value,
+            quoted,
+            sep: b',',
+            flag: false,
+            kw_start,
+        });
+    }
     let sep = match (b.get(i), b.get(i + 1)) {
         (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => {
             i += 2;
@@ -95,6 +132,97 @@ pub(crate) fn parse(s: &str, kw_start: usize, kw_end: usize) -> Option<KeyValue>
         quoted,
         sep,
         flag,
+        kw_start,
+    })
+}
+
+/// Words that may follow the keyword at the end of a key without changing what the key holds:
+/// `API_KEY_LEGACY`, `APIKEY_PRIVATE`, `TOKEN_PROD`, `SECRET_V2`.
+const QUALIFIERS: &[&[u8]] = &[
+    b"legacy",
+    b"private",
+    b"prod",
+    b"production",
+    b"live",
+    b"staging",
+    b"stage",
+    b"dev",
+    b"test",
+    b"old",
+    b"new",
+    b"current",
+    b"previous",
+    b"prev",
+    b"next",
+    b"primary",
+    b"secondary",
+    b"backup",
+    b"main",
+    b"master",
+    b"admin",
+    b"root",
+    b"rw",
+    b"ro",
+    b"raw",
+    b"plain",
+    b"plaintext",
+    b"cleartext",
+    b"v1",
+    b"v2",
+    b"v3",
+    b"1",
+    b"2",
+    b"3",
+];
+
+/// Where the key ends when the keyword ends at `kw_end`: there, or after one qualifier
+/// (`_LEGACY`, `-private`, `.prod`); `None` when something else follows the keyword
+/// (`password_file`, `tokenizer`).
+fn key_end(b: &[u8], kw_end: usize) -> Option<usize> {
+    let ends = |i: usize| match b.get(i) {
+        Some(c) if c.is_ascii_alphanumeric() || *c == b'_' => false,
+        Some(b'-' | b'.') => !b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric),
+        _ => true,
+    };
+    if ends(kw_end) {
+        return Some(kw_end);
+    }
+    if !matches!(b.get(kw_end), Some(b'_' | b'-' | b'.')) {
+        return None;
+    }
+    let from = kw_end + 1;
+    let len = b[from..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    let word = &b[from..from + len];
+    (QUALIFIERS.iter().any(|q| word.eq_ignore_ascii_case(q)) && ends(from + len))
+        .then_some(from + len)
+}
+
+/// `<password>value</password>`: the text of an XML element whose name is the key, when the
+/// element closes on the same name.
+fn xml_element(b: &[u8], key_start: usize, key_end: usize, kw_start: usize) -> Option<KeyValue> {
+    let open = key_end + 1;
+    let close = open + b[open..].iter().position(|&c| c == b'<' || c == b'\n')?;
+    let name = &b[key_start..key_end];
+    let rest = &b[close..];
+    let closes = rest.starts_with(b"</")
+        && rest.get(2..2 + name.len()).is_some_and(|n| n == name)
+        && rest.get(2 + name.len()) == Some(&b'>');
+    let (mut vs, mut ve) = (open, close);
+    while vs < ve && b[vs].is_ascii_whitespace() {
+        vs += 1;
+    }
+    while ve > vs && b[ve - 1].is_ascii_whitespace() {
+        ve -= 1;
+    }
+    (closes && ve > vs).then_some(KeyValue {
+        key: (key_start, key_end),
+        value: (vs, ve),
+        quoted: true,
+        sep: b'>',
+        flag: false,
         kw_start,
     })
 }
@@ -567,6 +695,123 @@ pub(crate) fn base64_auth(s: &str, at: usize, lit_end: usize, out: &mut Vec<(usi
     let v = &s.as_bytes()[kv.value.0..kv.value.1];
     if v.len() >= 8 && checks::base64_decode(v).is_some_and(|d| checks::is_user_password(&d)) {
         out.push(kv.value);
+    }
+}
+
+/// Key endings that make a `KEY=value` line inside decoded base64 a secret.
+const SECRET_KEY_ENDINGS: &[&[u8]] = &[
+    b"password",
+    b"passwd",
+    b"pwd",
+    b"passphrase",
+    b"secret",
+    b"token",
+    b"apikey",
+    b"api_key",
+    b"access_key",
+    b"secret_key",
+    b"private_key",
+    b"credential",
+    b"credentials",
+    b"auth",
+];
+
+/// Whether decoded text is printable and holds a `KEY=value` / `KEY: value` line whose key ends
+/// in a secret word and whose value is not a placeholder (a base64-encoded `.env` file).
+pub(crate) fn has_secret_line(decoded: &[u8]) -> bool {
+    let printable = decoded
+        .iter()
+        .all(|&c| (0x20..0x7f).contains(&c) || matches!(c, b'\n' | b'\r' | b'\t'));
+    printable
+        && decoded.split(|&c| c == b'\n').any(|line| {
+            let line = line.trim_ascii();
+            let line = line.strip_prefix(b"export ").unwrap_or(line);
+            let Some(sep) = line.iter().position(|&c| c == b'=' || c == b':') else {
+                return false;
+            };
+            let key = line[..sep].trim_ascii();
+            let value = line[sep + 1..].trim_ascii();
+            let value = value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(value);
+            is_key_like(key)
+                && SECRET_KEY_ENDINGS.iter().any(|e| ends_with_ci(key, e))
+                && !value.is_empty()
+                && !is_placeholder(value)
+        })
+}
+
+fn is_key_like(key: &[u8]) -> bool {
+    !key.is_empty() && key.iter().all(|&c| is_key_byte(c))
+}
+
+fn ends_with_ci(s: &[u8], suffix: &[u8]) -> bool {
+    s.len() >= suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+/// The base64 run starting at `i` (standard or URL-safe alphabet, with padding).
+fn base64_run(b: &[u8], i: usize) -> usize {
+    i + b[i..]
+        .iter()
+        .take_while(|&&c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_')
+        })
+        .count()
+}
+
+/// Shortest base64 blob looked at: 24 characters, 18 decoded bytes.
+const MIN_BLOB: usize = 24;
+/// Longest prefix of a blob decoded (a `.env` file's first lines).
+const MAX_DECODED_BLOB: usize = 8192;
+
+/// Whether the base64 blob `b[start..end]` decodes to text with a secret line.
+fn blob_holds_secret(b: &[u8], start: usize, end: usize) -> bool {
+    let n = (end - start).min(MAX_DECODED_BLOB);
+    if n < MIN_BLOB {
+        return false;
+    }
+    let blob = &b[start..start + n];
+    let decoded = checks::base64_decode(blob.trim_ascii_end())
+        .or_else(|| checks::base64_decode_prefix(blob, n));
+    decoded.is_some_and(|d| has_secret_line(&d))
+}
+
+/// `base64_credentials`: a base64 blob at an upper-case word start (`REJfUEFTU1dPUkQ9…` is
+/// `DB_PASSWORD=…`) that decodes to `KEY=secret` lines.
+pub(crate) fn base64_env_word(s: &str, w: &super::pii::Word, out: &mut Vec<(usize, usize)>) {
+    let b = s.as_bytes();
+    let end = base64_run(b, w.start);
+    if end - w.start >= MIN_BLOB && blob_holds_secret(b, w.start, end) {
+        out.push((w.start, end));
+    }
+}
+
+/// `base64_credentials`: on a line that runs `base64` (`echo … | base64 -d`, `base64 --decode
+/// <<< …`), every blob that decodes to `KEY=secret` lines.
+pub(crate) fn base64_env_line(s: &str, at: usize, _lit_end: usize, out: &mut Vec<(usize, usize)>) {
+    let b = s.as_bytes();
+    let line_start = b[..at]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |p| p + 1);
+    let line_end = at
+        + b[at..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .unwrap_or(b.len() - at);
+    let mut i = line_start;
+    while i < line_end {
+        let prev_word = i > 0 && is_key_byte(b[i - 1]);
+        if !prev_word && b[i].is_ascii_alphanumeric() {
+            let end = base64_run(b, i).min(line_end);
+            if blob_holds_secret(b, i, end) {
+                out.push((i, end));
+            }
+            i = end.max(i + 1);
+        } else {
+            i += 1;
+        }
     }
 }
 

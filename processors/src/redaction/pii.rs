@@ -182,7 +182,8 @@ pub(crate) fn class(c: u8) -> u8 {
 /// The lexical step at byte `i` of class `cls` (non-zero), given whether the byte before is a
 /// letter or digit: reports a wanted word start there, if it is one. Digit words are reported
 /// only when their numeric run has 8+ digits (no format here has fewer); upper-case words only
-/// when 9+ long or followed by ` <digit>` (spaced IBAN / NINO); `@` anywhere; `+`/`(` before a
+/// when 9+ long or followed by ` <digit>` (spaced IBAN / NINO), or `CCdd` followed by ` <upper>`
+/// (spaced IBAN with a letter bank code); `@` anywhere; `+`/`(` before a
 /// digit and not after a letter or digit.
 #[inline(never)]
 pub(crate) fn step(
@@ -211,8 +212,11 @@ pub(crate) fn step(
             }
         } else if cls & UPPER != 0 && want.upper {
             let end = word_end(b, i);
-            let spaced =
-                b.get(end) == Some(&b' ') && b.get(end + 1).is_some_and(u8::is_ascii_digit);
+            // `GB82 WEST 1234 …`: a spaced IBAN whose bank code is letters.
+            let iban_head = end - i == 4 && b[i + 2..end].iter().all(u8::is_ascii_digit);
+            let spaced = b.get(end) == Some(&b' ')
+                && b.get(end + 1)
+                    .is_some_and(|c| c.is_ascii_digit() || (iban_head && c.is_ascii_uppercase()));
             if end - i >= 9 || spaced {
                 let num = NumRun::default();
                 f(WordStart::Upper, &Word { start: i, end, num });
@@ -331,6 +335,37 @@ pub(crate) fn us_ssn_keyed(s: &str, at: usize, lit_end: usize, out: &mut Vec<(us
     let num = |a: &[u32]| a.iter().fold(0, |n, x| n * 10 + x);
     if shape_ok && checks::ssn_valid(num(&d[..3]), num(&d[3..5]), num(&d[5..])) {
         out.push(kv.value);
+    }
+}
+
+/// How far after a `bsn` label its number is looked for (a CSV row, a form line).
+const BSN_REACH: usize = 64;
+
+/// Dutch BSN (burgerservicenummer): 9 digits standing alone that pass the eleven test, on the
+/// same line after a `bsn` / `burgerservicenummer` / `sofinummer` label (a bare 9-digit number
+/// is too common to be one by its shape alone).
+pub(crate) fn nl_bsn(s: &str, at: usize, lit_end: usize, out: &mut Vec<(usize, usize)>) {
+    let b = s.as_bytes();
+    let alnum_at = |i: Option<usize>| {
+        i.and_then(|i| b.get(i))
+            .is_some_and(u8::is_ascii_alphanumeric)
+    };
+    if alnum_at(at.checked_sub(1)) || alnum_at(Some(lit_end)) {
+        return;
+    }
+    let reach = (lit_end + BSN_REACH).min(b.len());
+    let mut i = lit_end;
+    while i < reach && b[i] != b'\n' {
+        if b[i].is_ascii_digit() && !glued_before(b, i) {
+            let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if end - i == 9 && !glued_after(b, end) && checks::bsn_valid(&b[i..end]) {
+                out.push((i, end));
+                return;
+            }
+            i = end;
+        } else {
+            i += 1;
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub(crate) static CATALOG: &[Def] = &[
     providers::PREFECT,
     providers::POSTMAN,
     providers::SCALINGO,
+    providers::JENKINS,
+    providers::OPENSHIFT,
     // cloud
     providers::AWS,
     providers::GOOGLE_API_KEY,
@@ -87,6 +89,7 @@ pub(crate) static CATALOG: &[Def] = &[
     providers::TEAMS_WEBHOOK,
     providers::TELEGRAM,
     providers::ZAPIER_WEBHOOK,
+    providers::CHAT_WEBHOOK,
     // payments
     providers::STRIPE,
     providers::SQUARE,
@@ -94,6 +97,8 @@ pub(crate) static CATALOG: &[Def] = &[
     providers::ADYEN,
     providers::SHOPIFY,
     providers::FLUTTERWAVE,
+    providers::MOLLIE,
+    providers::GOCARDLESS,
     providers::PLAID,
     providers::DUFFEL,
     providers::EASYPOST,
@@ -103,6 +108,8 @@ pub(crate) static CATALOG: &[Def] = &[
     providers::MAILGUN,
     providers::MAILCHIMP,
     providers::BREVO,
+    providers::MANDRILL,
+    providers::RESEND,
     providers::TWILIO,
     // observability
     providers::NEW_RELIC,
@@ -114,10 +121,13 @@ pub(crate) static CATALOG: &[Def] = &[
     providers::PAGERDUTY,
     providers::CORALOGIX,
     providers::POSTHOG,
+    providers::LAUNCHDARKLY,
     // secret managers
     providers::ONEPASSWORD,
     providers::DOPPLER,
     providers::VAULT,
+    providers::INFISICAL,
+    providers::BITWARDEN,
     // saas
     providers::LINEAR,
     providers::NOTION,
@@ -170,6 +180,7 @@ pub(crate) static CATALOG: &[Def] = &[
     structural::ES_DNI,
     structural::IT_CODICE_FISCALE,
     structural::FR_NIR,
+    structural::NL_BSN,
 ];
 
 /// One credential format of a detector.
@@ -260,6 +271,9 @@ pub(crate) enum Check {
     NotSchemeWord,
     /// High entropy: the userinfo of `scheme://token@host`.
     Token,
+    /// Random-looking: two classes of characters and 3+ bits of entropy per character (a
+    /// short prefix such as `s.` or `md-` says little on its own).
+    Random,
     /// Decodes (base64) to a PEM private key.
     Base64PrivateKey,
     /// Preceded by `?`, `&` or `;` (a URL query or connection string parameter).
@@ -298,6 +312,10 @@ impl Check {
                     && checks::char_classes(b) >= 2
                     && b.iter().any(u8::is_ascii_digit)
             }
+            Check::Random => {
+                let b = secret.as_bytes();
+                checks::entropy(b) >= 3.0 && checks::char_classes(b) >= 2
+            }
             Check::Base64PrivateKey => checks::base64_decode_prefix(secret.as_bytes(), 64)
                 .is_some_and(|d| d.windows(11).any(|w| w == b"PRIVATE KEY")),
             Check::Param => matches!(
@@ -320,9 +338,15 @@ pub(crate) fn is_digit(b: u8) -> bool {
     b.is_ascii_digit()
 }
 
-/// A token starting with one of `lits` (exact case), not preceded by a letter or digit; the
-/// whole match is replaced.
-const fn token(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
+/// A regex started at one of `lits` (exact case, the match starts at the literal), with an
+/// edge rule and a check.
+const fn exact(
+    what: &'static str,
+    lits: &'static [&'static str],
+    re: &'static str,
+    edge: Edge,
+    check: Check,
+) -> Format {
     Format {
         what,
         on: On::Lit {
@@ -330,22 +354,26 @@ const fn token(what: &'static str, lits: &'static [&'static str], re: &'static s
             exact: true,
             start: Start::At,
         },
-        how: How::Re(re, Edge::Before, Check::None),
+        how: How::Re(re, edge, check),
     }
+}
+
+/// A token starting with one of `lits` (exact case), not preceded by a letter or digit; the
+/// whole match is replaced.
+const fn token(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
+    exact(what, lits, re, Edge::Before, Check::None)
 }
 
 /// As [`token`], and not followed by a letter or digit either (fixed-length formats whose
 /// prefix is short).
 const fn word(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
-    Format {
-        what,
-        on: On::Lit {
-            lits,
-            exact: true,
-            start: Start::At,
-        },
-        how: How::Re(re, Edge::Both, Check::None),
-    }
+    exact(what, lits, re, Edge::Both, Check::None)
+}
+
+/// A short-prefix token, not preceded by a letter or digit, whose body must look random
+/// ([`Check::Random`]). Its regex says what may not follow (`_` and `-` are not edges).
+const fn random(what: &'static str, lits: &'static [&'static str], re: &'static str) -> Format {
+    exact(what, lits, re, Edge::Before, Check::Random)
 }
 
 /// A regex started at one of `lits` in any case (keys such as `AccountKey=`), no edge rule.

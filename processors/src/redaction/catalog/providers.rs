@@ -4,7 +4,7 @@ use super::super::checks;
 use super::super::detectors::{Category, Def};
 use super::super::pii::Word;
 use super::{
-    at_word, is_alnum, keyed, token, word, Check, Edge, Format, How, On, Start, WordStart,
+    at_word, is_alnum, keyed, random, token, word, Check, Edge, Format, How, On, Start, WordStart,
 };
 
 const fn def(
@@ -586,6 +586,26 @@ pub(crate) const SCALINGO: Def = def(
         r"tk-us-[A-Za-z0-9_-]{48}",
     )],
 );
+pub(crate) const JENKINS: Def = def(
+    "jenkins",
+    Category::CiCd,
+    "Jenkins API tokens (`11` and 32 hex digits, 34 in all).",
+    &[super::word(
+        "API token `11<32 hex>`",
+        &["11"],
+        r"11[0-9a-f]{32}",
+    )],
+);
+pub(crate) const OPENSHIFT: Def = def(
+    "openshift",
+    Category::CiCd,
+    "OpenShift OAuth access tokens (`sha256~…`, what `oc whoami -t` prints).",
+    &[token(
+        "OAuth access token `sha256~<43 base64url>`",
+        &["sha256~"],
+        r"sha256~[A-Za-z0-9_-]{43}",
+    )],
+);
 
 // ---- cloud -------------------------------------------------------------------------------------
 
@@ -1055,6 +1075,27 @@ pub(crate) const ZAPIER_WEBHOOK: Def = def(
         r"hooks\.zapier\.com/hooks/catch/(?P<secret>[0-9]+/[A-Za-z0-9]+)",
     )],
 );
+pub(crate) const CHAT_WEBHOOK: Def = def(
+    "chat_webhook",
+    Category::Chat,
+    "Self-hosted chat webhooks: Mattermost / Rocket.Chat / Gitea-style `https://<host>/hooks/<id>` \
+     (the id is the credential; a random id of 20+ characters is replaced).",
+    &[
+        Format {
+            what: "incoming webhook `https://<host>/hooks/<random id>[/<token>]`",
+            on: On::Lit {
+                lits: &["/hooks/"],
+                exact: true,
+                start: Start::At,
+            },
+            how: How::Re(
+                r"/hooks/(?P<secret>[A-Za-z0-9_-]{20,}(?:/[A-Za-z0-9_-]{20,})?)",
+                Edge::Free,
+                Check::Random,
+            ),
+        },
+    ],
+);
 
 // ---- payments ----------------------------------------------------------------------------------------
 
@@ -1171,6 +1212,26 @@ pub(crate) const FLUTTERWAVE: Def = def(
         r"FLWSECK(?:_TEST)?-[A-Za-z0-9]{32}-X",
     )],
 );
+pub(crate) const MOLLIE: Def = def(
+    "mollie",
+    Category::Payments,
+    "Mollie API keys (`live_` / `test_` and 30 letters and digits).",
+    &[random(
+        "API key `live_…` / `test_…` (30 alphanumerics)",
+        &["live_", "test_"],
+        r"(?P<secret>(?:live|test)_[A-Za-z0-9]{30})(?:[^A-Za-z0-9_.-]|\.[^A-Za-z0-9]|\.\z|\z)",
+    )],
+);
+pub(crate) const GOCARDLESS: Def = def(
+    "gocardless",
+    Category::Payments,
+    "GoCardless access tokens (`live_` / `sandbox_` and 40 base64url characters).",
+    &[random(
+        "access token `live_…` / `sandbox_…` (40 base64url)",
+        &["live_", "sandbox_"],
+        r"(?P<secret>(?:live|sandbox)_[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_.-]|\.[^A-Za-z0-9]|\.\z|\z)",
+    )],
+);
 pub(crate) const PLAID: Def = def(
     "plaid",
     Category::Payments,
@@ -1271,6 +1332,26 @@ pub(crate) const BREVO: Def = def(
             r"xsmtpsib-[a-f0-9]{64}-[A-Za-z0-9]{16}",
         ),
     ],
+);
+pub(crate) const MANDRILL: Def = def(
+    "mandrill",
+    Category::Messaging,
+    "Mailchimp Transactional (Mandrill) API keys `md-…`.",
+    &[random(
+        "API key `md-<22 base64url>`",
+        &["md-"],
+        r"(?P<secret>md-[A-Za-z0-9_-]{22})(?:[^A-Za-z0-9_.-]|\.[^A-Za-z0-9]|\.\z|\z)",
+    )],
+);
+pub(crate) const RESEND: Def = def(
+    "resend",
+    Category::Messaging,
+    "Resend API keys `re_<8>_<24>`.",
+    &[random(
+        "API key `re_…_…`",
+        &["re_"],
+        r"(?P<secret>re_[A-Za-z0-9]{8}_[A-Za-z0-9]{24})(?:[^A-Za-z0-9_.-]|\.[^A-Za-z0-9]|\.\z|\z)",
+    )],
 );
 pub(crate) const TWILIO: Def = def(
     "twilio",
@@ -1412,6 +1493,17 @@ pub(crate) const POSTHOG: Def = def(
         r"phx_[A-Za-z0-9]{40,}",
     )],
 );
+pub(crate) const LAUNCHDARKLY: Def = def(
+    "launchdarkly",
+    Category::Observability,
+    "LaunchDarkly API access tokens, server-side SDK keys and mobile keys (`api-` / `sdk-` / \
+     `mob-` and a UUID).",
+    &[token(
+        "`api-<uuid>`, `sdk-<uuid>`, `mob-<uuid>`",
+        &["api-", "sdk-", "mob-"],
+        r"(?:api|sdk|mob)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    )],
+);
 
 // ---- secret managers -----------------------------------------------------------------------------------------
 
@@ -1472,7 +1564,7 @@ pub(crate) const DOPPLER: Def = def(
 pub(crate) const VAULT: Def = def(
     "vault",
     Category::SecretManager,
-    "HashiCorp Vault service, batch and recovery tokens.",
+    "HashiCorp Vault service, batch and recovery tokens, and the legacy `s.` / `b.` tokens.",
     &[
         token(
             "service token `hvs.…`",
@@ -1485,7 +1577,37 @@ pub(crate) const VAULT: Def = def(
             &["hvr."],
             r"hvr\.[A-Za-z0-9_-]{24,}",
         ),
+        random(
+            "legacy service token `s.<24 alphanumerics>` (before Vault 1.10)",
+            &["s."],
+            r"(?P<secret>s\.[A-Za-z0-9]{24})(?:[^A-Za-z0-9_.-]|\.[^A-Za-z0-9]|\.\z|\z)",
+        ),
+        random(
+            "legacy batch token `b.AAAAAQ…`",
+            &["b.AAAAAQ"],
+            r"b\.AAAAAQ[A-Za-z0-9_-]{80,}",
+        ),
     ],
+);
+pub(crate) const INFISICAL: Def = def(
+    "infisical",
+    Category::SecretManager,
+    "Infisical service tokens `st.<uuid>.<32 hex>.<32 hex>`.",
+    &[token(
+        "service token `st.<uuid>.<hex>.<hex>`",
+        &["st."],
+        r"st\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9a-f]{32}\.[0-9a-f]{32}",
+    )],
+);
+pub(crate) const BITWARDEN: Def = def(
+    "bitwarden",
+    Category::SecretManager,
+    "Bitwarden Secrets Manager machine-account access tokens `0.<uuid>.<secret>:<key>`.",
+    &[token(
+        "access token `0.<uuid>.<30>:<base64 key>`",
+        &["0."],
+        r"0\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Za-z0-9]{30}:[A-Za-z0-9+/]{22}==",
+    )],
 );
 
 // ---- SaaS ----------------------------------------------------------------------------------------------------------

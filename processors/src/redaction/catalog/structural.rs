@@ -81,11 +81,12 @@ pub(crate) const URL_PASSWORD: Def = def(
 pub(crate) const CONNECTION_STRING: Def = def(
     "connection_string",
     Category::Database,
-    "Passwords in JDBC URLs (`jdbc:…?password=…`, `;password=…`) and ODBC / ADO.NET connection \
-     strings (`Pwd=…;`, `Password=…;`).",
+    "Passwords in JDBC URLs (`jdbc:…?password=…`, `;password=…`, Oracle's \
+     `jdbc:oracle:thin:user/password@…`) and ODBC / ADO.NET connection strings (`Pwd=…;`, \
+     `Password=…;`).",
     &[
         code(
-            "JDBC URL `jdbc:…` with `password=` / `pwd=`",
+            "JDBC URL `jdbc:…` with `password=` / `pwd=`, or `user/password@` (Oracle thin)",
             &["jdbc:"],
             jdbc_password,
         ),
@@ -141,15 +142,7 @@ pub(crate) const DB_CLI_PASSWORD: Def = def(
 const PEM: &str = r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|\z)";
 
 const fn pem(what: &'static str, lits: &'static [&'static str]) -> Format {
-    Format {
-        what,
-        on: On::Lit {
-            lits,
-            exact: true,
-            start: Start::At,
-        },
-        how: How::Re(PEM, Edge::Free, Check::None),
-    }
+    super::exact(what, lits, PEM, Edge::Free, Check::None)
 }
 
 pub(crate) const PRIVATE_KEY: Def = def(
@@ -324,8 +317,9 @@ pub(crate) const AUTH_HEADER: Def = def(
     ],
 );
 
-/// `Authorization: <scheme> <credential>`, for the schemes whose credential follows a space.
-const AUTH_SCHEME: &str = r#"(?i:authorization)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?i:bearer|basic|token|digest|negotiate|bot|ssws|apikey|api-key|key|splunk|geniekey|oauth|dsn|hmac)[ \t]+(?P<secret>[A-Za-z0-9._~+/:=-]+)"#;
+/// `Authorization: <scheme> <credential>`, for the schemes whose credential follows a space
+/// (also URL-encoded, as in `OTEL_EXPORTER_OTLP_HEADERS=Authorization=Basic%20…`).
+const AUTH_SCHEME: &str = r#"(?i:authorization)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?i:bearer|basic|token|digest|negotiate|bot|ssws|apikey|api-key|key|splunk|geniekey|oauth|dsn|hmac)(?:[ \t]+|%20|\+)(?P<secret>[A-Za-z0-9._~+/:=%-]+)"#;
 
 pub(crate) const COOKIE: Def = def(
     "cookie",
@@ -420,12 +414,26 @@ pub(crate) const BASE64_CREDENTIALS: Def = def(
     "base64_credentials",
     Category::Generic,
     "Base64 `user:password` pairs under an `auth` key: docker `config.json` `\"auth\"`, `.npmrc` \
-     `_auth=` (checked by decoding). `Basic` headers are `auth_header`'s.",
-    &[code(
-        "`\"auth\": \"<base64 user:password>\"`, `_auth=…`",
-        &["auth"],
-        context::base64_auth,
-    )],
+     `_auth=` (checked by decoding); and base64 blobs that decode to `KEY=secret` lines (an \
+     encoded `.env` file: `echo REJfUEFTU1dPUkQ9… | base64 -d`). `Basic` headers are \
+     `auth_header`'s.",
+    &[
+        code(
+            "`\"auth\": \"<base64 user:password>\"`, `_auth=…`",
+            &["auth"],
+            context::base64_auth,
+        ),
+        at_word(
+            "base64 of `KEY=secret` lines, at an upper-case word start (checked by decoding)",
+            WordStart::Upper,
+            context::base64_env_word,
+        ),
+        code(
+            "base64 of `KEY=secret` lines on a line that runs `base64` (checked by decoding)",
+            &["base64"],
+            context::base64_env_line,
+        ),
+    ],
 );
 
 pub(crate) const ASSIGNMENT: Def = def(
@@ -625,6 +633,18 @@ pub(crate) const FR_NIR: Def = pii_def(
     )],
 );
 
+pub(crate) const NL_BSN: Def = pii_def(
+    "nl_bsn",
+    PiiKind::NationalId,
+    "Dutch citizen service numbers (BSN) `111222333`: 9 digits passing the eleven test, on the \
+     same line after a `bsn` / `burgerservicenummer` / `sofinummer` label.",
+    &[code(
+        "9 digits after `bsn`",
+        &["bsn", "burgerservicenummer", "sofinummer"],
+        pii::nl_bsn,
+    )],
+);
+
 // ---- code matchers ------------------------------------------------------------------------------------------
 
 /// Whether `before` ends with `scheme://user:` (so what follows is a URL password).
@@ -678,9 +698,27 @@ fn param_value(b: &[u8], from: usize, to: usize) -> Option<(usize, usize)> {
 
 fn jdbc_password(s: &str, at: usize, _lit_end: usize, out: &mut Vec<(usize, usize)>) {
     let b = s.as_bytes();
-    if let Some(v) = param_value(b, at, token_end(b, at)) {
+    let end = token_end(b, at);
+    if let Some(v) = param_value(b, at, end) {
+        out.push(v);
+    } else if let Some(v) = jdbc_user_slash_password(b, at, end) {
         out.push(v);
     }
+}
+
+/// Oracle's `jdbc:oracle:thin:user/password@//host:port/service` (also `@host:port:sid`): the
+/// password between the first `/` after the last `:` before `@`, and the `@`.
+fn jdbc_user_slash_password(b: &[u8], from: usize, to: usize) -> Option<(usize, usize)> {
+    let at = from + b[from..to].iter().position(|&c| c == b'@')?;
+    let userinfo_start = from + b[from..at].iter().rposition(|&c| c == b':')? + 1;
+    let slash = userinfo_start + b[userinfo_start..at].iter().position(|&c| c == b'/')?;
+    let user = &b[userinfo_start..slash];
+    let ok_user = !user.is_empty()
+        && user
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'#' | b'.'));
+    (ok_user && at > slash + 1 && !context::is_placeholder(&b[slash + 1..at]))
+        .then_some((slash + 1, at))
 }
 
 /// `Pwd=…;` / `Password=…;` inside a `key=value;` connection string.

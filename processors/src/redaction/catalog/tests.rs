@@ -202,6 +202,48 @@ fn docker_auth(r: &mut TestRunner) -> String {
     base64::engine::general_purpose::STANDARD.encode(pair)
 }
 
+/// A base64-encoded `.env` file with a password and a token line.
+fn env_file_base64(r: &mut TestRunner) -> String {
+    let env = format!(
+        "DB_PASSWORD={}\nSTRIPE_API_TOKEN={}\nLOG_LEVEL=info\n",
+        draw(r, PASS),
+        draw(r, "[A-Za-z0-9]{24}")
+    );
+    base64::engine::general_purpose::STANDARD.encode(env)
+}
+
+/// `Basic%20<base64 user:password>`, as in `OTEL_EXPORTER_OTLP_HEADERS`.
+fn basic_urlencoded(r: &mut TestRunner) -> String {
+    format!("Basic%20{}", docker_auth(r))
+}
+
+/// A UK IBAN with a letter bank code, in groups of four.
+fn iban_gb(r: &mut TestRunner) -> String {
+    let bban = format!("{}{}", draw(r, "[A-Z]{4}"), draw(r, "[0-9]{14}"));
+    (0..100)
+        .map(|k| format!("GB{k:02}{bban}"))
+        .find(|s| checks::iban_valid(s.as_bytes()))
+        .map(|s| {
+            s.as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// A Dutch BSN passing the eleven test.
+fn bsn(r: &mut TestRunner) -> String {
+    loop {
+        let body = draw(r, "[1-9][0-9]{7}");
+        let full = complete(body, "0123456789", checks::bsn_valid);
+        if full.len() == 9 {
+            return full;
+        }
+    }
+}
+
 fn email(r: &mut TestRunner) -> String {
     format!(
         "{}.{}@{}.{}",
@@ -439,6 +481,19 @@ static POSITIVES: &[Pos] = &[
     re("vault", "VAULT_TOKEN=@@", "hvs\\.[A-Za-z0-9_-]{90}"),
     re("vault", "@@", "hvb\\.[A-Za-z0-9_-]{138}"),
     re("vault", "@@", "hvr\\.[A-Za-z0-9_-]{90}"),
+    re("vault", "vault_legacy_token = @@", "s\\.[A-Za-z0-9]{24}"),
+    re("vault", "rotated @@ -> slot 14", "s\\.[A-Za-z0-9]{24}"),
+    re("infisical", "@@", "st\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[0-9a-f]{32}\\.[0-9a-f]{32}"),
+    re("bitwarden", "BWS_ACCESS_TOKEN=@@", "0\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[A-Za-z0-9]{30}:[A-Za-z0-9+/]{22}=="),
+    re("mandrill", "| 3 | @@ | active |", "md-[A-Za-z0-9_-]{22}"),
+    re("resend", "@@", "re_[A-Za-z0-9]{8}_[A-Za-z0-9]{24}"),
+    re("mollie", "  - @@", "(live|test)_[A-Za-z0-9]{30}"),
+    re("gocardless", "picked up @@ from", "(live|sandbox)_[A-Za-z0-9_-]{40}"),
+    re("launchdarkly", "rotated @@ -> slot 3", "(api|sdk|mob)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    re("jenkins", "token @@", "11[0-9a-f]{32}"),
+    re("openshift", "oc login --token=@@", "sha256~[A-Za-z0-9_-]{43}"),
+    re("chat_webhook", "MATTERMOST_WEBHOOK_URL='https://chat.example.test/hooks/@@'", "[a-z0-9]{26}"),
+    re("chat_webhook", "https://rocket.example.test/hooks/@@", "[A-Za-z0-9]{24}/[A-Za-z0-9]{48}"),
     re("linear", "@@", "lin_api_[A-Za-z0-9]{40}"),
     re("notion", "@@", "ntn_[0-9]{11}[A-Za-z0-9]{35}"),
     re("notion", "@@", "secret_[A-Za-z0-9]{43}"),
@@ -463,6 +518,8 @@ static POSITIVES: &[Pos] = &[
     gen("url_password", "origin\thttps://@@@github.com/acme/x.git (fetch)", userinfo_token),
     re("connection_string", "jdbc:postgresql://db:5432/app?user=app&password=@@&ssl=true", "[A-Za-z0-9!$%^*_~-]{8,20}"),
     re("connection_string", "Driver={ODBC Driver 18};Server=db;Uid=sa;Pwd=@@;Encrypt=yes", "[A-Za-z0-9!$%^*_~-]{8,20}"),
+    re("connection_string", "url: jdbc:oracle:thin:scott/@@@//ora.example.test:1521/ORCLPDB1", "[A-Za-z0-9_-]{8,24}"),
+    re("connection_string", "\"jdbc:oracle:thin:app_user/@@@db1:1521:ORCL\"", "[A-Za-z0-9_-]{8,24}"),
     re("sql_password", "CREATE USER app IDENTIFIED BY '@@';", "[A-Za-z0-9!$%^*_~-]{8,20}"),
     re("sql_password", "ALTER ROLE app WITH PASSWORD '@@';", "[A-Za-z0-9!$%^*_~-]{8,20}"),
     re("db_cli_password", "mysql -u root -p@@ app", "[A-Za-z0-9]{8,16}"),
@@ -480,6 +537,8 @@ static POSITIVES: &[Pos] = &[
     re("wireguard", "[Interface]\nPrivateKey = @@\nAddress = 10.0.0.1/24", "[A-Za-z0-9+/]{43}="),
     re("auth_header", "curl -H 'Authorization: Bearer @@' https://api.example.test", "[A-Za-z0-9._~+/-]{20,60}"),
     re("auth_header", "Authorization: Splunk @@", UUID),
+    gen("auth_header", "OTEL_EXPORTER_OTLP_HEADERS=Authorization=@@", basic_urlencoded),
+    re("auth_header", "headers = \"Authorization=Bearer%20@@\"", "[A-Za-z0-9]{30}"),
     re("auth_header", "401 for Bearer @@", "[A-Za-z0-9]{12}[0-9]"),
     re("auth_header", "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=host;x-amz-date, Signature=@@", "[a-f0-9]{64}"),
     re("cookie", "Cookie: session=@@; theme=dark", "[A-Za-z0-9%]{20,40}"),
@@ -492,6 +551,8 @@ static POSITIVES: &[Pos] = &[
     re("netrc", "machine api.heroku.com\n  login me@example.test\n  password @@\n", "[A-Za-z0-9!%^*_~-]{8,20}"),
     gen("base64_credentials", "{\"auths\":{\"registry.example.test\":{\"auth\":\"@@\"}}}", docker_auth),
     gen("base64_credentials", "//registry.example.test/:_auth=@@", docker_auth),
+    gen("base64_credentials", "echo \"@@\" | base64 -d > .env", env_file_base64),
+    gen("base64_credentials", "restored @@ from the backup", env_file_base64),
     re("assignment", "DB_PASSWORD=@@", PASS),
     re("assignment", "export API_TOKEN=@@", PASS),
     re("assignment", "{\"client_secret\": \"@@\"}", PASS),
@@ -500,6 +561,16 @@ static POSITIVES: &[Pos] = &[
     re("assignment", "[default]\npassword = @@\n", PASS),
     re("assignment", "https://x.example.test/cb?access_token=@@&a=1", PASS),
     re("assignment", "spring.datasource.password=@@", PASS),
+    re("assignment", "<settings><server><password>@@</password></server></settings>", PASS),
+    re("assignment", "<config>\n  <auth_token>@@</auth_token>\n</config>", PASS),
+    re("assignment", "<add key=\"ClearTextPassword\" value=\"@@\" />", PASS),
+    re("assignment", "<param name=\"api_token\" value=\"@@\"/>", PASS),
+    re("assignment", "HEROKU_API_KEY_LEGACY=@@", UUID),
+    re("assignment", "+CODECOV_TOKEN = os.environ.get(\"CODECOV_TOKEN\", \"@@\")", UUID),
+    re("assignment", "LINODE_TOKEN = ENV.fetch('LINODE_TOKEN', '@@')", "[a-f0-9]{64}"),
+    re("generic_secret", "{\"patch\":\"DD_APP_KEY = os.getenv(\\\"DD_APP_KEY\\\", \\\"@@\\\")\"}", "[a-f0-9]{40}"),
+    re("assignment", "MJ_APIKEY_PRIVATE=\"@@\"", "[a-f0-9]{32}"),
+    re("assignment", "together_api_key_prod: @@", "[a-f0-9]{64}"),
     gen("generic_secret", "STRIPE_SIGNING_KEY=@@", high_entropy),
     re("generic_secret", "https://s3.example.test/o?X-Amz-Signature=@@&X-Amz-Date=1", "[a-f0-9]{64}"),
     gen("generic_secret", "\"credentials\": \"@@\"", high_entropy),
@@ -509,6 +580,10 @@ static POSITIVES: &[Pos] = &[
     gen("phone", "tél @@", phone_fr),
     re("phone", "phone: @@", "[0-9]{10}"),
     gen("iban", "IBAN @@.", iban),
+    gen("iban", "their iban on file is @@ (verified)", iban_gb),
+    gen("nl_bsn", "1028,bsn customer,XX,\"@@\",,", bsn),
+    gen("nl_bsn", "BSN: @@", bsn),
+    gen("nl_bsn", "burgerservicenummer @@.", bsn),
     gen("credit_card", "card @@.", card),
     gen("us_ssn", "SSN @@", ssn),
     re("us_ssn", "ssn=@@", "[1-5][0-9]{2}[1-9][0-9][1-9][0-9]{3}"),
@@ -656,6 +731,47 @@ static NEGATIVES: &[(&str, &[&str])] = &[
     ("telegram", &["123:AAshort", "10:30:AA"]),
     ("mailchimp", &["en-us", "0123456789abcdef-us1"]),
     (
+        "vault",
+        &[
+            "os.environ",
+            "s.AAAAAAAAAAAAAAAAAAAAAAAA",
+            "requests.Session",
+        ],
+    ),
+    ("mandrill", &["md-file", "cmd-aaaaaaaaaaaaaaaaaaaaaa"]),
+    (
+        "resend",
+        &["re_match(", "re_compile_pattern_all_of_the_things"],
+    ),
+    (
+        "mollie",
+        &["live_reload", "test_parses_every_syntax_of_the_kv_file"],
+    ),
+    (
+        "gocardless",
+        &["live_update_of_the_dashboard_when_a_new_event_arrives"],
+    ),
+    (
+        "launchdarkly",
+        &["api-gateway", "sdk-0.1.0", "request api-12345678"],
+    ),
+    (
+        "jenkins",
+        &["1100000000", "11aabbccddeeff00112233445566778899aa"],
+    ),
+    ("openshift", &["sha256:3f2a9c1b", "sha256~short"]),
+    (
+        "chat_webhook",
+        &[
+            "https://git.example.test/hooks/pre-commit",
+            "/hooks/useAuthentication",
+        ],
+    ),
+    (
+        "nl_bsn",
+        &["bsn 123456789", "customer 111222333", "bsn 1112223334"],
+    ),
+    (
         "assignment",
         &[
             "let token = self.token.clone();",
@@ -668,6 +784,12 @@ static NEGATIVES: &[(&str, &[&str])] = &[
             "password_file=/run/secrets/db",
             "{\"token\": \"Hello\"}",
             "if token == expected { return Ok(()); }",
+            "<token>",
+            "Authorization: Bearer <token> and then",
+            "password_file: /run/secrets/db",
+            "<add key=\"Username\" value=\"deploy\" />",
+            "prompt(\"password\", \"Enter your password\")",
+            "\"required\": [\"api_token\", \"client_secret\"]",
         ],
     ),
     (
@@ -679,6 +801,7 @@ static NEGATIVES: &[(&str, &[&str])] = &[
             "auth: 2026-11-21T04:48:07.441Z",
             "public_key: AAAAC3NzaC1lZDI1NTE5AAAAIG",
             "signing_key: short",
+            "HEROKU_API_KEY_FILE=/run/secrets/heroku",
         ],
     ),
     ("api_key_header", &["api_key: x", "X-Api-Key: ${KEY}"]),
