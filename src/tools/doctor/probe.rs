@@ -55,6 +55,20 @@ pub fn probe_exporters(cfg: &GatewayConfig, env_seen: &EnvSeen, timeout: Duratio
                 env_seen,
                 timeout,
             };
+            let per_tenant = match exporter {
+                ExporterConfig::OtlpHttp(c) => !c.headers_from_resource.is_empty(),
+                ExporterConfig::Otlp(c) => !c.headers_from_resource.is_empty(),
+                ExporterConfig::PrometheusRemoteWrite(c) => !c.headers_from_resource.is_empty(),
+                _ => false,
+            };
+            if per_tenant {
+                out.push(Check::warn(
+                    subject.clone(),
+                    "headers_from_resource: the synthetic items carry no tenant attribute, so \
+                     they are sent with the static headers only",
+                    "",
+                ));
+            }
             match exporter {
                 ExporterConfig::OtlpHttp(c) => probe.http(c, &signals, &mut out).await,
                 ExporterConfig::Otlp(c) => probe.grpc(c, &signals, &mut out).await,
