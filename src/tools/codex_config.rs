@@ -448,6 +448,12 @@ mod tests {
         let c = cfg("  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:14318\n        logs_url_path: /custom/logs\n");
         let r = render(&c, &Options::default(), &no_env).unwrap();
         assert!(r.text.contains("[otel.exporter.otlp-http]\nendpoint = \"http://127.0.0.1:14318/custom/logs\"\nprotocol = \"binary\""), "{}", r.text);
+        assert!(
+            r.text
+                .contains("[otel]\nenvironment = \"prod\"\nlog_user_prompt = false\n"),
+            "{}",
+            r.text
+        );
         assert!(r
             .text
             .contains("endpoint = \"http://127.0.0.1:14318/v1/traces\""));
@@ -568,6 +574,9 @@ mod tests {
         );
         assert_eq!(named.text.matches("authorization = ").count(), 3);
         assert!(named.text.contains("/etc/codex/requirements.toml"));
+        // Codex's requirements table has no `environment`; prompts stay off there too.
+        assert!(!named.text.contains("environment ="), "{}", named.text);
+        assert!(named.text.contains("log_user_prompt = false\n"));
         let unset = render(
             &c,
             &Options {

@@ -7,10 +7,9 @@
 use crate::support::backends::FakeBackend;
 use crate::support::codex::{CodexSession, CodexVersion};
 use crate::support::fixtures::{all_log_records, attr_text};
-use crate::support::gateway::{free_port, Gateway, GATEWAY_BIN};
+use crate::support::gateway::{free_port, run_cli, Gateway};
 use crate::support::mock_llm::{MockLlm, Script};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -19,20 +18,10 @@ const TOKEN: &str = "gw-s3cret-token-for-codex";
 /// Runs `codex-otel-gateway codex-config --config FILE ARGS...` with these extra environment
 /// variables: (exit code, stdout, stderr).
 fn codex_config(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(GATEWAY_BIN)
-        .arg("codex-config")
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run codex-config");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let config = config.to_string_lossy();
+    let mut all = vec!["codex-config", "--config", &config];
+    all.extend_from_slice(args);
+    run_cli(&all, env)
 }
 
 fn gateway_yaml(receiver: &str, backend: &str, admin_port: u16) -> String {

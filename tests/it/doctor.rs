@@ -7,10 +7,9 @@
 
 use crate::support::backends::FakeBackend;
 use crate::support::codex::{CodexSession, CodexVersion, OtelProtocol};
-use crate::support::gateway::{free_port, Gateway, GATEWAY_BIN};
+use crate::support::gateway::{free_port, run_cli, Gateway};
 use crate::support::mock_llm::{MockLlm, Script};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -19,21 +18,12 @@ const TOKEN_ENV: &str = "DOCTOR_TEST_BACKEND_TOKEN";
 const GRPC_KEY_ENV: &str = "DOCTOR_TEST_GRPC_KEY";
 const RECEIVER_TOKEN: &str = "doctor-receiver-token";
 
-/// Runs the binary with `args` and extra environment: (exit code, stdout, stderr).
+/// Runs the binary with `args`, extra environment, and Codex's variables emptied (an empty
+/// `CODEX_HOME` or `OTEL_EXPORTER_OTLP_HEADERS` counts as unset): (exit code, stdout, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(GATEWAY_BIN)
-        .args(args)
-        .env_remove("CODEX_HOME")
-        .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run codex-otel-gateway");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec![("CODEX_HOME", ""), ("OTEL_EXPORTER_OTLP_HEADERS", "")];
+    all.extend_from_slice(env);
+    run_cli(args, &all)
 }
 
 fn doctor(config: &Path, codex: &Path, env: &[(&str, &str)]) -> (i32, String) {

@@ -214,11 +214,11 @@ pub fn check_text(
         )),
     }
     let env_headers = lookup("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default();
-    for (key, signal, spec_path) in TABLES {
+    for (index, (key, signal, spec_path)) in TABLES.into_iter().enumerate() {
         let ctx = Ctx {
             subject: format!("codex [otel.{key}]"),
             signal,
-            index: TABLES.iter().position(|t| t.0 == key).unwrap_or(0),
+            index,
             spec_path,
             expect,
             env_headers: &env_headers,

@@ -55,6 +55,20 @@ pub fn probe_exporters(cfg: &GatewayConfig, env_seen: &EnvSeen, timeout: Duratio
                 env_seen,
                 timeout,
             };
+            let per_tenant = match exporter {
+                ExporterConfig::OtlpHttp(c) => !c.headers_from_resource.is_empty(),
+                ExporterConfig::Otlp(c) => !c.headers_from_resource.is_empty(),
+                ExporterConfig::PrometheusRemoteWrite(c) => !c.headers_from_resource.is_empty(),
+                _ => false,
+            };
+            if per_tenant {
+                out.push(Check::warn(
+                    subject.clone(),
+                    "headers_from_resource: the synthetic items carry no tenant attribute, so \
+                     they are sent with the static headers only",
+                    "",
+                ));
+            }
             match exporter {
                 ExporterConfig::OtlpHttp(c) => probe.http(c, &signals, &mut out).await,
                 ExporterConfig::Otlp(c) => probe.grpc(c, &signals, &mut out).await,
@@ -469,34 +483,27 @@ fn url_is_per_signal(cfg: &otlp_http::OtlpHttpExporterConfig, signal: Signal) ->
     }
 }
 
-/// Explains a failure below HTTP: TLS by kind, refused or reset connections, time-outs.
+/// Explains a failure below HTTP: TLS by kind, refused connections, time-outs.
 fn transport(err: &(dyn StdError + 'static), timeout: Duration) -> Finding {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut timed_out = false;
     while let Some(e) = cur {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return tls_reason(tls);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    return (
-                        "connection refused".into(),
-                        "check the port, and that the backend runs".into(),
-                    )
-                }
-                std::io::ErrorKind::TimedOut => break,
-                _ => {}
-            }
+        let io_kind = e.downcast_ref::<std::io::Error>().map(std::io::Error::kind);
+        if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+            return (
+                "connection refused".into(),
+                "check the port, and that the backend runs".into(),
+            );
         }
-        if let Some(r) = e.downcast_ref::<reqwest::Error>() {
-            if r.is_timeout() {
-                break;
-            }
-        }
+        timed_out |= io_kind == Some(std::io::ErrorKind::TimedOut)
+            || e.downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_timeout);
         cur = next_cause(e);
     }
-    let chain = error_chain(err);
-    if chain.contains("timed out") || chain.contains("deadline") || cur.is_some() {
+    if timed_out {
         return (
             format!("no answer within {timeout:?}"),
             "the backend accepted the connection but did not answer: check the URL scheme \
@@ -505,7 +512,7 @@ fn transport(err: &(dyn StdError + 'static), timeout: Duration) -> Finding {
         );
     }
     (
-        format!("request failed: {chain}"),
+        format!("request failed: {}", error_chain(err)),
         "if the endpoint is TLS-only use https:// (or a plain-text one http://)".into(),
     )
 }

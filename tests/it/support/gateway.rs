@@ -347,19 +347,27 @@ impl Gateway {
     /// `(exit code, stdout, stderr)`; the code is -1 if the process died of a signal.
     pub fn validate(config_yaml: &str) -> (i32, String, String) {
         let config = write_config(config_yaml);
-        let output = Command::new(GATEWAY_BIN)
-            .arg("validate")
-            .arg("--config")
-            .arg(config.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {GATEWAY_BIN} validate: {e}"));
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
+        run_cli(
+            &["validate", "--config", &config.path().to_string_lossy()],
+            &[],
         )
     }
+}
+
+/// Runs `codex-otel-gateway ARGS...` (stdin closed) with these extra environment variables and
+/// returns `(exit code, stdout, stderr)`; the code is -1 if the process died of a signal.
+pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let output = Command::new(GATEWAY_BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {GATEWAY_BIN} {args:?}: {e}"));
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// Starts the shipped `config/gateway.yaml` as is, its listeners on fresh loopback ports and its
