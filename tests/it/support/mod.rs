@@ -13,4 +13,5 @@ pub mod mock_llm;
 pub mod prometheus;
 pub mod rotel;
 pub mod scanners;
+pub mod shipped;
 pub mod soak;
