@@ -17,8 +17,8 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
             out.push('$');
             rest = stripped;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = closing_brace(body)
-                .ok_or_else(|| format!("unterminated \"${{\" in {input:?}"))?;
+            let end =
+                closing_brace(body).ok_or_else(|| format!("unterminated \"${{\" in {input:?}"))?;
             out.push_str(&resolve(&body[..end], lookup)?);
             rest = &body[end + 1..];
         } else {
@@ -98,7 +98,8 @@ mod tests {
 
     #[test]
     fn a_default_may_hold_references_expanded_only_when_it_is_used() {
-        let url = "${env:FULL_URL:-https://otlp-gateway-${env:ZONE:-prod-us-central-0}.grafana.net/otlp}";
+        let url =
+            "${env:FULL_URL:-https://otlp-gateway-${env:ZONE:-prod-us-central-0}.grafana.net/otlp}";
         assert_eq!(
             expand(url, &env),
             Ok("https://otlp-gateway-prod-us-central-0.grafana.net/otlp".into())
@@ -114,7 +115,10 @@ mod tests {
             Ok("https://otlp-gateway-prod-eu-west-2.grafana.net/otlp".into())
         );
         assert_eq!(expand(url, &set), Ok("http://127.0.0.1:1/otlp".into()));
-        assert_eq!(expand("a${env:NOPE:-${env:TOKEN}}b", &env), Ok("aabcb".into()));
+        assert_eq!(
+            expand("a${env:NOPE:-${env:TOKEN}}b", &env),
+            Ok("aabcb".into())
+        );
         assert!(expand("${env:NOPE:-${env:ALSO_NOT_SET}}", &env).is_err());
         assert!(expand("${env:NOPE:-${env:TOKEN}", &env).is_err());
     }

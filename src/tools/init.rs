@@ -154,11 +154,17 @@ pub fn init(
     })?;
     let block = render(&validated.config, &Options::default(), lookup)?;
     write_new(output, profile, force)?;
-    let mut text = format!("wrote {} ({} profile)\n\nNext:\n", output.display(), vendor.name());
+    let mut text = format!(
+        "wrote {} ({} profile)\n\nNext:\n",
+        output.display(),
+        vendor.name()
+    );
     for var in vendor.credentials() {
         text.push_str(&format!("  export {var}=...\n"));
     }
-    text.push_str("  export REDACTION_HASH_KEY=\"$(openssl rand -hex 32)\"   # stable pseudonyms\n");
+    text.push_str(
+        "  export REDACTION_HASH_KEY=\"$(openssl rand -hex 32)\"   # stable pseudonyms\n",
+    );
     text.push_str(&format!(
         "  codex-otel-gateway run --config {}\n\nThen add this to ~/.codex/config.toml:\n\n{}",
         output.display(),
@@ -207,7 +213,10 @@ mod tests {
             assert_eq!(Vendor::parse(v.name()), Ok(v));
         }
         let err = Vendor::parse("datadog").unwrap_err();
-        assert!(err.contains("last9, grafana-cloud, signoz, otlp, prometheus"), "{err}");
+        assert!(
+            err.contains("last9, grafana-cloud, signoz, otlp, prometheus"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -38,11 +38,21 @@ fn init_writes_the_example_file_of_each_vendor_which_validates_and_prints_the_co
         let (code, stdout, stderr) = gateway(&["init", "--vendor", vendor], dir.path());
         assert_eq!(code, 0, "{vendor}: {stderr}");
         let written = std::fs::read_to_string(dir.path().join(file)).expect("written");
-        let example = std::fs::read_to_string(root().join("config/examples").join(file)).expect("example");
+        let example =
+            std::fs::read_to_string(root().join("config/examples").join(file)).expect("example");
         assert_eq!(written, example, "{vendor}: init writes the example file");
-        assert!(stdout.contains(&format!("codex-otel-gateway run --config {file}")), "{stdout}");
-        assert!(stdout.contains("[otel.exporter.otlp-http]"), "{vendor}: {stdout}");
-        assert!(stdout.contains("endpoint = \"http://127.0.0.1:4318/v1/logs\""), "{vendor}: {stdout}");
+        assert!(
+            stdout.contains(&format!("codex-otel-gateway run --config {file}")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("[otel.exporter.otlp-http]"),
+            "{vendor}: {stdout}"
+        );
+        assert!(
+            stdout.contains("endpoint = \"http://127.0.0.1:4318/v1/logs\""),
+            "{vendor}: {stdout}"
+        );
         assert!(stdout.contains("REDACTION_HASH_KEY"), "{stdout}");
         let (code, _, stderr) = gateway(&["validate", "--config", file], dir.path());
         assert_eq!(code, 0, "{vendor}: the written file validates: {stderr}");
@@ -55,18 +65,34 @@ fn init_refuses_to_overwrite_an_existing_file_unless_forced() {
     let dir = tempfile::tempdir().expect("tempdir");
     let target = dir.path().join("mine.yaml");
     std::fs::write(&target, "# my own config\n").expect("write");
-    let (code, stdout, stderr) =
-        gateway(&["init", "--vendor", "signoz", "--output", "mine.yaml"], dir.path());
+    let (code, stdout, stderr) = gateway(
+        &["init", "--vendor", "signoz", "--output", "mine.yaml"],
+        dir.path(),
+    );
     assert_eq!(code, 73, "{stdout}{stderr}");
-    assert!(stderr.contains("already exists") && stderr.contains("--force"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(&target).expect("read"), "# my own config\n");
+    assert!(
+        stderr.contains("already exists") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("read"),
+        "# my own config\n"
+    );
 
     let (code, _, stderr) = gateway(
-        &["init", "--vendor", "signoz", "--output", "mine.yaml", "--force"],
+        &[
+            "init",
+            "--vendor",
+            "signoz",
+            "--output",
+            "mine.yaml",
+            "--force",
+        ],
         dir.path(),
     );
     assert_eq!(code, 0, "{stderr}");
-    let example = std::fs::read_to_string(root().join("config/examples/signoz.yaml")).expect("example");
+    let example =
+        std::fs::read_to_string(root().join("config/examples/signoz.yaml")).expect("example");
     assert_eq!(std::fs::read_to_string(&target).expect("read"), example);
 }
 
@@ -75,6 +101,13 @@ fn init_names_the_vendors_it_knows_for_an_unknown_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, _, stderr) = gateway(&["init", "--vendor", "datadog"], dir.path());
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("last9, grafana-cloud, signoz, otlp, prometheus"), "{stderr}");
-    assert_eq!(std::fs::read_dir(dir.path()).expect("read dir").count(), 0, "nothing written");
+    assert!(
+        stderr.contains("last9, grafana-cloud, signoz, otlp, prometheus"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("read dir").count(),
+        0,
+        "nothing written"
+    );
 }

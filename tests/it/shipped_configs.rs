@@ -38,7 +38,11 @@ fn parse(c: &ShippedConfig) -> Value {
 
 fn ids(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -58,7 +62,10 @@ fn chain_problems(cfg: &Value, name: &str, processors: &[String]) -> Vec<String>
     }
     let redaction = &cfg["processors"][&processors[2]];
     if redaction["preset"] != "codex" {
-        out.push(format!("pipeline {name}: {} has no `preset: codex`", processors[2]));
+        out.push(format!(
+            "pipeline {name}: {} has no `preset: codex`",
+            processors[2]
+        ));
     }
     let key = redaction["hash_key"].as_str().unwrap_or("");
     if !key.contains("${env:REDACTION_HASH_KEY") {
@@ -77,7 +84,10 @@ fn safety_problems(c: &ShippedConfig) -> Vec<String> {
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    let pipelines = cfg["service"]["pipelines"].as_object().cloned().unwrap_or_default();
+    let pipelines = cfg["service"]["pipelines"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     assert!(!pipelines.is_empty(), "{}: no pipelines", c.label);
     let mut out = Vec::new();
     for (name, p) in &pipelines {
@@ -101,16 +111,25 @@ fn safety_problems(c: &ShippedConfig) -> Vec<String> {
             }
         }
     }
-    let protocols = cfg["receivers"]["otlp"]["protocols"].as_object().cloned().unwrap_or_default();
+    let protocols = cfg["receivers"]["otlp"]["protocols"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     for (proto, p) in &protocols {
         let endpoint = p["endpoint"].as_str().unwrap_or("");
         if !endpoint.starts_with("${env:GATEWAY_") {
-            out.push(format!("receiver otlp {proto} endpoint {endpoint:?} is not from the environment"));
+            out.push(format!(
+                "receiver otlp {proto} endpoint {endpoint:?} is not from the environment"
+            ));
         }
     }
-    let admin = cfg["service"]["telemetry"]["metrics"]["address"].as_str().unwrap_or("");
+    let admin = cfg["service"]["telemetry"]["metrics"]["address"]
+        .as_str()
+        .unwrap_or("");
     if !admin.starts_with("${env:GATEWAY_ADMIN_ENDPOINT") {
-        out.push(format!("admin address {admin:?} is not from GATEWAY_ADMIN_ENDPOINT"));
+        out.push(format!(
+            "admin address {admin:?} is not from GATEWAY_ADMIN_ENDPOINT"
+        ));
     }
     out
 }
@@ -132,13 +151,24 @@ fn every_shipped_config_runs_memory_limiter_codex_and_redaction_first_in_every_p
         "deploy/kubernetes/configmap.yaml#gateway.yaml",
         "deploy/kubernetes/sidecar/configmap.yaml#gateway.yaml",
     ] {
-        assert!(labels.contains(&expected), "{expected} not found in {labels:?}");
+        assert!(
+            labels.contains(&expected),
+            "{expected} not found in {labels:?}"
+        );
     }
     let problems: Vec<String> = configs
         .iter()
-        .flat_map(|c| safety_problems(c).into_iter().map(move |p| format!("{}: {p}", c.label)))
+        .flat_map(|c| {
+            safety_problems(c)
+                .into_iter()
+                .map(move |p| format!("{}: {p}", c.label))
+        })
         .collect();
-    assert!(problems.is_empty(), "unsafe shipped configs:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "unsafe shipped configs:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -152,9 +182,20 @@ fn the_safety_rules_catch_a_config_without_the_chain() {
             .into(),
     };
     let problems = safety_problems(&bad);
-    assert!(problems.iter().any(|p| p.contains("do not start with")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("not from the environment")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("admin address")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("do not start with")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("not from the environment")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("admin address")),
+        "{problems:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,7 +231,11 @@ impl Planted {
             secrets,
             email: format!("{word}.dev@example-{}.test", g.digits(4)),
             login: Login {
-                email: format!("{}@corp-{}.test", g.from(crate::support::corpus::gen::LOWER, 8), g.digits(3)),
+                email: format!(
+                    "{}@corp-{}.test",
+                    g.from(crate::support::corpus::gen::LOWER, 8),
+                    g.digits(3)
+                ),
                 account_id: format!("acct-{}", g.hex(16)),
             },
         }
@@ -207,7 +252,13 @@ impl Planted {
 
     /// One shell command printing every secret, as a tool would.
     fn command(&self) -> String {
-        let names = ["OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_ACCESS_KEY_ID", "SLACK_BOT_TOKEN", "ANTHROPIC_API_KEY"];
+        let names = [
+            "OPENAI_API_KEY",
+            "GITHUB_TOKEN",
+            "AWS_ACCESS_KEY_ID",
+            "SLACK_BOT_TOKEN",
+            "ANTHROPIC_API_KEY",
+        ];
         let parts: Vec<String> = names
             .iter()
             .zip(&self.secrets)
@@ -233,8 +284,13 @@ struct RemoteWriteSink {
 
 impl RemoteWriteSink {
     async fn start() -> RemoteWriteSink {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/api/v1/write", listener.local_addr().expect("addr"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/api/v1/write",
+            listener.local_addr().expect("addr")
+        );
         let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
         let store = bodies.clone();
         let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
@@ -323,11 +379,19 @@ async fn plan(c: &ShippedConfig) -> (Vec<(String, String)>, Backends) {
             b.otlp = vec![("otlp".into(), h)];
         }
         (_, "fan-out") => {
-            let (l, g, s) = (FakeBackend::http().await, FakeBackend::http().await, FakeBackend::grpc().await);
+            let (l, g, s) = (
+                FakeBackend::http().await,
+                FakeBackend::http().await,
+                FakeBackend::grpc().await,
+            );
             set("LAST9_OTLP_ENDPOINT", url(&l));
             set("GRAFANA_CLOUD_OTLP_ENDPOINT", format!("{}/otlp", url(&g)));
             set("SIGNOZ_OTLP_ENDPOINT", url(&s));
-            b.otlp = vec![("last9".into(), l), ("grafana-cloud".into(), g), ("signoz".into(), s)];
+            b.otlp = vec![
+                ("last9".into(), l),
+                ("grafana-cloud".into(), g),
+                ("signoz".into(), s),
+            ];
         }
         (_, "prometheus-remote-write") => {
             let sink = RemoteWriteSink::start().await;
@@ -342,15 +406,18 @@ async fn plan(c: &ShippedConfig) -> (Vec<(String, String)>, Backends) {
         (_, "two-tier-ingest") => {
             // Tier 2 as shipped, in front of the backend; tier 1 routes to it by IP.
             let h = FakeBackend::http().await;
-            let affine = std::fs::read_to_string(crate::support::shipped::root().join("config/examples/two-tier-affine.yaml"))
-                .expect("read two-tier-affine.yaml");
+            let affine = std::fs::read_to_string(
+                crate::support::shipped::root().join("config/examples/two-tier-affine.yaml"),
+            )
+            .expect("read two-tier-affine.yaml");
             let (grpc, admin) = (free_port(), free_port());
             let tier2_env = [
                 ("GATEWAY_GRPC_ENDPOINT", format!("127.0.0.1:{grpc}")),
                 ("GATEWAY_ADMIN_ENDPOINT", format!("127.0.0.1:{admin}")),
                 ("BACKEND_OTLP_ENDPOINT", url(&h)),
             ];
-            let tier2_env: Vec<(&str, &str)> = tier2_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let tier2_env: Vec<(&str, &str)> =
+                tier2_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
             b.downstream = Some(Gateway::start_with_env(&affine, &[grpc, admin], &tier2_env).await);
             set("AFFINE_TIER_HOSTNAME", "127.0.0.1".into());
             set("AFFINE_TIER_PORT", grpc.to_string());
@@ -365,7 +432,9 @@ async fn plan(c: &ShippedConfig) -> (Vec<(String, String)>, Backends) {
             b._dirs.push(dir);
             b.otlp = vec![("vendor".into(), h)];
         }
-        (label, _) => panic!("{label}: no plan in shipped_configs.rs: add where its exporters point"),
+        (label, _) => {
+            panic!("{label}: no plan in shipped_configs.rs: add where its exporters point")
+        }
     }
     (env, b)
 }
@@ -399,7 +468,10 @@ fn tool_results(b: &FakeBackend) -> usize {
 fn leaks(label: &str, blobs: &[Vec<u8>], planted: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for s in planted {
-        if blobs.iter().any(|blob| blob.windows(s.len()).any(|w| w == s.as_bytes())) {
+        if blobs
+            .iter()
+            .any(|blob| blob.windows(s.len()).any(|w| w == s.as_bytes()))
+        {
             out.push(format!("{s} reached {label}"));
         }
     }
@@ -415,9 +487,16 @@ async fn run_one(c: ShippedConfig, seed: u64) -> Result<String, String> {
     let (grpc, http, admin) = (free_port(), free_port(), free_port());
     env.push(("GATEWAY_GRPC_ENDPOINT".into(), format!("127.0.0.1:{grpc}")));
     env.push(("GATEWAY_HTTP_ENDPOINT".into(), format!("127.0.0.1:{http}")));
-    env.push(("GATEWAY_ADMIN_ENDPOINT".into(), format!("127.0.0.1:{admin}")));
+    env.push((
+        "GATEWAY_ADMIN_ENDPOINT".into(),
+        format!("127.0.0.1:{admin}"),
+    ));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let ports: Vec<u16> = if has_http { vec![grpc, http, admin] } else { vec![grpc, admin] };
+    let ports: Vec<u16> = if has_http {
+        vec![grpc, http, admin]
+    } else {
+        vec![grpc, admin]
+    };
     let mut gateway = Gateway::start_with_env(&c.yaml, &ports, &env_refs).await;
 
     let llm = MockLlm::start(Script::with_tool_calls([planted.command()], "Done.")).await;
@@ -426,14 +505,23 @@ async fn run_one(c: ShippedConfig, seed: u64) -> Result<String, String> {
     } else {
         (OtelProtocol::Grpc, format!("http://127.0.0.1:{grpc}"))
     };
-    let mut session = CodexSession::new(CodexVersion::V0_171, &planted.prompt(), &llm.base_url(), protocol, &base);
+    let mut session = CodexSession::new(
+        CodexVersion::V0_171,
+        &planted.prompt(),
+        &llm.base_url(),
+        protocol,
+        &base,
+    );
     session.login = Some(planted.login.clone());
     let run = session.run().await;
     if !run.success() {
         return Err(format!("{}: Codex failed: {}", c.label, run.stderr));
     }
     if !llm.saw_text(&planted.secrets[0]) {
-        return Err(format!("{}: the tool output with the secrets never reached the model", c.label));
+        return Err(format!(
+            "{}: the tool output with the secrets never reached the model",
+            c.label
+        ));
     }
 
     let all = planted.all();
@@ -442,7 +530,11 @@ async fn run_one(c: ShippedConfig, seed: u64) -> Result<String, String> {
     for (name, b) in &backends.otlp {
         let ok = b.wait_for(|b| tool_results(b) >= 1, WAIT).await;
         if !ok {
-            return Err(format!("{}: no codex.tool_result reached {name}: {}", c.label, b.describe()));
+            return Err(format!(
+                "{}: no codex.tool_result reached {name}: {}",
+                c.label,
+                b.describe()
+            ));
         }
         let blobs = everything_received(b);
         received += blobs.len();
@@ -454,7 +546,10 @@ async fn run_one(c: ShippedConfig, seed: u64) -> Result<String, String> {
             .filter_map(|r| attr_text(&r.attributes, "user.email"))
             .collect();
         if emails.iter().any(|e| !e.starts_with("hmac-sha256:")) {
-            found.push(format!("{} {name}: user.email not pseudonymised: {emails:?}", c.label));
+            found.push(format!(
+                "{} {name}: user.email not pseudonymised: {emails:?}",
+                c.label
+            ));
         }
     }
     if let Some(sink) = &backends.remote_write {
@@ -464,7 +559,10 @@ async fn run_one(c: ShippedConfig, seed: u64) -> Result<String, String> {
         }
         let blobs = sink.received();
         if blobs.is_empty() {
-            return Err(format!("{}: nothing reached the remote write sink", c.label));
+            return Err(format!(
+                "{}: nothing reached the remote write sink",
+                c.label
+            ));
         }
         received += blobs.len();
         found.extend(leaks(&format!("{} remote write", c.label), &blobs, &all));
@@ -472,7 +570,10 @@ async fn run_one(c: ShippedConfig, seed: u64) -> Result<String, String> {
     if backends.stdout {
         gateway.wait_for_output("codex.tool_result", WAIT).await;
         if !gateway.stdout().contains("codex.tool_result") {
-            return Err(format!("{}: the debug exporter printed no codex.tool_result", c.label));
+            return Err(format!(
+                "{}: the debug exporter printed no codex.tool_result",
+                c.label
+            ));
         }
         received += 1;
     }
@@ -486,14 +587,18 @@ async fn run_one(c: ShippedConfig, seed: u64) -> Result<String, String> {
         tier2.stop().await;
     }
     if found.is_empty() {
-        Ok(format!("{}: {received} requests, nothing planted arrived", c.label))
+        Ok(format!(
+            "{}: {received} requests, nothing planted arrived",
+            c.label
+        ))
     } else {
         Err(found.join("\n"))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_planted_secret_from_a_real_codex_session_reaches_any_backend_through_any_shipped_config() {
+async fn no_planted_secret_from_a_real_codex_session_reaches_any_backend_through_any_shipped_config(
+) {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -523,5 +628,13 @@ async fn no_planted_secret_from_a_real_codex_session_reaches_any_backend_through
     for r in results.values().flatten() {
         eprintln!("{r}");
     }
-    assert!(failures.is_empty(), "{}", failures.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}",
+        failures
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

@@ -40,14 +40,24 @@ async fn deliver(file: &str, grpc_backend: bool, env_name: &str, url_suffix: &st
     } else {
         FakeBackend::http().await
     };
-    let yaml = std::fs::read_to_string(root().join("config/examples").join(file)).expect("read profile");
+    let yaml =
+        std::fs::read_to_string(root().join("config/examples").join(file)).expect("read profile");
     let (grpc, http, admin) = (free_port(), free_port(), free_port());
     let env = [
-        (env_name.to_string(), format!("http://{}{url_suffix}", backend.addr())),
+        (
+            env_name.to_string(),
+            format!("http://{}{url_suffix}", backend.addr()),
+        ),
         ("GATEWAY_GRPC_ENDPOINT".into(), format!("127.0.0.1:{grpc}")),
         ("GATEWAY_HTTP_ENDPOINT".into(), format!("127.0.0.1:{http}")),
-        ("GATEWAY_ADMIN_ENDPOINT".into(), format!("127.0.0.1:{admin}")),
-        ("REDACTION_HASH_KEY".into(), "vendor-fit-test-key-0123456789".into()),
+        (
+            "GATEWAY_ADMIN_ENDPOINT".into(),
+            format!("127.0.0.1:{admin}"),
+        ),
+        (
+            "REDACTION_HASH_KEY".into(),
+            "vendor-fit-test-key-0123456789".into(),
+        ),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut gateway = Gateway::start_with_env(&yaml, &[grpc, http, admin], &env).await;
@@ -72,10 +82,17 @@ async fn deliver(file: &str, grpc_backend: bool, env_name: &str, url_suffix: &st
             WAIT,
         )
         .await;
-    assert!(arrived, "{file}: logs and metrics reached the backend: {}", backend.describe());
+    assert!(
+        arrived,
+        "{file}: logs and metrics reached the backend: {}",
+        backend.describe()
+    );
     // Let the last metric requests (the usage pipeline's) land before the gateway stops.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(gateway.stop().await.success(), "{file}: the gateway stops cleanly");
+    assert!(
+        gateway.stop().await.success(),
+        "{file}: the gateway stops cleanly"
+    );
     Delivered { backend }
 }
 
@@ -99,11 +116,19 @@ fn translated(m: &Metric) -> (Vec<String>, bool, bool) {
     let cumulative = AggregationTemporality::Cumulative as i32;
     let (names, has_data, is_cumulative) = match &m.data {
         Some(Data::Histogram(h)) => (
-            vec![format!("{base}_bucket"), format!("{base}_sum"), format!("{base}_count")],
+            vec![
+                format!("{base}_bucket"),
+                format!("{base}_sum"),
+                format!("{base}_count"),
+            ],
             h.data_points.iter().any(|p| p.count > 0),
             h.aggregation_temporality == cumulative,
         ),
-        Some(Data::Sum(s)) => (vec![base], !s.data_points.is_empty(), s.aggregation_temporality == cumulative),
+        Some(Data::Sum(s)) => (
+            vec![base],
+            !s.data_points.is_empty(),
+            s.aggregation_temporality == cumulative,
+        ),
         Some(Data::Gauge(g)) => (vec![base], !g.data_points.is_empty(), true),
         _ => (vec![base], true, false),
     };
@@ -125,8 +150,14 @@ fn assert_prometheus_names(profile: &str, d: &Delivered, wanted: &[&str]) {
             }
         }
     }
-    assert!(delta.is_empty(), "{profile}: metrics sent with delta temporality: {delta:?}");
-    eprintln!("{profile}: {} translated series names with data", available.len());
+    assert!(
+        delta.is_empty(),
+        "{profile}: metrics sent with delta temporality: {delta:?}"
+    );
+    eprintln!(
+        "{profile}: {} translated series names with data",
+        available.len()
+    );
     let missing: Vec<&&str> = wanted.iter().filter(|w| !available.contains(**w)).collect();
     assert!(
         missing.is_empty(),
@@ -139,7 +170,10 @@ fn assert_logs_are_typed(profile: &str, d: &Delivered) {
     let logs = d.backend.received_logs();
     let records = all_log_records(&logs);
     assert!(!records.is_empty(), "{profile}: logs arrived");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
     let hour = 3_600_000_000_000u64;
     let mut numbers = 0;
     for r in &records {
@@ -152,7 +186,10 @@ fn assert_logs_are_typed(profile: &str, d: &Delivered) {
             if kv.key == "duration_ms" || kv.key.ends_with("_token_count") {
                 let v = kv.value.as_ref().and_then(|v| v.value.as_ref());
                 assert!(
-                    matches!(v, Some(AnyValueKind::IntValue(_) | AnyValueKind::DoubleValue(_))),
+                    matches!(
+                        v,
+                        Some(AnyValueKind::IntValue(_) | AnyValueKind::DoubleValue(_))
+                    ),
                     "{profile}: {} is {v:?}, not a number",
                     kv.key
                 );
@@ -160,7 +197,10 @@ fn assert_logs_are_typed(profile: &str, d: &Delivered) {
             }
         }
     }
-    assert!(numbers > 0, "{profile}: the logs carried duration_ms / *_token_count fields");
+    assert!(
+        numbers > 0,
+        "{profile}: the logs carried duration_ms / *_token_count fields"
+    );
 }
 
 /// The metric names Last9's Codex guide (https://last9.io/docs/integrations/codex/) and the
@@ -181,30 +221,58 @@ async fn last9_profile_delivers_every_name_its_codex_guide_queries_cumulative_af
     assert_prometheus_names("last9", &d, PROMETHEUS_QUERIED);
     assert_logs_are_typed("last9", &d);
     let reqs = d.backend.requests();
-    assert!(reqs.iter().all(|r| r.header("authorization").is_some_and(|a| a.starts_with("Basic "))));
+    assert!(reqs.iter().all(|r| r
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic "))));
     // Logs by service.name = codex_exec, as the guide filters them.
     let logs = d.backend.received_logs();
     assert!(logs.iter().flat_map(|r| &r.resource_logs).any(|r| {
-        r.resource
-            .as_ref()
-            .is_some_and(|res| attr_text(&res.attributes, "service.name").as_deref() == Some("codex_exec"))
+        r.resource.as_ref().is_some_and(|res| {
+            attr_text(&res.attributes, "service.name").as_deref() == Some("codex_exec")
+        })
     }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grafana_cloud_profile_delivers_cumulative_metrics_under_the_names_its_translation_gives() {
-    let d = deliver("grafana-cloud.yaml", false, "GRAFANA_CLOUD_OTLP_ENDPOINT", "/otlp").await;
+    let d = deliver(
+        "grafana-cloud.yaml",
+        false,
+        "GRAFANA_CLOUD_OTLP_ENDPOINT",
+        "/otlp",
+    )
+    .await;
     // The OTLP gateway's paths: /otlp/v1/<signal>.
-    assert!(d.backend.requests().iter().all(|r| r.path.starts_with("/otlp/v1/")), "{}", d.backend.describe());
+    assert!(
+        d.backend
+            .requests()
+            .iter()
+            .all(|r| r.path.starts_with("/otlp/v1/")),
+        "{}",
+        d.backend.describe()
+    );
     assert_prometheus_names("grafana-cloud", &d, PROMETHEUS_QUERIED);
     assert_logs_are_typed("grafana-cloud", &d);
     // Units kept for Grafana's translation (ms -> _milliseconds).
-    assert!(metrics(&d).iter().any(|m| m.name == "codex.turn.ttft.duration_ms" && m.unit == "ms"));
+    assert!(metrics(&d)
+        .iter()
+        .any(|m| m.name == "codex.turn.ttft.duration_ms" && m.unit == "ms"));
     // The log fields a Codex logs dashboard reads.
     let logs = d.backend.received_logs();
     let records = all_log_records(&logs);
-    for key in ["model", "conversation.id", "duration_ms", "input_token_count", "output_token_count"] {
-        assert!(records.iter().any(|r| r.attributes.iter().any(|kv| kv.key == key)), "log key {key}");
+    for key in [
+        "model",
+        "conversation.id",
+        "duration_ms",
+        "input_token_count",
+        "output_token_count",
+    ] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r.attributes.iter().any(|kv| kv.key == key)),
+            "log key {key}"
+        );
     }
 }
 
@@ -212,18 +280,32 @@ async fn grafana_cloud_profile_delivers_cumulative_metrics_under_the_names_its_t
 async fn signoz_profile_delivers_dotted_metric_names_and_dotted_log_keys() {
     let d = deliver("signoz.yaml", true, "SIGNOZ_OTLP_ENDPOINT", "").await;
     let names: BTreeSet<String> = metrics(&d).into_iter().map(|m| m.name).collect();
-    for dotted in ["codex.tool.call", "codex.turn.token_usage", "codex.turn.ttft.duration_ms"] {
+    for dotted in [
+        "codex.tool.call",
+        "codex.turn.token_usage",
+        "codex.turn.ttft.duration_ms",
+    ] {
         assert!(names.contains(dotted), "{dotted} not in {names:?}");
     }
-    assert!(names.iter().all(|n| !n.starts_with("codex_")), "no underscored names: {names:?}");
+    assert!(
+        names.iter().all(|n| !n.starts_with("codex_")),
+        "no underscored names: {names:?}"
+    );
     let logs = d.backend.received_logs();
     let records = all_log_records(&logs);
     for key in ["event.name", "conversation.id"] {
-        assert!(records.iter().any(|r| r.attributes.iter().any(|kv| kv.key == key)), "log key {key}");
+        assert!(
+            records
+                .iter()
+                .any(|r| r.attributes.iter().any(|kv| kv.key == key)),
+            "log key {key}"
+        );
     }
     assert_logs_are_typed("signoz", &d);
     let reqs = d.backend.requests();
-    assert!(reqs.iter().all(|r| r.header("signoz-ingestion-key").is_some()));
+    assert!(reqs
+        .iter()
+        .all(|r| r.header("signoz-ingestion-key").is_some()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

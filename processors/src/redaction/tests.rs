@@ -1226,7 +1226,10 @@ fn a_value_hashed_upstream_is_not_hashed_again() {
     run_logs(&p, &mut once);
     let first = get_str(&record(&once).attributes, "user.email").map(str::to_string);
     run_logs(&p, &mut once);
-    assert_eq!(get_str(&record(&once).attributes, "user.email").map(str::to_string), first);
+    assert_eq!(
+        get_str(&record(&once).attributes, "user.email").map(str::to_string),
+        first
+    );
     // Something that only looks like it (not 64 hex digits) is hashed.
     let mut fake = logs(vec![kvs("user.email", "hmac-sha256:jane@acme.test")]);
     run_logs(&p, &mut fake);

@@ -5,8 +5,8 @@
 pub mod backends;
 pub mod codex;
 pub mod corpus;
-pub mod exported;
 pub mod drift;
+pub mod exported;
 pub mod fixtures;
 pub mod gateway;
 pub mod mock_llm;

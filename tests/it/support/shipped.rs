@@ -77,14 +77,22 @@ pub fn shipped_configs() -> Vec<ShippedConfig> {
     yaml_files(&root().join("config"), &mut files);
     for path in files {
         let yaml = std::fs::read_to_string(&path).expect("read config");
-        let label = path.strip_prefix(root()).expect("under root").display().to_string();
+        let label = path
+            .strip_prefix(root())
+            .expect("under root")
+            .display()
+            .to_string();
         out.push(ShippedConfig { label, yaml });
     }
     let mut files = Vec::new();
     yaml_files(&root().join("deploy"), &mut files);
     for path in files {
         let text = std::fs::read_to_string(&path).expect("read manifest");
-        let rel = path.strip_prefix(root()).expect("under root").display().to_string();
+        let rel = path
+            .strip_prefix(root())
+            .expect("under root")
+            .display()
+            .to_string();
         if let Some(yaml) = configmap_gateway_yaml(&text) {
             out.push(ShippedConfig {
                 label: format!("{rel}#gateway.yaml"),
