@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prost::Message;
 use serde_json::Value;
 
+use crate::redaction_e2e::everything_received;
 use crate::support::backends::FakeBackend;
 use crate::support::codex::{CodexSession, CodexVersion, Login, OtelProtocol};
 use crate::support::corpus::formats::credential_formats;
@@ -26,7 +26,6 @@ use crate::support::fixtures::{all_log_records, attr_text};
 use crate::support::gateway::{free_port, Gateway};
 use crate::support::mock_llm::{MockLlm, Script};
 use crate::support::shipped::{shipped_configs, ShippedConfig};
-use codex_otel_gateway::codec::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 /// Gateways (with their Codex session) run at once.
@@ -333,12 +332,37 @@ fn url(b: &FakeBackend) -> String {
     format!("http://{}", b.addr())
 }
 
+/// Configs with one exporter: (file stem, variable of its endpoint, gRPC backend, path suffix).
+const SINGLE_BACKEND: &[(&str, &str, bool, &str)] = &[
+    ("codex-lean", "LEAN_OTLP_ENDPOINT", false, ""),
+    ("last9", "LAST9_OTLP_ENDPOINT", false, ""),
+    (
+        "grafana-cloud",
+        "GRAFANA_CLOUD_OTLP_ENDPOINT",
+        false,
+        "/otlp",
+    ),
+    ("signoz", "SIGNOZ_OTLP_ENDPOINT", true, ""),
+    ("otlp", "OTLP_ENDPOINT", false, ""),
+    ("two-tier-affine", "BACKEND_OTLP_ENDPOINT", false, ""),
+];
+
 /// The environment pointing `c`'s exporters at fresh in-test backends. Panics for a config
 /// without a plan, so a new shipped config must get one here.
 async fn plan(c: &ShippedConfig) -> (Vec<(String, String)>, Backends) {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut b = Backends::default();
     let mut set = |k: &str, v: String| env.push((k.to_string(), v));
+    if let Some((_, var, grpc, suffix)) = SINGLE_BACKEND.iter().find(|s| s.0 == c.stem()) {
+        let backend = if *grpc {
+            FakeBackend::grpc().await
+        } else {
+            FakeBackend::http().await
+        };
+        set(var, format!("{}{suffix}", url(&backend)));
+        b.otlp = vec![(c.stem().to_string(), backend)];
+        return (env, b);
+    }
     match (c.label.as_str(), c.stem()) {
         (_, "default") => {
             set("GATEWAY_DEBUG_VERBOSITY", "detailed".into());
@@ -352,31 +376,6 @@ async fn plan(c: &ShippedConfig) -> (Vec<(String, String)>, Backends) {
             set("GATEWAY_QUEUE_DIR", dir.path().display().to_string());
             b._dirs.push(dir);
             b.otlp = vec![("primary".into(), g), ("secondary".into(), h)];
-        }
-        (_, "codex-lean") => {
-            let h = FakeBackend::http().await;
-            set("LEAN_OTLP_ENDPOINT", url(&h));
-            b.otlp = vec![("lean".into(), h)];
-        }
-        (_, "last9") => {
-            let h = FakeBackend::http().await;
-            set("LAST9_OTLP_ENDPOINT", url(&h));
-            b.otlp = vec![("last9".into(), h)];
-        }
-        (_, "grafana-cloud") => {
-            let h = FakeBackend::http().await;
-            set("GRAFANA_CLOUD_OTLP_ENDPOINT", format!("{}/otlp", url(&h)));
-            b.otlp = vec![("grafana-cloud".into(), h)];
-        }
-        (_, "signoz") => {
-            let g = FakeBackend::grpc().await;
-            set("SIGNOZ_OTLP_ENDPOINT", url(&g));
-            b.otlp = vec![("signoz".into(), g)];
-        }
-        (_, "otlp") => {
-            let h = FakeBackend::http().await;
-            set("OTLP_ENDPOINT", url(&h));
-            b.otlp = vec![("otlp".into(), h)];
         }
         (_, "fan-out") => {
             let (l, g, s) = (
@@ -397,11 +396,6 @@ async fn plan(c: &ShippedConfig) -> (Vec<(String, String)>, Backends) {
             let sink = RemoteWriteSink::start().await;
             set("GRAFANA_CLOUD_PROMETHEUS_URL", sink.url.clone());
             b.remote_write = Some(sink);
-        }
-        (_, "two-tier-affine") => {
-            let h = FakeBackend::http().await;
-            set("BACKEND_OTLP_ENDPOINT", url(&h));
-            b.otlp = vec![("backend".into(), h)];
         }
         (_, "two-tier-ingest") => {
             // Tier 2 as shipped, in front of the backend; tier 1 routes to it by IP.
@@ -437,24 +431,6 @@ async fn plan(c: &ShippedConfig) -> (Vec<(String, String)>, Backends) {
         }
     }
     (env, b)
-}
-
-/// Every received export request of a fake backend, in protobuf and in OTLP JSON.
-fn everything_received(b: &FakeBackend) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for r in b.received_traces() {
-        out.push(r.encode_to_vec());
-        out.push(json::encode_traces(&r));
-    }
-    for r in b.received_metrics() {
-        out.push(r.encode_to_vec());
-        out.push(json::encode_metrics(&r));
-    }
-    for r in b.received_logs() {
-        out.push(r.encode_to_vec());
-        out.push(json::encode_logs(&r));
-    }
-    out
 }
 
 fn tool_results(b: &FakeBackend) -> usize {

@@ -70,29 +70,32 @@ pub fn configmap_gateway_yaml(text: &str) -> Option<String> {
     )
 }
 
+/// Every YAML file under `folder` (relative to the root): (relative path, text).
+fn read_yaml_files(folder: &str) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    yaml_files(&root().join(folder), &mut files);
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            let rel = path
+                .strip_prefix(root())
+                .expect("under root")
+                .display()
+                .to_string();
+            (rel, text)
+        })
+        .collect()
+}
+
 /// Every shipped gateway config, sorted by label.
 pub fn shipped_configs() -> Vec<ShippedConfig> {
-    let mut out = Vec::new();
-    let mut files = Vec::new();
-    yaml_files(&root().join("config"), &mut files);
-    for path in files {
-        let yaml = std::fs::read_to_string(&path).expect("read config");
-        let label = path
-            .strip_prefix(root())
-            .expect("under root")
-            .display()
-            .to_string();
-        out.push(ShippedConfig { label, yaml });
-    }
-    let mut files = Vec::new();
-    yaml_files(&root().join("deploy"), &mut files);
-    for path in files {
-        let text = std::fs::read_to_string(&path).expect("read manifest");
-        let rel = path
-            .strip_prefix(root())
-            .expect("under root")
-            .display()
-            .to_string();
+    let mut out: Vec<ShippedConfig> = read_yaml_files("config")
+        .into_iter()
+        .map(|(label, yaml)| ShippedConfig { label, yaml })
+        .collect();
+    for (rel, text) in read_yaml_files("deploy") {
         if let Some(yaml) = configmap_gateway_yaml(&text) {
             out.push(ShippedConfig {
                 label: format!("{rel}#gateway.yaml"),
