@@ -1,6 +1,6 @@
 //! The `codex-otel-gateway` command line: `run`, `validate`, `default-config`, `healthcheck`,
-//! `codex-config`, `doctor`, `ingest`, `loadgen`, `top`. Thin: parses arguments, loads the config, hands over to
-//! the library (`app` for `run`, `tools` for the client-side commands).
+//! `codex-config`, `doctor`, `init`, `ingest`, `loadgen`, `top`. Thin: parses arguments, loads
+//! the config, hands over to the library (`app` for `run`, `tools` for the client-side commands).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -63,6 +63,9 @@ enum Command {
     },
     /// Print the Codex config.toml [otel] block that exports to this gateway's otlp receiver.
     CodexConfig(CodexConfigArgs),
+    /// Write a vendor profile (safety chain + that vendor's shape) and print the Codex [otel]
+    /// block for it.
+    Init(InitArgs),
     /// Send the token usage in Codex session files (rollout-*.jsonl) as OTLP logs and metrics.
     Ingest(IngestArgs),
     /// Benchmark tools: `loadgen send` replays a payload, `loadgen sink` counts what arrives.
@@ -118,6 +121,19 @@ struct CodexConfigArgs {
     /// `environment` written into [otel] (Codex's `env` attribute on what it exports).
     #[arg(long, default_value = codex_otel_gateway::tools::codex_config::DEFAULT_ENVIRONMENT)]
     environment: String,
+}
+
+#[derive(clap::Args)]
+struct InitArgs {
+    /// Destination: last9, grafana-cloud, signoz, otlp or prometheus.
+    #[arg(long, value_parser = codex_otel_gateway::tools::init::Vendor::parse)]
+    vendor: codex_otel_gateway::tools::init::Vendor,
+    /// File to write (default: the profile's name in the current folder, e.g. last9.yaml).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -191,6 +207,7 @@ fn main() -> ExitCode {
         },
         Command::CodexConfig(args) => codex_config(&args),
         Command::Doctor(args) => doctor(&args),
+        Command::Init(args) => init(&args),
         Command::Top(args) => match codex_otel_gateway::tools::top::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -260,6 +277,38 @@ fn run(
         .block_on(codex_otel_gateway::app::run(validated, path))
         .context("gateway failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit code when `init` will not replace an existing file (sysexits EX_CANTCREAT).
+const EX_CANTCREAT: u8 = 73;
+
+fn init(args: &InitArgs) -> ExitCode {
+    use codex_otel_gateway::tools::init::{init, InitError};
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(args.vendor.file_name()));
+    match init(args.vendor, &output, args.force, &config::process_env) {
+        Ok(w) => {
+            for warning in &w.warnings {
+                eprintln!("warning: {warning}");
+            }
+            print!("{}", w.text);
+            ExitCode::SUCCESS
+        }
+        Err(e @ InitError::Exists(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EX_CANTCREAT)
+        }
+        Err(e @ InitError::Write { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EX_CANTCREAT)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EX_CONFIG)
+        }
+    }
 }
 
 fn codex_config(args: &CodexConfigArgs) -> ExitCode {

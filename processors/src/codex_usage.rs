@@ -609,7 +609,8 @@ impl CodexUsage {
 
     /// The state as of now, for a store.
     pub fn snapshot(&self) -> UsageSnapshot {
-        self.lock().snapshot(Instant::now(), crate::clock::unix_nanos())
+        self.lock()
+            .snapshot(Instant::now(), crate::clock::unix_nanos())
     }
 
     /// Replaces the state with `snap` (read from a store at start); `Err` says what is wrong

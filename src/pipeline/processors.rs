@@ -10,8 +10,8 @@
 use super::admission::MemoryLimiterConfig;
 use super::batch::BatchConfig;
 use processors::attributes::{AttributesConfig, ResourceConfig};
-use processors::codex::CodexConfig;
 use processors::cardinality::CardinalityConfig;
+use processors::codex::CodexConfig;
 use processors::codex_anomaly::CodexAnomalyConfig;
 use processors::cost::CostConfig;
 use processors::delta_to_cumulative::DeltaToCumulativeConfig;

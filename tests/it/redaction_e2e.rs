@@ -35,7 +35,7 @@ const PRESET: FanOut<'static> = FanOut {
 };
 
 /// Every received request of a backend, in protobuf and in OTLP JSON.
-fn everything_received(b: &FakeBackend) -> Vec<Vec<u8>> {
+pub fn everything_received(b: &FakeBackend) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for r in b.received_traces() {
         out.push(r.encode_to_vec());

@@ -41,12 +41,13 @@ fn totals() -> (usize, usize, usize) {
 
 /// The `team` resource attribute of a resource (`None` when absent).
 fn team(r: Option<&Resource>) -> Option<String> {
-    r?.attributes.iter().find(|kv| kv.key == "team").and_then(|kv| {
-        match kv.value.as_ref()?.value.as_ref()? {
+    r?.attributes
+        .iter()
+        .find(|kv| kv.key == "team")
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
             Value::StringValue(s) => Some(s.clone()),
             _ => None,
-        }
-    })
+        })
 }
 
 /// The teams of every resource a backend received, whatever the signal.
@@ -158,7 +159,8 @@ service:
     let base = format!("http://127.0.0.1:{http_port}");
     for team in [Some("payments"), Some("search"), None] {
         for f in session() {
-            let headers: Vec<(&str, &str)> = team.map(|t| ("x-codex-team", t)).into_iter().collect();
+            let headers: Vec<(&str, &str)> =
+                team.map(|t| ("x-codex-team", t)).into_iter().collect();
             let (status, _, body) = gateway::post_with_headers(
                 &format!("{base}{}", f.path),
                 &f.content_type,
@@ -167,16 +169,30 @@ service:
                 f.body.clone(),
             )
             .await;
-            assert_eq!(status, 200, "{}: {}", f.label(), String::from_utf8_lossy(&body));
+            assert_eq!(
+                status,
+                200,
+                "{}: {}",
+                f.label(),
+                String::from_utf8_lossy(&body)
+            );
         }
     }
     expect_one_session(&payments, "payments").await;
     expect_one_session(&search, "search").await;
     expect_one_session(&other, "other").await;
     let one = |t: Option<&str>| BTreeSet::from([t.map(str::to_string)]);
-    assert_eq!(teams_at(&payments), one(Some("payments")), "nothing crosses");
+    assert_eq!(
+        teams_at(&payments),
+        one(Some("payments")),
+        "nothing crosses"
+    );
     assert_eq!(teams_at(&search), one(Some("search")), "nothing crosses");
-    assert_eq!(teams_at(&other), one(None), "only untagged data is unmatched");
+    assert_eq!(
+        teams_at(&other),
+        one(None),
+        "only untagged data is unmatched"
+    );
 
     let (spans, points, records) = totals();
     let mut lines = Vec::new();
@@ -191,8 +207,13 @@ service:
                 "gateway_connector_routed_{items}_total{{{c},route=\"{route}\"}} {n}"
             ));
         }
-        lines.push(format!("gateway_connector_unmatched_{items}_total{{{c}}} {n}"));
-        lines.push(format!("gateway_connector_received_{items}_total{{{c}}} {}", 3 * n));
+        lines.push(format!(
+            "gateway_connector_unmatched_{items}_total{{{c}}} {n}"
+        ));
+        lines.push(format!(
+            "gateway_connector_received_{items}_total{{{c}}} {}",
+            3 * n
+        ));
         lines.push(format!("gateway_connector_dropped_{items}_total{{{c}}} 0"));
     }
     wait_for_metrics(admin_port, &lines).await;
@@ -291,12 +312,23 @@ service:
         ],
     )
     .await;
-    assert_eq!(payments.log_record_count(), records, "the guest's logs went nowhere");
-    assert_eq!(search.log_record_count(), records, "the guest's logs went nowhere");
+    assert_eq!(
+        payments.log_record_count(),
+        records,
+        "the guest's logs went nowhere"
+    );
+    assert_eq!(
+        search.log_record_count(),
+        records,
+        "the guest's logs went nowhere"
+    );
 }
 
 /// `(value of header, teams of the resources)` of every logs request a backend received.
-fn headers_and_teams(b: &FakeBackend, header: &str) -> Vec<(Option<String>, BTreeSet<Option<String>>)> {
+fn headers_and_teams(
+    b: &FakeBackend,
+    header: &str,
+) -> Vec<(Option<String>, BTreeSet<Option<String>>)> {
     b.received_logs_with_headers()
         .into_iter()
         .map(|(r, logs)| {
@@ -370,10 +402,16 @@ service:
         let got = headers_and_teams(b, header);
         let mut seen = BTreeSet::new();
         for (value, teams) in &got {
-            let value = value.clone().unwrap_or_else(|| panic!("{header} missing: {got:?}"));
+            let value = value
+                .clone()
+                .unwrap_or_else(|| panic!("{header} missing: {got:?}"));
             assert_eq!(teams.len(), 1, "one team per request: {got:?}");
             let team = teams.iter().next().cloned().flatten();
-            assert_eq!(value, team.clone().unwrap_or(fallback.to_string()), "{got:?}");
+            assert_eq!(
+                value,
+                team.clone().unwrap_or(fallback.to_string()),
+                "{got:?}"
+            );
             seen.insert(value);
         }
         let want: BTreeSet<String> = ["payments", "search", fallback].map(String::from).into();
@@ -429,19 +467,48 @@ service:
     let (code, _, stderr) = Gateway::validate(yaml);
     assert_eq!(code, 78, "{stderr}");
     for (path, message) in [
-        ("connectors.routing.table[0].condition.resource.team.regex", "invalid regex"),
-        ("connectors.routing.table[1].condition", "needs at least one matcher"),
-        ("connectors.routing.table[0].pipelines[0]", "\"metrics/a\" is a metrics pipeline"),
-        ("connectors.routing.table[1].pipelines[0]", "does not list \"routing\" among its receivers"),
-        ("connectors.routing.default_pipelines[0]", "\"logs/nowhere\" is not defined"),
-        ("service.pipelines.logs/forgotten.receivers[0]", "would never receive anything"),
+        (
+            "connectors.routing.table[0].condition.resource.team.regex",
+            "invalid regex",
+        ),
+        (
+            "connectors.routing.table[1].condition",
+            "needs at least one matcher",
+        ),
+        (
+            "connectors.routing.table[0].pipelines[0]",
+            "\"metrics/a\" is a metrics pipeline",
+        ),
+        (
+            "connectors.routing.table[1].pipelines[0]",
+            "does not list \"routing\" among its receivers",
+        ),
+        (
+            "connectors.routing.default_pipelines[0]",
+            "\"logs/nowhere\" is not defined",
+        ),
+        (
+            "service.pipelines.logs/forgotten.receivers[0]",
+            "would never receive anything",
+        ),
         ("connectors.routing/empty.table", "list at least one route"),
-        ("service.pipelines.traces/a.exporters", "connectors make a cycle: traces/a -> traces/a"),
-        ("exporters.otlphttp/x.headers_from_resource.X Bad", "not a valid HTTP header name"),
-        ("exporters.otlphttp/x.headers_from_resource.X-Ok.attribute", "must not be empty"),
+        (
+            "service.pipelines.traces/a.exporters",
+            "connectors make a cycle: traces/a -> traces/a",
+        ),
+        (
+            "exporters.otlphttp/x.headers_from_resource.X Bad",
+            "not a valid HTTP header name",
+        ),
+        (
+            "exporters.otlphttp/x.headers_from_resource.X-Ok.attribute",
+            "must not be empty",
+        ),
     ] {
         assert!(
-            stderr.lines().any(|l| l.contains(path) && l.contains(message)),
+            stderr
+                .lines()
+                .any(|l| l.contains(path) && l.contains(message)),
             "expected `{path}: ...{message}...` in:\n{stderr}"
         );
     }

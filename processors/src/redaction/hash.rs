@@ -89,6 +89,15 @@ impl Hasher {
     }
 }
 
+/// True for `hmac-sha256:` followed by exactly 64 lowercase hex digits: what this module writes.
+/// A `hash` key rule leaves such a value as it is, so two tiers that both redact (sidecar ->
+/// central, ingest -> affine) give the same pseudonym as one.
+pub(crate) fn is_hashed(s: &str) -> bool {
+    s.strip_prefix(HASH_PREFIX).is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 static NO_VALUE: AnyValue = AnyValue { value: None };
 
 fn tagged(mac: &mut Hmac<Sha256>, tag: u8, bytes: &[u8]) {

@@ -249,9 +249,11 @@ pub struct RedactionConfig {
     /// Custom value patterns, after the detectors. Default: none.
     #[serde(default)]
     pub patterns: Vec<PatternConfig>,
-    /// Key of the `hash` actions, usually `${env:...}`; at least 16 bytes. Default: none, in which
-    /// case a random 32-byte key is made when the processor is built (see
-    /// [`RedactionProcessor::uses_ephemeral_key`]).
+    /// Key of the `hash` actions, usually `${env:REDACTION_HASH_KEY:-}`; at least 16 bytes. Default:
+    /// none, in which case a random 32-byte key is made when the processor is built (see
+    /// [`RedactionProcessor::uses_ephemeral_key`]): values are still hashed, but a pseudonym is the
+    /// same only within one gateway process. An empty string is the same as none, so a shipped
+    /// config validates and redacts on a machine where the variable is not set.
     #[serde(default)]
     pub hash_key: Option<HashKey>,
     /// `none` (default) or `counts`: see [`SummaryMode::Counts`].
@@ -473,7 +475,9 @@ impl RedactionConfig {
 
         // Hash key.
         let mut ephemeral_key = false;
-        let hasher = match &self.hash_key {
+        // An empty key (`${env:REDACTION_HASH_KEY:-}` with the variable unset) is no key.
+        let hash_key = self.hash_key.as_ref().filter(|HashKey(k)| !k.is_empty());
+        let hasher = match hash_key {
             Some(HashKey(k)) if k.len() < MIN_KEY_LEN => {
                 errors.push(BuildError::field(
                     "hash_key",
@@ -724,8 +728,11 @@ impl crate::Component for RedactionConfig {
     fn startup_warnings(&self) -> Vec<String> {
         match self.build() {
             Ok(p) if p.uses_ephemeral_key() => vec![
-                "redaction: hash_key not set: hashes use a random per-process key and are \
-                 joinable only within one gateway run (set hash_key: ${env:REDACTION_HASH_KEY})"
+                "redaction: hash_key not set (or empty): user.email, user.account_id and the \
+                 other hashed values still leave as hmac-sha256 pseudonyms, but under a random \
+                 per-process key, so they group only within this gateway run; set \
+                 REDACTION_HASH_KEY (at least 16 bytes, e.g. `openssl rand -hex 32`) for \
+                 pseudonyms stable across restarts and replicas"
                     .to_string(),
             ],
             _ => Vec::new(),

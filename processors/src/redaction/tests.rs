@@ -1200,3 +1200,39 @@ fn strings_without_matches_are_not_rewritten() {
     assert!(counts.is_empty());
     assert_eq!(req, before);
 }
+
+#[test]
+fn an_empty_hash_key_is_no_key_and_still_hashes_under_a_per_process_key() {
+    let p = build(RedactionConfig {
+        preset: Some(Preset::Codex),
+        hash_key: Some(HashKey::new("")),
+        ..Default::default()
+    });
+    assert!(p.uses_ephemeral_key());
+    let mut d = logs(vec![kvs("user.email", "jane@acme.test")]);
+    run_logs(&p, &mut d);
+    let v = get_str(&record(&d).attributes, "user.email").expect("kept, hashed");
+    assert!(v.starts_with("hmac-sha256:") && v.len() == 76, "{v}");
+}
+
+#[test]
+fn a_value_hashed_upstream_is_not_hashed_again() {
+    let p = build(RedactionConfig {
+        preset: Some(Preset::Codex),
+        hash_key: Some(HashKey::new(KEY)),
+        ..Default::default()
+    });
+    let mut once = logs(vec![kvs("user.email", "jane@acme.test")]);
+    run_logs(&p, &mut once);
+    let first = get_str(&record(&once).attributes, "user.email").map(str::to_string);
+    run_logs(&p, &mut once);
+    assert_eq!(
+        get_str(&record(&once).attributes, "user.email").map(str::to_string),
+        first
+    );
+    // Something that only looks like it (not 64 hex digits) is hashed.
+    let mut fake = logs(vec![kvs("user.email", "hmac-sha256:jane@acme.test")]);
+    run_logs(&p, &mut fake);
+    let v = get_str(&record(&fake).attributes, "user.email").expect("hashed");
+    assert!(!v.contains("jane"), "{v}");
+}

@@ -191,6 +191,10 @@ impl<'p> Run<'p> {
                 KeyRuleAction::Hash => {
                     let hashed = match kv.value.as_ref() {
                         None | Some(AnyValue { value: None }) => continue,
+                        // Hashed upstream already: left as it is, not counted again.
+                        Some(AnyValue {
+                            value: Some(Value::StringValue(s)),
+                        }) if super::hash::is_hashed(s) => continue,
                         Some(v) => match &p.hasher {
                             Some(h) => h.hash_value(v),
                             // A hash rule always gets a hasher at build; fail closed regardless.

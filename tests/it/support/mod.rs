@@ -5,12 +5,13 @@
 pub mod backends;
 pub mod codex;
 pub mod corpus;
-pub mod exported;
 pub mod drift;
+pub mod exported;
 pub mod fixtures;
 pub mod gateway;
 pub mod mock_llm;
 pub mod prometheus;
 pub mod rotel;
 pub mod scanners;
+pub mod shipped;
 pub mod soak;
