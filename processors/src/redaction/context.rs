@@ -71,59 +71,12 @@ pub(crate) fn parse(s: &str, kw_start: usize, kw_end: usize) -> Option<KeyValue>
         quoted_key = false;
     }
     let ws = skip_blanks(b, &mut i);
-    // `<add key="ClearTextPassword" value="…"/>`, `<param name="token" value="…">`.
-    if quoted_key && starts_with_ci(&b[i..], b"value=") {
-        i += b"value=".len();
-        let (value, quoted) = read_value(b, i)?;
-        return Some(KeyValue {
-            key: (key_start, kw_end),
-            value,
-            quoted,
-            sep: b'=',
-            flag: false,
-            kw_start,
-        });
+    if quoted_key {
+        if let Some(found) = quoted_key_forms(b, i, (key_start, kw_end), kw_start) {
+            return found;
+        }
     }
-    // `os.environ.get("API_TOKEN", "<default>")`, `ENV.fetch('TOKEN', '…')`: a quoted key, a
-    // comma and a quoted value without blanks (the default written into the code).
-    if quoted_key && b.get(i) == Some(&b',') {
-        let mut j = i + 1;
-        skip_blanks(b, &mut j);
-        if !matches!(b.get(j), Some(b'"' | b'\'')) && !b[j..].starts_with(b"\\\"") {
-            return None;
-        }
-        let (value, quoted) = read_value(b, j)?;
-        let v = &b[value.0..value.1];
-        // Not a list of names: `["api_key", "client_secret"]`, `("password", "Enter it")`.
-        let spaced = v.iter().any(u8::is_ascii_whitespace);
-        let name = v
-            .iter()
-            .all(|c| c.is_ascii_lowercase() || matches!(c, b'_' | b'-' | b'.'));
-        return (!spaced && !name).then_some(KeyValue {
-            key: (key_start, kw_end),
-            value,
-            quoted,
-            sep: b',',
-            flag: false,
-            kw_start,
-        });
-    }
-    let sep = match (b.get(i), b.get(i + 1)) {
-        (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => {
-            i += 2;
-            b'='
-        }
-        (Some(b'='), next) if next != Some(&b'=') => {
-            i += 1;
-            b'='
-        }
-        (Some(b':'), next) if next != Some(&b':') => {
-            i += 1;
-            b':'
-        }
-        _ if flag && ws > 0 => b' ',
-        _ => return None,
-    };
+    let sep = separator(b, &mut i, flag && ws > 0)?;
     skip_blanks(b, &mut i);
     let (value, quoted) = read_value(b, i)?;
     Some(KeyValue {
@@ -134,6 +87,70 @@ pub(crate) fn parse(s: &str, kw_start: usize, kw_end: usize) -> Option<KeyValue>
         flag,
         kw_start,
     })
+}
+
+/// The two forms only a quoted key has, from `i` after the key and blanks: an XML attribute
+/// pair (`<add key="ClearTextPassword" value="…"/>`, `<param name="token" value="…">`) and a
+/// quoted default (`os.environ.get("API_TOKEN", "<default>")`, `ENV.fetch('TOKEN', '…')`: a
+/// comma and a quoted value without blanks). `None`: neither form; `Some(found)`: this form,
+/// with its pair or none.
+fn quoted_key_forms(
+    b: &[u8],
+    mut i: usize,
+    key: (usize, usize),
+    kw_start: usize,
+) -> Option<Option<KeyValue>> {
+    let pair = |value, quoted, sep| KeyValue {
+        key,
+        value,
+        quoted,
+        sep,
+        flag: false,
+        kw_start,
+    };
+    if starts_with_ci(&b[i..], b"value=") {
+        i += b"value=".len();
+        return Some(read_value(b, i).map(|(value, quoted)| pair(value, quoted, b'=')));
+    }
+    if b.get(i) != Some(&b',') {
+        return None;
+    }
+    let mut j = i + 1;
+    skip_blanks(b, &mut j);
+    if !matches!(b.get(j), Some(b'"' | b'\'')) && !b[j..].starts_with(b"\\\"") {
+        return Some(None);
+    }
+    let Some((value, quoted)) = read_value(b, j) else {
+        return Some(None);
+    };
+    let v = &b[value.0..value.1];
+    // Not a list of names: `["api_key", "client_secret"]`, `("password", "Enter it")`.
+    let spaced = v.iter().any(u8::is_ascii_whitespace);
+    let name = v
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || matches!(c, b'_' | b'-' | b'.'));
+    Some((!spaced && !name).then(|| pair(value, quoted, b',')))
+}
+
+/// The separator at `i` (`:=`, `=>`, `=`, `:`; a blank after a command-line flag when
+/// `spaced_flag`), normalised to `=`, `:` or ` `; moves `i` past it.
+fn separator(b: &[u8], i: &mut usize, spaced_flag: bool) -> Option<u8> {
+    match (b.get(*i), b.get(*i + 1)) {
+        (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => {
+            *i += 2;
+            Some(b'=')
+        }
+        (Some(b'='), next) if next != Some(&b'=') => {
+            *i += 1;
+            Some(b'=')
+        }
+        (Some(b':'), next) if next != Some(&b':') => {
+            *i += 1;
+            Some(b':')
+        }
+        _ if spaced_flag => Some(b' '),
+        _ => None,
+    }
 }
 
 /// Words that may follow the keyword at the end of a key without changing what the key holds:

@@ -381,22 +381,52 @@ impl RedactionConfig {
     /// the path of the field inside this config (`keys[1].pattern`, `patterns[2].regex`, ...).
     pub fn build(&self) -> Result<RedactionProcessor, Vec<BuildError>> {
         let mut errors = Vec::new();
-        let mut labels: Vec<String> = Vec::new();
-        let mut regexes: Vec<RuleRegex> = Vec::new();
-        let mut replace: Vec<Replace> = Vec::new();
-        let mut needs_hash = false;
-
-        // Value rules: detectors, then custom patterns.
+        let mut rules = Rules::default();
+        // Value rules: detectors, then custom patterns; then key rules; then the allowlist.
         let detectors = self.selected_detectors(&mut errors);
         for d in &detectors {
-            labels.push(d.name().to_string());
-            replace.push(Replace::Text(format!("[REDACTED:{}]", d.name())));
+            rules.label(d.name(), Replace::Text(format!("[REDACTED:{}]", d.name())));
         }
+        let regexes = self.pattern_rules(&mut rules, &mut errors);
+        let keys = self.key_rules(&mut rules, &mut errors);
+        let allowlist_label = rules.labels.len();
+        rules.labels.push("allowlist".to_string());
+        let allowed_keys = self.allowed_keys(&mut errors);
+        let (hasher, ephemeral_key) = self.hasher(rules.needs_hash, &mut errors);
+        let scanner = match Scanner::new(&detectors, regexes, rules.replace) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.push(BuildError::field(
+                    "patterns",
+                    format!("the detectors and patterns together do not compile: {e}"),
+                ));
+                None
+            }
+        };
+        match scanner {
+            Some(scanner) if errors.is_empty() => Ok(RedactionProcessor {
+                has_drop_rules: keys.iter().any(|k| matches!(k.action, KeyRuleAction::Drop)),
+                keys,
+                allowed_keys,
+                allowlist_label,
+                scanner,
+                hasher,
+                ephemeral_key,
+                summary: self.summary == SummaryMode::Counts,
+                labels: rules.labels,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The custom `patterns`: their regexes, labels and replacements.
+    fn pattern_rules(&self, rules: &mut Rules, errors: &mut Vec<BuildError>) -> Vec<RuleRegex> {
+        let mut regexes = Vec::with_capacity(self.patterns.len());
         for (i, p) in self.patterns.iter().enumerate() {
             if let Some(problem) = pattern_name_problem(&self.patterns, i) {
                 errors.push(BuildError::field(format!("patterns[{i}].name"), problem));
             }
-            match RuleRegex::new(&p.regex, labels.len()) {
+            match RuleRegex::new(&p.regex, rules.labels.len()) {
                 Ok(r) if r.matches_empty() => errors.push(BuildError::field(
                     format!("patterns[{i}].regex"),
                     format!(
@@ -410,17 +440,20 @@ impl RedactionConfig {
                     format!("invalid regex {:?}: {e}", p.regex),
                 )),
             }
-            labels.push(p.name.clone());
-            replace.push(match p.action {
+            let replace = match p.action {
                 PatternAction::Mask => Replace::Text(format!("[REDACTED:{}]", p.name)),
                 PatternAction::Hash => {
-                    needs_hash = true;
+                    rules.needs_hash = true;
                     Replace::Hash
                 }
-            });
+            };
+            rules.label(&p.name, replace);
         }
+        regexes
+    }
 
-        // Key rules: yours (with their index, for errors), then the preset's not overridden.
+    /// Key rules: yours (errors name their index), then the preset's you did not override.
+    fn key_rules(&self, rules: &mut Rules, errors: &mut Vec<BuildError>) -> Vec<KeyRule> {
         let mut key_configs: Vec<(Option<usize>, KeyRuleConfig)> = self
             .keys
             .iter()
@@ -437,24 +470,27 @@ impl RedactionConfig {
         }
         let mut keys = Vec::with_capacity(key_configs.len());
         for (index, k) in &key_configs {
-            let at = |field: &str| match index {
-                Some(i) => format!("keys[{i}]{field}"),
-                None => format!("preset{field}"),
-            };
-            match build_key_rule(k, labels.len()) {
+            match build_key_rule(k, rules.labels.len()) {
                 Ok((rule, label)) => {
-                    needs_hash |= matches!(rule.action, KeyRuleAction::Hash);
+                    rules.needs_hash |= matches!(rule.action, KeyRuleAction::Hash);
                     keys.push(rule);
-                    labels.push(label);
+                    rules.labels.push(label);
                 }
-                Err((field, msg)) => errors.push(BuildError::field(at(field), msg)),
+                Err((field, msg)) => {
+                    let at = match index {
+                        Some(i) => format!("keys[{i}]{field}"),
+                        None => format!("preset{field}"),
+                    };
+                    errors.push(BuildError::field(at, msg));
+                }
             }
         }
+        keys
+    }
 
-        // Allowlist.
-        let allowlist_label = labels.len();
-        labels.push("allowlist".to_string());
-        let allowed_keys = match self.mode {
+    /// `allowed_keys`, used with `mode: allowlist` only.
+    fn allowed_keys(&self, errors: &mut Vec<BuildError>) -> Option<HashSet<String>> {
+        match self.mode {
             Mode::Allowlist if self.allowed_keys.is_empty() => {
                 errors.push(BuildError::field(
                     "allowed_keys",
@@ -471,9 +507,12 @@ impl RedactionConfig {
                 None
             }
             Mode::Denylist => None,
-        };
+        }
+    }
 
-        // Hash key.
+    /// The HMAC hasher: from `hash_key`, else (when a rule hashes) a random per-process key
+    /// (the flag says so).
+    fn hasher(&self, needs_hash: bool, errors: &mut Vec<BuildError>) -> (Option<Hasher>, bool) {
         let mut ephemeral_key = false;
         // An empty key (`${env:REDACTION_HASH_KEY:-}` with the variable unset) is no key.
         let hash_key = self.hash_key.as_ref().filter(|HashKey(k)| !k.is_empty());
@@ -499,31 +538,24 @@ impl RedactionConfig {
         if needs_hash && hasher.is_none() && errors.is_empty() {
             errors.push(BuildError::field("hash_key", "cannot key HMAC-SHA256"));
         }
+        (hasher, ephemeral_key)
+    }
+}
 
-        let scanner = match Scanner::new(&detectors, regexes, replace) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                errors.push(BuildError::field(
-                    "patterns",
-                    format!("the detectors and patterns together do not compile: {e}"),
-                ));
-                None
-            }
-        };
-        match scanner {
-            Some(scanner) if errors.is_empty() => Ok(RedactionProcessor {
-                has_drop_rules: keys.iter().any(|k| matches!(k.action, KeyRuleAction::Drop)),
-                keys,
-                allowed_keys,
-                allowlist_label,
-                scanner,
-                hasher,
-                ephemeral_key,
-                summary: self.summary == SummaryMode::Counts,
-                labels,
-            }),
-            _ => Err(errors),
-        }
+/// What the rules built so far say: a label per rule (the audit label of its counter), the
+/// replacement of each value rule, and whether any rule hashes.
+#[derive(Default)]
+struct Rules {
+    labels: Vec<String>,
+    replace: Vec<Replace>,
+    needs_hash: bool,
+}
+
+impl Rules {
+    /// A value rule: its label and replacement.
+    fn label(&mut self, name: &str, replace: Replace) {
+        self.labels.push(name.to_string());
+        self.replace.push(replace);
     }
 }
 

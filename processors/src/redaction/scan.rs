@@ -15,7 +15,8 @@
 //! optimisations).
 //!
 //! The matches of all rules are merged (earliest start first; at equal start the longest; at
-//! equal length the rule listed first) and the output string is built once.
+//! equal length the rule listed first; a match overlapping one already taken extends what it
+//! removes) and the output string is built once.
 
 use super::catalog::{self, Check, Edge, Format, How, On, Start, WordStart};
 use super::detectors::Detector;
@@ -463,7 +464,10 @@ impl Scanner {
         let mut total = 0;
         for hit in &st.hits {
             if hit.start < pos {
-                continue; // overlaps a hit already taken
+                // Overlaps a hit already taken: the union goes (an assignment's unterminated
+                // value running into a private key must not leave the key's tail behind).
+                pos = pos.max(hit.end);
+                continue;
             }
             out.push_str(s.get(pos..hit.start)?);
             match self.replace.get(hit.rule)? {
