@@ -9,19 +9,20 @@ use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Exemplar};
 const TRACE_ID: usize = 16;
 const SPAN_ID: usize = 8;
 
-/// The first id of `payload` with a wrong length, as `path: problem`.
+/// The first id of `payload` with a wrong length, as `path: problem`. Nothing is allocated
+/// unless an id is wrong (the path is written only then).
 pub fn check(payload: &Payload) -> Result<(), String> {
     match payload {
         Payload::Traces(r) => {
             for (i, rs) in r.resource_spans.iter().enumerate() {
                 for (j, ss) in rs.scope_spans.iter().enumerate() {
                     for (k, s) in ss.spans.iter().enumerate() {
-                        let at = format!("resource_spans[{i}].scope_spans[{j}].spans[{k}]");
+                        let at = || format!("resource_spans[{i}].scope_spans[{j}].spans[{k}]");
                         id(&at, "trace_id", &s.trace_id, TRACE_ID)?;
                         id(&at, "span_id", &s.span_id, SPAN_ID)?;
                         id(&at, "parent_span_id", &s.parent_span_id, SPAN_ID)?;
                         for (l, link) in s.links.iter().enumerate() {
-                            let at = format!("{at}.links[{l}]");
+                            let at = || format!("{}.links[{l}]", at());
                             id(&at, "trace_id", &link.trace_id, TRACE_ID)?;
                             id(&at, "span_id", &link.span_id, SPAN_ID)?;
                         }
@@ -33,7 +34,7 @@ pub fn check(payload: &Payload) -> Result<(), String> {
             for (i, rl) in r.resource_logs.iter().enumerate() {
                 for (j, sl) in rl.scope_logs.iter().enumerate() {
                     for (k, l) in sl.log_records.iter().enumerate() {
-                        let at = format!("resource_logs[{i}].scope_logs[{j}].log_records[{k}]");
+                        let at = || format!("resource_logs[{i}].scope_logs[{j}].log_records[{k}]");
                         id(&at, "trace_id", &l.trace_id, TRACE_ID)?;
                         id(&at, "span_id", &l.span_id, SPAN_ID)?;
                     }
@@ -44,7 +45,8 @@ pub fn check(payload: &Payload) -> Result<(), String> {
             for (i, rm) in r.resource_metrics.iter().enumerate() {
                 for (j, sm) in rm.scope_metrics.iter().enumerate() {
                     for (k, m) in sm.metrics.iter().enumerate() {
-                        let at = format!("resource_metrics[{i}].scope_metrics[{j}].metrics[{k}]");
+                        let at =
+                            || format!("resource_metrics[{i}].scope_metrics[{j}].metrics[{k}]");
                         exemplars(&at, m.data.as_ref())?;
                     }
                 }
@@ -55,19 +57,26 @@ pub fn check(payload: &Payload) -> Result<(), String> {
 }
 
 /// The exemplars of every data point of one metric.
-fn exemplars(at: &str, data: Option<&Data>) -> Result<(), String> {
-    let lists: Vec<&[Exemplar]> = match data {
-        Some(Data::Gauge(g)) => g.data_points.iter().map(|p| &p.exemplars[..]).collect(),
-        Some(Data::Sum(s)) => s.data_points.iter().map(|p| &p.exemplars[..]).collect(),
-        Some(Data::Histogram(h)) => h.data_points.iter().map(|p| &p.exemplars[..]).collect(),
+fn exemplars(at: &dyn Fn() -> String, data: Option<&Data>) -> Result<(), String> {
+    match data {
+        Some(Data::Gauge(g)) => points(at, g.data_points.iter().map(|p| &p.exemplars[..])),
+        Some(Data::Sum(s)) => points(at, s.data_points.iter().map(|p| &p.exemplars[..])),
+        Some(Data::Histogram(h)) => points(at, h.data_points.iter().map(|p| &p.exemplars[..])),
         Some(Data::ExponentialHistogram(h)) => {
-            h.data_points.iter().map(|p| &p.exemplars[..]).collect()
+            points(at, h.data_points.iter().map(|p| &p.exemplars[..]))
         }
-        Some(Data::Summary(_)) | None => Vec::new(),
-    };
-    for (p, list) in lists.into_iter().enumerate() {
+        Some(Data::Summary(_)) | None => Ok(()),
+    }
+}
+
+/// The exemplars of each data point, by point index.
+fn points<'a>(
+    at: &dyn Fn() -> String,
+    lists: impl Iterator<Item = &'a [Exemplar]>,
+) -> Result<(), String> {
+    for (p, list) in lists.enumerate() {
         for (e, x) in list.iter().enumerate() {
-            let at = format!("{at}.data_points[{p}].exemplars[{e}]");
+            let at = || format!("{}.data_points[{p}].exemplars[{e}]", at());
             id(&at, "trace_id", &x.trace_id, TRACE_ID)?;
             id(&at, "span_id", &x.span_id, SPAN_ID)?;
         }
@@ -75,12 +84,13 @@ fn exemplars(at: &str, data: Option<&Data>) -> Result<(), String> {
     Ok(())
 }
 
-fn id(at: &str, field: &str, bytes: &[u8], len: usize) -> Result<(), String> {
+fn id(at: &dyn Fn() -> String, field: &str, bytes: &[u8], len: usize) -> Result<(), String> {
     if bytes.is_empty() || bytes.len() == len {
         return Ok(());
     }
     Err(format!(
-        "{at}.{field} is {} bytes; an OTLP {} is {len} bytes (or empty)",
+        "{}.{field} is {} bytes; an OTLP {} is {len} bytes (or empty)",
+        at(),
         bytes.len(),
         if len == TRACE_ID {
             "trace id"
