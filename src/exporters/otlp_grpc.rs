@@ -420,24 +420,19 @@ impl ExporterType for OtlpGrpcExporterConfig {
         metrics: &SelfMetrics,
         stop: &std::sync::Arc<crate::exporters::queue::Stop>,
     ) -> Result<Client, ExporterBuildError> {
-        let client = GrpcExport::new(self).map_err(|message| ExporterBuildError::Invalid {
-            id: id.to_string(),
-            message,
-        })?;
         let stack = StackConfig {
             retry: &self.retry_on_failure,
             timeout: self.timeout.0,
             stop,
         };
-        Ok(tenant::service(
+        tenant::client(
             id,
-            client,
+            GrpcExport::new(self),
             &self.headers_from_resource,
             true,
             metrics,
             stack,
         )
-        .into())
     }
 }
 

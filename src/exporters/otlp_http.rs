@@ -368,24 +368,19 @@ impl ExporterType for OtlpHttpExporterConfig {
         metrics: &SelfMetrics,
         stop: &std::sync::Arc<crate::exporters::queue::Stop>,
     ) -> Result<Client, ExporterBuildError> {
-        let client = HttpExport::new(self).map_err(|message| ExporterBuildError::Invalid {
-            id: id.to_string(),
-            message,
-        })?;
         let stack = StackConfig {
             retry: &self.retry_on_failure,
             timeout: self.timeout.0,
             stop,
         };
-        Ok(tenant::service(
+        tenant::client(
             id,
-            client,
+            HttpExport::new(self),
             &self.headers_from_resource,
             false,
             metrics,
             stack,
         )
-        .into())
     }
 }
 

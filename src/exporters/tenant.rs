@@ -411,6 +411,32 @@ where
     BoxCloneService::new(TenantSplit::new(id, tenants, send))
 }
 
+/// The registry's client of an `otlp` or `otlphttp` exporter `id` whose transport client
+/// (`built`) may have failed to build: [`service`] over it, or the error naming the exporter.
+pub fn client<C>(
+    id: &str,
+    built: Result<C, String>,
+    headers: &HeadersFromResource,
+    grpc: bool,
+    metrics: &SelfMetrics,
+    stack: StackConfig<'_>,
+) -> Result<super::registry::Client, super::ExporterBuildError>
+where
+    C: Service<Arc<Batch>, Response = ExportOutcome, Error = BoxError>
+        + Service<TenantBatch, Response = ExportOutcome, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    <C as Service<Arc<Batch>>>::Future: Send + 'static,
+    <C as Service<TenantBatch>>::Future: Send + 'static,
+{
+    let client = built.map_err(|message| super::ExporterBuildError::Invalid {
+        id: id.to_string(),
+        message,
+    })?;
+    Ok(service(id, client, headers, grpc, metrics, stack).into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
