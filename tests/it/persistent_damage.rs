@@ -132,10 +132,20 @@ async fn survives(damage: Damage, crash: bool) -> Outcome {
 
     let backend = FakeBackend::http_on(backend_port).await;
     let mut gw = Gateway::start(&config, &[http_port, admin_port]).await;
-    let ready = reqwest::get(format!("http://127.0.0.1:{admin_port}/readyz"))
-        .await
-        .expect("readyz");
-    assert_eq!(ready.status(), 200, "{damage:?}: ready");
+    // Ready once the queue file is recovered (a loaded machine may take a moment).
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = reqwest::get(format!("http://127.0.0.1:{admin_port}/readyz"))
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16();
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 200, "{damage:?}: ready");
     // New data is accepted and delivered.
     let records = fixtures::count_log_records(&[base_logs()]);
     let fresh: HashSet<String> = (STORED..STORED + 3)
