@@ -66,6 +66,7 @@ pub fn scan(signal: Signal, buf: &[u8], limits: &ScanLimits) -> Result<Scanned, 
         limits: *limits,
         has_empty: false,
         count_only: false,
+        check_strings: true,
         structs: 0,
     };
     let items = s.message(root_of(signal), buf, 0, 0)?;
@@ -84,6 +85,7 @@ pub fn count(signal: Signal, buf: &[u8]) -> Result<u64, ScanError> {
         limits: ScanLimits::NONE,
         has_empty: false,
         count_only: true,
+        check_strings: false,
         structs: 0,
     };
     s.message(root_of(signal), buf, 0, 0)
@@ -108,6 +110,8 @@ pub fn estimate(signal: Signal, buf: &[u8]) -> Result<Estimate, ScanError> {
         limits: ScanLimits::NONE,
         has_empty: false,
         count_only: false,
+        // The decode that follows checks UTF-8; the estimate needs only the messages.
+        check_strings: false,
         structs: 0,
     };
     let items = s.message(root_of(signal), buf, 0, 0)?;
@@ -116,6 +120,11 @@ pub fn estimate(signal: Signal, buf: &[u8]) -> Result<Estimate, ScanError> {
         decoded_bytes: s.structs.saturating_mul(2).saturating_add(buf.len() as u64),
     })
 }
+
+/// The most memory a decoded request takes per byte of its encoding, as [`estimate`] counts it:
+/// an empty message takes two bytes (tag and length) and twice its struct (a `Span`, the
+/// largest, is 264 bytes on 64-bit targets). Assumed for a body that is not scanned.
+pub const WORST_AMPLIFICATION: u64 = 300;
 
 /// The size of the prost struct of message `m` (what decoding one instance allocates, besides
 /// its strings and vectors' contents).
@@ -483,6 +492,8 @@ struct Scanner {
     has_empty: bool,
     /// [`count`]: skip what does not lead to items, check nothing.
     count_only: bool,
+    /// Whether strings are checked (UTF-8, `max_string`): not for [`count`] and [`estimate`].
+    check_strings: bool,
     /// [`estimate`]: bytes of the structs prost would allocate for the messages seen.
     structs: u64,
 }
@@ -619,7 +630,7 @@ impl Scanner {
     /// Checks a string field: UTF-8, and `max_string` for an `AnyValue` string.
     #[inline]
     fn string(&self, s: &[u8], any_value: bool) -> Result<(), ScanError> {
-        if self.count_only {
+        if !self.check_strings {
             return Ok(());
         }
         if std::str::from_utf8(s).is_err() {
@@ -927,5 +938,74 @@ mod tests {
             scan(Signal::Traces, &req, &ScanLimits::NONE),
             Err(ScanError::Unsupported)
         );
+    }
+
+    #[test]
+    fn no_message_decodes_to_more_than_the_worst_amplification() {
+        use M::*;
+        let all = [
+            TraceReq,
+            ResourceSpans,
+            ScopeSpans,
+            Span,
+            Event,
+            Link,
+            Status,
+            LogsReq,
+            ResourceLogs,
+            ScopeLogs,
+            LogRecord,
+            MetricsReq,
+            ResourceMetrics,
+            ScopeMetrics,
+            Metric,
+            Gauge,
+            Sum,
+            Histogram,
+            ExpHistogram,
+            Summary,
+            NumberDp,
+            HistogramDp,
+            ExpHistogramDp,
+            Buckets,
+            SummaryDp,
+            Quantile,
+            Exemplar,
+            Resource,
+            Scope,
+            EntityRef,
+            KeyValue,
+            AnyValue,
+            ArrayValue,
+            KvList,
+        ];
+        for m in all {
+            // An empty message: two bytes on the wire, twice its struct in the estimate.
+            assert!(2 * struct_size(m) <= 2 * WORST_AMPLIFICATION, "{m:?}");
+        }
+        // A body of nothing but empty spans comes close to the bound and stays under it.
+        let spans = vec![0x12u8, 0]; // ScopeSpans.spans, empty
+        let mut scope = Vec::new();
+        for _ in 0..1000 {
+            scope.extend_from_slice(&spans);
+        }
+        let mut rs = vec![0x12u8];
+        push_len(&mut rs, scope.len());
+        rs.extend_from_slice(&scope);
+        let mut body = vec![0x0au8];
+        push_len(&mut body, rs.len());
+        body.extend_from_slice(&rs);
+        let e = estimate(Signal::Traces, &body).expect("estimate");
+        assert_eq!(e.items, 1000);
+        assert!(e.decoded_bytes <= body.len() as u64 * WORST_AMPLIFICATION);
+        assert!(e.decoded_bytes > body.len() as u64 * WORST_AMPLIFICATION / 2);
+    }
+
+    fn push_len(out: &mut Vec<u8>, mut n: usize) {
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
     }
 }

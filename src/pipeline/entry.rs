@@ -178,25 +178,36 @@ impl Entry {
         format: WireFormat,
         metadata: &Metadata,
     ) -> (u64, Result<Pending, IngestError>, Vec<Reservation>) {
+        let limiters = self.admission.load();
         let estimate = match format {
-            WireFormat::Proto => scan::estimate(signal, &body).unwrap_or(scan::Estimate {
+            // Without a memory limiter to reserve with, a body too small to break the limits
+            // even at the worst amplification needs no estimate.
+            WireFormat::Proto if limiters.is_empty() && self.decoding.harmless(body.len()) => None,
+            WireFormat::Proto => Some(scan::estimate(signal, &body).unwrap_or(scan::Estimate {
                 items: 0,
                 // The scan could not vouch for the encoding: assume the worst the wire allows.
-                decoded_bytes: (body.len() as u64).saturating_mul(WORST_AMPLIFICATION),
-            }),
-            WireFormat::Json => scan::Estimate {
+                decoded_bytes: (body.len() as u64).saturating_mul(scan::WORST_AMPLIFICATION),
+            })),
+            WireFormat::Json => Some(scan::Estimate {
                 items: 0,
                 decoded_bytes: json::estimate_decoded(&body),
-            },
+            }),
         };
-        let reserved = match self.decoding.admit(&estimate, &self.admission.load()) {
-            Ok(r) => r,
-            Err(e) => return (estimate.items, Err(e), Vec::new()),
+        let reserved = match estimate.map(|e| self.decoding.admit(&e, &limiters)) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return (estimate.map_or(0, |e| e.items), Err(e), Vec::new()),
+            None => Vec::new(),
         };
+        drop(limiters);
         let Ok(Ok(_turn)) =
             tokio::time::timeout(self.decoding.wait, self.decoding.turns.acquire()).await
         else {
-            return (estimate.items, Err(IngestError::Overloaded), reserved);
+            let items = match (estimate, format) {
+                (Some(e), _) => e.items,
+                (None, WireFormat::Proto) => scan::count(signal, &body).unwrap_or(0),
+                (None, WireFormat::Json) => 0,
+            };
+            return (items, Err(IngestError::Overloaded), reserved);
         };
         let decoded = match format {
             WireFormat::Proto => decode_proto(signal, body),
@@ -269,10 +280,6 @@ impl Entry {
     }
 }
 
-/// The worst ratio of decoded size to protobuf bytes (a 2-byte empty message decodes to a struct
-/// of up to a few hundred bytes), assumed when a scan cannot estimate a request.
-const WORST_AMPLIFICATION: u64 = 128;
-
 /// The decoding budget of one receiver.
 struct Decoding {
     max_items: u64,
@@ -307,6 +314,14 @@ impl Decoding {
                 estimate.decoded_bytes >> 20
             )),
         })
+    }
+
+    /// Whether a protobuf body of `len` bytes is within the item and size limits whatever it
+    /// holds: every item takes two bytes at least, and nothing decodes to more than
+    /// [`scan::WORST_AMPLIFICATION`] times its encoding.
+    fn harmless(&self, len: usize) -> bool {
+        let len = len as u64;
+        len / 2 <= self.max_items && len.saturating_mul(scan::WORST_AMPLIFICATION) <= self.max_bytes
     }
 
     fn too_many(&self, items: u64) -> IngestError {
