@@ -4,6 +4,7 @@
 //! allocation-free protobuf walk that lets pass-through pipelines forward a request's own bytes
 //! ([`scan`]).
 
+pub mod encode;
 pub mod ids;
 pub mod json;
 pub mod rpc;
@@ -125,9 +126,9 @@ impl Payload {
     /// Protobuf encoding.
     pub fn encode_proto(&self) -> Vec<u8> {
         match self {
-            Payload::Traces(r) => r.encode_to_vec(),
-            Payload::Metrics(r) => r.encode_to_vec(),
-            Payload::Logs(r) => r.encode_to_vec(),
+            Payload::Traces(r) => encode::traces(r),
+            Payload::Metrics(r) => encode::metrics(r),
+            Payload::Logs(r) => encode::logs(r),
         }
     }
 
