@@ -66,8 +66,6 @@ pub fn scan(signal: Signal, buf: &[u8], limits: &ScanLimits) -> Result<Scanned, 
         limits: *limits,
         has_empty: false,
         count_only: false,
-        check_strings: true,
-        structs: 0,
     };
     let items = s.message(root_of(signal), buf, 0, 0)?;
     Ok(Scanned {
@@ -85,8 +83,6 @@ pub fn count(signal: Signal, buf: &[u8]) -> Result<u64, ScanError> {
         limits: ScanLimits::NONE,
         has_empty: false,
         count_only: true,
-        check_strings: false,
-        structs: 0,
     };
     s.message(root_of(signal), buf, 0, 0)
 }
@@ -105,20 +101,66 @@ pub struct Estimate {
 /// Estimates what decoding the protobuf encoding of a request of `signal` costs, in one
 /// zero-allocation walk, so a request that would take too much memory is refused before it is
 /// decoded (a tiny body of empty messages decodes to hundreds of times its size).
+///
+/// The walk follows messages only: strings, limits and the once-only rules are left to the
+/// decode that follows, which has the final word. Packed numbers count what their `Vec` holds
+/// (up to 8 bytes per byte of a varint).
 pub fn estimate(signal: Signal, buf: &[u8]) -> Result<Estimate, ScanError> {
-    let mut s = Scanner {
-        limits: ScanLimits::NONE,
-        has_empty: false,
-        count_only: false,
-        // The decode that follows checks UTF-8; the estimate needs only the messages.
-        check_strings: false,
-        structs: 0,
-    };
-    let items = s.message(root_of(signal), buf, 0, 0)?;
+    let mut structs = 0;
+    let items = estimate_walk(root_of(signal), buf, 0, &mut structs)?;
     Ok(Estimate {
         items,
-        decoded_bytes: s.structs.saturating_mul(2).saturating_add(buf.len() as u64),
+        decoded_bytes: structs.saturating_mul(2).saturating_add(buf.len() as u64),
     })
+}
+
+/// [`estimate`]'s walk over one message `m`: adds what decoding it allocates to `structs`
+/// (struct sizes, and the elements of packed numbers) and returns the items in it.
+fn estimate_walk(m: M, buf: &[u8], depth: u32, structs: &mut u64) -> Result<u64, ScanError> {
+    if depth > MAX_RECURSION {
+        return Err(ScanError::Unsupported);
+    }
+    *structs += struct_size(m);
+    let mut items = 0;
+    let mut pos = 0;
+    while pos < buf.len() {
+        let key = varint(buf, &mut pos)?;
+        let tag = u32::try_from(key >> 3).map_err(|_| ScanError::Malformed)?;
+        if tag == 0 {
+            return Err(ScanError::Malformed);
+        }
+        match (key & 7) as u8 {
+            WIRE_LEN => {
+                let body = delimited(buf, &mut pos)?;
+                match field(m, tag) {
+                    F::Msg(child, role) => {
+                        let inner = estimate_walk(child, body, depth + 1, structs)?;
+                        items += if role == R::Item { 1 } else { inner };
+                    }
+                    F::PackedVarint => *structs += 8 * body.len() as u64,
+                    F::PackedI64 => *structs += body.len() as u64,
+                    _ => {}
+                }
+            }
+            WIRE_VARINT => {
+                varint(buf, &mut pos)?;
+                if field(m, tag) == F::PackedVarint {
+                    *structs += 8;
+                }
+            }
+            WIRE_I64 => {
+                skip(buf, &mut pos, 8)?;
+                if field(m, tag) == F::PackedI64 {
+                    *structs += 8;
+                }
+            }
+            WIRE_I32 => skip(buf, &mut pos, 4)?,
+            // Groups: prost skips them; the estimate leaves them to the worst case.
+            3 | 4 => return Err(ScanError::Unsupported),
+            _ => return Err(ScanError::Malformed),
+        }
+    }
+    Ok(items)
 }
 
 /// The most memory a decoded request takes per byte of its encoding, as [`estimate`] counts it:
@@ -492,15 +534,24 @@ struct Scanner {
     has_empty: bool,
     /// [`count`]: skip what does not lead to items, check nothing.
     count_only: bool,
-    /// Whether strings are checked (UTF-8, `max_string`): not for [`count`] and [`estimate`].
-    check_strings: bool,
-    /// [`estimate`]: bytes of the structs prost would allocate for the messages seen.
-    structs: u64,
 }
 
 /// Reads a varint at `*pos` like prost (at most 10 bytes, the 10th at most 1).
-#[inline]
+#[inline(always)]
 fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, ScanError> {
+    // Keys and short lengths: one byte.
+    if let Some(&b) = buf.get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Ok(u64::from(b));
+        }
+    }
+    varint_long(buf, pos)
+}
+
+/// [`varint`] of two bytes or more.
+#[inline(never)]
+fn varint_long(buf: &[u8], pos: &mut usize) -> Result<u64, ScanError> {
     let mut value = 0u64;
     for i in 0..10 {
         let Some(&b) = buf.get(*pos) else {
@@ -585,7 +636,6 @@ impl Scanner {
         if depth > MAX_RECURSION {
             return Err(ScanError::Unsupported);
         }
-        self.structs += struct_size(m);
         let mut frame = Frame {
             depth,
             any_depth,
@@ -630,7 +680,7 @@ impl Scanner {
     /// Checks a string field: UTF-8, and `max_string` for an `AnyValue` string.
     #[inline]
     fn string(&self, s: &[u8], any_value: bool) -> Result<(), ScanError> {
-        if !self.check_strings {
+        if self.count_only {
             return Ok(());
         }
         if std::str::from_utf8(s).is_err() {
@@ -806,7 +856,46 @@ mod tests {
             let body = fixture(name);
             let scanned = scan(signal, &body, &ScanLimits::NONE).expect("scan").items;
             assert_eq!(count(signal, &body), Ok(scanned), "{name}");
+            let e = estimate(signal, &body).expect("estimate");
+            assert_eq!(e.items, scanned, "{name}");
+            // Structs and contents: more than the body, far less than the worst case.
+            let ratio = e.decoded_bytes as f64 / body.len() as f64;
+            assert!((1.5..30.0).contains(&ratio), "{name}: {ratio}");
         }
+    }
+
+    #[test]
+    fn the_estimate_counts_what_packed_numbers_decode_to() {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        // resource_metrics { scope_metrics { metrics { histogram { data_points {
+        //   bucket_counts: packed fixed64 x 1000 } } } } }, with bucket_counts as fixed64 and an
+        // exponential histogram's positive.bucket_counts as 1000 one-byte varints.
+        let packed_len = |tag: u8, bytes: &[u8]| {
+            let mut out = vec![tag];
+            push_len(&mut out, bytes.len());
+            out.extend_from_slice(bytes);
+            out
+        };
+        let buckets = packed_len(0x12, &[1u8; 1000]); // Buckets.bucket_counts, packed varints
+        let dp = packed_len(0x42, &buckets); // ExponentialHistogramDataPoint.positive
+        let hist = packed_len(0x0a, &dp); // ExponentialHistogram.data_points
+        let metric = packed_len(0x52, &hist); // Metric.exponential_histogram
+        let scope = packed_len(0x12, &metric);
+        let resource = packed_len(0x12, &scope);
+        let body = packed_len(0x0a, &resource);
+        let decoded = ExportMetricsServiceRequest::decode(body.as_slice()).expect("decodes");
+        let e = estimate(Signal::Metrics, &body).expect("estimate");
+        assert_eq!(e.items, 1);
+        let counts = match &decoded.resource_metrics[0].scope_metrics[0].metrics[0].data {
+            Some(Data::ExponentialHistogram(h)) => h.data_points[0]
+                .positive
+                .as_ref()
+                .map_or(0, |b| b.bucket_counts.len()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(counts, 1000);
+        // 1000 u64 in a Vec: 8,000 bytes, more with the growth slack.
+        assert!(e.decoded_bytes >= 16_000, "{e:?}");
     }
 
     #[test]
