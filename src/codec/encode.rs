@@ -191,38 +191,44 @@ mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 
-    #[test]
-    fn writes_the_same_bytes_as_prost_for_every_fixture() {
-        let mut checked = 0;
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-        for entry in std::fs::read_dir(dir).expect("fixtures") {
-            let sub = entry.expect("entry").path();
-            let Ok(files) = std::fs::read_dir(&sub) else {
-                continue;
-            };
-            for f in files {
-                let path = f.expect("file").path();
-                let name = path.to_string_lossy().to_string();
-                if !name.ends_with(".pb") {
-                    continue;
-                }
-                let body = std::fs::read(&path).expect("read");
-                if name.contains("traces") {
-                    let r = ExportTraceServiceRequest::decode(body.as_slice()).expect("decode");
-                    assert_eq!(traces(&r), r.encode_to_vec(), "{name}");
-                } else if name.contains("metrics") {
-                    let r = ExportMetricsServiceRequest::decode(body.as_slice()).expect("decode");
-                    assert_eq!(metrics(&r), r.encode_to_vec(), "{name}");
-                } else if name.contains("logs") {
-                    let r = ExportLogsServiceRequest::decode(body.as_slice()).expect("decode");
-                    assert_eq!(logs(&r), r.encode_to_vec(), "{name}");
-                } else {
-                    continue;
-                }
-                checked += 1;
+    /// Every `.pb` file under `dir`, at any depth.
+    fn protobuf_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("list").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                protobuf_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "pb") {
+                out.push(path);
             }
         }
-        assert!(checked >= 4, "only {checked} fixtures");
+    }
+
+    #[test]
+    fn writes_the_same_bytes_as_prost_for_every_fixture() {
+        let mut files = Vec::new();
+        protobuf_files(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")),
+            &mut files,
+        );
+        let mut checked = 0;
+        for path in &files {
+            let name = path.to_string_lossy().to_string();
+            let body = std::fs::read(path).expect("read");
+            if name.contains("traces") {
+                let r = ExportTraceServiceRequest::decode(body.as_slice()).expect("decode");
+                assert_eq!(traces(&r), r.encode_to_vec(), "{name}");
+            } else if name.contains("metrics") {
+                let r = ExportMetricsServiceRequest::decode(body.as_slice()).expect("decode");
+                assert_eq!(metrics(&r), r.encode_to_vec(), "{name}");
+            } else if name.contains("logs") {
+                let r = ExportLogsServiceRequest::decode(body.as_slice()).expect("decode");
+                assert_eq!(logs(&r), r.encode_to_vec(), "{name}");
+            } else {
+                continue;
+            }
+            checked += 1;
+        }
+        assert!(checked >= 80, "only {checked} of {} fixtures", files.len());
     }
 
     #[test]
