@@ -377,6 +377,26 @@ pub struct StackConfig<'a> {
     pub stop: &'a Arc<Stop>,
 }
 
+/// The transport client of an `otlp` or `otlphttp` exporter: sends a whole batch, or one
+/// tenant's group of it, with futures the queue's tasks can own.
+pub trait TenantClient:
+    Service<Arc<Batch>, Response = ExportOutcome, Error = BoxError, Future: Send + 'static>
+    + Service<TenantBatch, Response = ExportOutcome, Error = BoxError, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<C> TenantClient for C where
+    C: Service<Arc<Batch>, Response = ExportOutcome, Error = BoxError, Future: Send + 'static>
+        + Service<TenantBatch, Response = ExportOutcome, Error = BoxError, Future: Send + 'static>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
 /// The queue's service of an `otlp` or `otlphttp` exporter `id` of `client`: without
 /// `headers_from_resource` the plain retry → timeout → client stack (the shared, once-encoded
 /// batch goes out as it is); with it, a [`TenantSplit`] in front of that stack.
@@ -389,13 +409,7 @@ pub fn service<C>(
     stack: StackConfig<'_>,
 ) -> ExportService
 where
-    C: Service<Arc<Batch>, Response = ExportOutcome, Error = BoxError>
-        + Service<TenantBatch, Response = ExportOutcome, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
-    <C as Service<Arc<Batch>>>::Future: Send + 'static,
-    <C as Service<TenantBatch>>::Future: Send + 'static,
+    C: TenantClient,
 {
     let retries = super::retry_counter(metrics, id);
     let StackConfig {
@@ -422,13 +436,7 @@ pub fn client<C>(
     stack: StackConfig<'_>,
 ) -> Result<super::registry::Client, super::ExporterBuildError>
 where
-    C: Service<Arc<Batch>, Response = ExportOutcome, Error = BoxError>
-        + Service<TenantBatch, Response = ExportOutcome, Error = BoxError>
-        + Clone
-        + Send
-        + 'static,
-    <C as Service<Arc<Batch>>>::Future: Send + 'static,
-    <C as Service<TenantBatch>>::Future: Send + 'static,
+    C: TenantClient,
 {
     let client = built.map_err(|message| super::ExporterBuildError::Invalid {
         id: id.to_string(),
