@@ -202,11 +202,9 @@ impl Entry {
         let Ok(Ok(_turn)) =
             tokio::time::timeout(self.decoding.wait, self.decoding.turns.acquire()).await
         else {
-            let items = match (estimate, format) {
-                (Some(e), _) => e.items,
-                (None, WireFormat::Proto) => scan::count(signal, &body).unwrap_or(0),
-                (None, WireFormat::Json) => 0,
-            };
+            // Without an estimate (a small protobuf body), a quick count of its items.
+            let items =
+                estimate.map_or_else(|| scan::count(signal, &body).unwrap_or(0), |e| e.items);
             return (items, Err(IngestError::Overloaded), reserved);
         };
         let decoded = match format {
