@@ -67,6 +67,8 @@ pub struct Admission {
     /// not yet visible in the sampled heap.
     reserved: AtomicU64,
     queues: Vec<Arc<Capacity>>,
+    /// Reads the live heap now (jemalloc's count; replaced in tests).
+    heap_now: fn() -> Option<u64>,
 }
 
 /// Why a limiter would not reserve memory for a request.
@@ -103,6 +105,7 @@ impl Admission {
             heap: AtomicU64::new(read_heap().unwrap_or(0)),
             reserved: AtomicU64::new(0),
             queues,
+            heap_now: read_heap,
         }
     }
 
@@ -114,6 +117,22 @@ impl Admission {
         if bytes > self.soft {
             return Err(Refusal::TooLarge);
         }
+        match self.try_reserve(bytes) {
+            // The heap sample may be up to `check_interval` old and hold what is already gone
+            // (a request body's chunks, joined and freed just before): read it now before
+            // refusing.
+            Err(Refusal::Busy) => {
+                if let Some(heap) = (self.heap_now)() {
+                    self.heap.store(heap, Ordering::Relaxed);
+                }
+                self.try_reserve(bytes)
+            }
+            other => other,
+        }
+    }
+
+    /// [`Admission::reserve`] against the heap as last sampled.
+    fn try_reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, Refusal> {
         let heap = self.heap.load(Ordering::Relaxed);
         let mut current = self.reserved.load(Ordering::Relaxed);
         loop {
@@ -211,7 +230,10 @@ mod tests {
 
     #[test]
     fn reservations_share_one_budget_and_are_given_back_when_dropped() {
-        let a = Arc::new(Admission::new(&cfg(100), Vec::new()));
+        let a = Arc::new(Admission {
+            heap_now: || None,
+            ..Admission::new(&cfg(100), Vec::new())
+        });
         a.heap.store(10 << 20, Ordering::Relaxed);
         assert_eq!(
             a.reserve(81 << 20).err(),
@@ -244,5 +266,26 @@ mod tests {
         c.spike_limit = Some(ByteSize::mib(2));
         let fields: Vec<_> = c.problems().into_iter().map(|p| p.0).collect();
         assert_eq!(fields, ["limit", "spike_limit"]);
+    }
+
+    #[test]
+    fn a_stale_heap_sample_is_read_again_before_a_reservation_is_refused() {
+        let a = Arc::new(Admission {
+            heap_now: || Some(10 << 20),
+            ..Admission::new(&cfg(100), Vec::new())
+        });
+        // Sampled while a body was being joined (its chunks and the copy), since freed.
+        a.heap.store(70 << 20, Ordering::Relaxed);
+        let r = a
+            .reserve(35 << 20)
+            .expect("10 + 35 under the hard limit, read now");
+        assert_eq!(a.heap.load(Ordering::Relaxed), 10 << 20);
+        drop(r);
+        let busy = Arc::new(Admission {
+            heap_now: || Some(90 << 20),
+            ..Admission::new(&cfg(100), Vec::new())
+        });
+        busy.heap.store(70 << 20, Ordering::Relaxed);
+        assert_eq!(busy.reserve(35 << 20).err(), Some(Refusal::Busy));
     }
 }
