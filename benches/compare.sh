@@ -148,7 +148,8 @@ EOF
 # (and metric_names for metrics) on every signal, two destinations (OTLP/gRPC and OTLP/HTTP),
 # no filter (every span is processed and sent twice). Queues as in the pass-through config, with
 # on_full: reject on both, so a request is accepted only when both destinations have room (what
-# is accepted is what both receive).
+# is accepted is what both receive), and merged exports (sending_queue.batch with its defaults,
+# as in config/gateway.yaml: requests queued together leave as one export).
 full_config() {
   cat <<EOF
 receivers:
@@ -170,11 +171,11 @@ exporters:
   otlp/primary:
     endpoint: http://127.0.0.1:$sink_port
     compression: none
-    sending_queue: { max_bytes: 8MiB, num_consumers: 16, on_full: reject }
+    sending_queue: { max_bytes: 8MiB, num_consumers: 16, on_full: reject, batch: {} }
   otlphttp/secondary:
     endpoint: http://127.0.0.1:$sink_port
     compression: none
-    sending_queue: { max_bytes: 8MiB, num_consumers: 16, on_full: reject }
+    sending_queue: { max_bytes: 8MiB, num_consumers: 16, on_full: reject, batch: {} }
 service:
   telemetry: { logs: { level: warn }, metrics: { address: "127.0.0.1:$admin" } }
   pipelines:

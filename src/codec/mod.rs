@@ -162,6 +162,9 @@ pub struct Batch {
     items: usize,
     encoded: [OnceLock<Bytes>; 4],
     size: OnceLock<u64>,
+    /// The protobuf encodings of a merged batch's parts, in order ([`Batch::merge`]); empty
+    /// otherwise.
+    parts: Vec<Bytes>,
 }
 
 impl Batch {
@@ -174,6 +177,7 @@ impl Batch {
             items,
             encoded: Default::default(),
             size: OnceLock::new(),
+            parts: Vec::new(),
         }
     }
 
@@ -186,9 +190,45 @@ impl Batch {
             items,
             encoded: Default::default(),
             size: OnceLock::from(proto.len() as u64),
+            parts: Vec::new(),
         };
         let _ = batch.encoded[0].set(proto);
         batch
+    }
+
+    /// One batch of the items of `parts` (all of one signal), for one export: their protobuf
+    /// encodings end to end, which is the encoding of one request holding every part's resource
+    /// entries in order (a request's only field is repeated). Each part is encoded at most once
+    /// (shared with the other exporters of the part) and not copied: [`Batch::proto_parts`]
+    /// hands them out as they are. The joined encoding and the content are made only if an
+    /// exporter asks for them.
+    pub fn merge<'a>(parts: impl Iterator<Item = &'a Batch>) -> Self {
+        let (mut signal, mut items) = (Signal::Logs, 0);
+        let parts: Vec<Bytes> = parts
+            .map(|b| {
+                (signal, items) = (b.signal, items + b.items);
+                b.encoded(WireFormat::Proto, false).clone()
+            })
+            .collect();
+        Batch {
+            signal,
+            payload: OnceLock::new(),
+            items,
+            encoded: Default::default(),
+            size: OnceLock::from(parts.iter().map(|p| p.len() as u64).sum::<u64>()),
+            parts,
+        }
+    }
+
+    /// The protobuf encoding as the pieces that make it up, end to end: a merged batch's
+    /// parts, or the one encoding of any other batch. For senders that write them without
+    /// joining them first.
+    pub fn proto_parts(&self) -> Vec<Bytes> {
+        if self.parts.is_empty() {
+            vec![self.encoded(WireFormat::Proto, false).clone()]
+        } else {
+            self.parts.clone()
+        }
     }
 
     /// A batch read back from a persistent queue: its protobuf bytes are already known.
@@ -207,10 +247,16 @@ impl Batch {
         })
     }
 
-    /// The content (decoded on first use for a [`Batch::from_proto`] batch).
+    /// The content (decoded on first use for a [`Batch::from_proto`] or [`Batch::merge`]
+    /// batch).
     pub fn payload(&self) -> &Payload {
         self.payload.get_or_init(|| {
-            let proto = self.encoded[0].get().cloned().unwrap_or_default();
+            let proto = if self.parts.is_empty() {
+                self.encoded[0].get().cloned().unwrap_or_default()
+            } else {
+                // Joins the parts (never decodes: a merged batch's encoding is its parts').
+                self.encoded(WireFormat::Proto, false).clone()
+            };
             // from_proto's caller checked that the bytes decode.
             Payload::decode_proto(self.signal, proto).unwrap_or_else(|e| {
                 tracing::error!(error = %e, "forwarded request does not decode");
@@ -237,27 +283,34 @@ impl Batch {
             (WireFormat::Proto, true) => 2,
             (WireFormat::Json, true) => 3,
         };
-        self.encoded[slot].get_or_init(|| {
-            if gzip {
-                Bytes::from(gzip_bytes(self.encoded(format, false)))
-            } else {
-                Bytes::from(match format {
-                    WireFormat::Proto => self.payload().encode_proto(),
-                    WireFormat::Json => self.payload().encode_json(),
-                })
+        self.encoded[slot].get_or_init(|| match (format, gzip) {
+            (WireFormat::Proto, true) => Bytes::from(gzip_all(self.proto_parts().iter())),
+            (WireFormat::Json, true) => Bytes::from(gzip_bytes(self.encoded(format, false))),
+            (WireFormat::Proto, false) if !self.parts.is_empty() => {
+                Bytes::from(self.parts.concat())
             }
+            (WireFormat::Proto, false) => Bytes::from(self.payload().encode_proto()),
+            (WireFormat::Json, false) => Bytes::from(self.payload().encode_json()),
         })
     }
 }
 
-/// gzip-compresses `data` (default level).
+/// gzip-compresses `data` (fast level).
 pub fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    gzip_all(std::iter::once(&data))
+}
+
+/// gzip-compresses the pieces of `data`, end to end, into one stream (fast level).
+fn gzip_all<'a, T: AsRef<[u8]> + 'a>(data: impl Iterator<Item = &'a T> + Clone) -> Vec<u8> {
+    let len: usize = data.clone().map(|d| d.as_ref().len()).sum();
     let mut enc = GzEncoder::new(
-        Vec::with_capacity(data.len() / 4 + 64),
+        Vec::with_capacity(len / 4 + 64),
         flate2::Compression::fast(),
     );
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(data);
+    for piece in data {
+        // Writing into a Vec cannot fail.
+        let _ = enc.write_all(piece.as_ref());
+    }
     enc.finish().unwrap_or_default()
 }
 
@@ -281,6 +334,49 @@ mod tests {
         );
         assert_eq!(batch.size_bytes(), proto.len() as u64);
         assert_eq!(batch.payload(), &Payload::Traces(req));
+    }
+
+    #[test]
+    fn merged_batches_are_one_request_with_every_part_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let read = |name: &str| {
+            let body = std::fs::read(format!("{dir}/{name}")).expect("fixture");
+            ExportLogsServiceRequest::decode(body.as_slice()).expect("decode")
+        };
+        let a = read("tool-secrets-protobuf/004_logs.pb");
+        let b = read("codex-0.169.0/app-server-turn-cost/002_logs.pb");
+        // One decoded part and one forwarded as bytes: both kinds of batch merge.
+        let first = Batch::new(a.clone().into());
+        let second =
+            Batch::from_proto(Signal::Logs, Bytes::from(b.encode_to_vec()), b.item_count());
+        let merged = Batch::merge([&first, &second, &first].into_iter());
+        let parts = merged.proto_parts();
+        assert_eq!(parts.len(), 3, "the parts as they are");
+        assert_eq!(
+            parts[0].as_ptr(),
+            first.encoded(WireFormat::Proto, false).as_ptr(),
+            "shared, not copied"
+        );
+        // The resource entries end to end, not joined (that is the batch processor's work).
+        let mut want = a.clone();
+        want.resource_logs.extend(b.resource_logs);
+        want.resource_logs.extend(a.resource_logs);
+        assert_eq!(merged.items(), want.item_count());
+        assert_eq!(merged.signal(), Signal::Logs);
+        assert_eq!(merged.payload(), &Payload::Logs(want));
+        assert_eq!(
+            merged.size_bytes(),
+            2 * first.size_bytes() + second.size_bytes()
+        );
+        let joined = merged.encoded(WireFormat::Proto, false);
+        assert_eq!(joined.as_ref(), parts.concat().as_slice());
+        let mut gunzipped = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(merged.encoded(WireFormat::Proto, true).as_ref()),
+            &mut gunzipped,
+        )
+        .expect("gunzip");
+        assert_eq!(gunzipped.as_slice(), joined.as_ref());
     }
 
     #[test]

@@ -195,6 +195,55 @@ pub struct QueueConfig {
     /// at the deadline. Default `5s`.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: ConfigDuration,
+    /// Merge queued requests into larger exports (see [`QueueBatchConfig`]). Default: off, each
+    /// request is exported as it was accepted.
+    #[serde(default)]
+    pub batch: Option<QueueBatchConfig>,
+}
+
+/// `sending_queue: batch:`: a worker merges the requests waiting in the queue into one export
+/// (the Collector's exporter batching). Requests are merged after they are queued, so the
+/// client's answer still means "in this exporter's queue" (durably, with `storage:`), unlike a
+/// `batch` processor, which answers before the data reaches any queue. The protobuf encodings
+/// are joined as they are (their resource and scope lists end to end), so nothing is decoded
+/// again for protobuf exporters. Only requests of one signal are merged.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueBatchConfig {
+    /// How long a worker waits, from the first request it took, for more requests to reach
+    /// `min_size` (or `min_bytes`) before it exports what it has. `0s`: merge only what is queued already, never
+    /// wait. Default `200ms`.
+    #[serde(default = "default_flush_timeout")]
+    pub flush_timeout: ConfigDuration,
+    /// Items (spans, data points, log records) that make an export worth sending at once.
+    /// Default 8192.
+    #[serde(default = "default_batch_min", deserialize_with = "units::uint")]
+    pub min_size: usize,
+    /// Encoded bytes that make an export worth sending at once, whatever its items: large
+    /// requests gain little from merging and would only wait and take memory. Default
+    /// `128KiB`.
+    #[serde(default = "default_batch_min_bytes")]
+    pub min_bytes: ByteSize,
+    /// Most items in one merged export; a request that would go over it starts the next export
+    /// (a single larger request is sent alone, never split). 0: no limit. Default 0.
+    #[serde(default, deserialize_with = "units::uint")]
+    pub max_size: usize,
+    /// Most encoded bytes in one merged export, as `max_size` (a single larger request is sent
+    /// alone). Default `4MiB`, the default receive limit of gRPC servers.
+    #[serde(default = "default_batch_max_bytes")]
+    pub max_bytes: ByteSize,
+}
+
+impl Default for QueueBatchConfig {
+    fn default() -> Self {
+        QueueBatchConfig {
+            flush_timeout: default_flush_timeout(),
+            min_size: default_batch_min(),
+            min_bytes: default_batch_min_bytes(),
+            max_size: 0,
+            max_bytes: default_batch_max_bytes(),
+        }
+    }
 }
 
 impl Default for QueueConfig {
@@ -207,6 +256,7 @@ impl Default for QueueConfig {
             on_full: OnFull::Drop,
             storage: None,
             shutdown_grace: default_shutdown_grace(),
+            batch: None,
         }
     }
 }
@@ -281,6 +331,18 @@ fn default_recovery_interval() -> ConfigDuration {
 fn default_shutdown_grace() -> ConfigDuration {
     ConfigDuration::secs(5)
 }
+fn default_flush_timeout() -> ConfigDuration {
+    ConfigDuration(std::time::Duration::from_millis(200))
+}
+fn default_batch_min() -> usize {
+    8192
+}
+fn default_batch_min_bytes() -> ByteSize {
+    ByteSize(128 * 1024)
+}
+fn default_batch_max_bytes() -> ByteSize {
+    ByteSize::mib(4)
+}
 
 /// Checks an exporter's `tls:` files (`path`: the section holding `tls:`), and warns about
 /// settings that do nothing or weaken it; `uses_tls` tells whether the endpoint uses TLS.
@@ -346,6 +408,20 @@ pub fn check_queue(path: &str, q: &QueueConfig, out: &mut Vec<Diagnostic>) {
             join(&path, "storage.recovery_interval"),
             "must be above 0",
         ));
+    }
+    if let Some(b) = &q.batch {
+        if b.max_size > 0 && b.max_size < b.min_size {
+            out.push(Diagnostic::error(
+                join(&path, "batch.max_size"),
+                format!("must be 0 (no limit) or at least min_size ({})", b.min_size),
+            ));
+        }
+        if b.max_bytes.0 == 0 {
+            out.push(Diagnostic::error(
+                join(&path, "batch.max_bytes"),
+                "must be above 0",
+            ));
+        }
     }
 }
 

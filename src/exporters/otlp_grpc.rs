@@ -52,7 +52,7 @@ fn default_timeout() -> ConfigDuration {
 use super::classify;
 use super::ExportOutcome;
 use crate::base::tls::{self, TlsError};
-use crate::codec::{rpc, Batch, WireFormat};
+use crate::codec::{rpc, Batch};
 use bytes::{BufMut, Bytes};
 use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
@@ -191,8 +191,7 @@ impl GrpcExport {
         grpc.ready()
             .await
             .map_err(|e| tonic::Status::from_error(Box::new(e)))?;
-        let body = batch.encoded(WireFormat::Proto, false).clone();
-        let mut request = tonic::Request::new(body);
+        let mut request = tonic::Request::new(batch.proto_parts());
         *request.metadata_mut() = (*self.metadata).clone();
         for (key, value) in tenant.into_iter().flatten() {
             if let (Ok(k), Ok(v)) = (
@@ -355,7 +354,7 @@ pub struct BytesEncoder;
 pub struct ResponseDecoder;
 
 impl Codec for PassThroughCodec {
-    type Encode = Bytes;
+    type Encode = Vec<Bytes>;
     type Decode = rpc::ExportResponse;
     type Encoder = BytesEncoder;
     type Decoder = ResponseDecoder;
@@ -370,11 +369,14 @@ impl Codec for PassThroughCodec {
 }
 
 impl Encoder for BytesEncoder {
-    type Item = Bytes;
+    type Item = Vec<Bytes>;
     type Error = tonic::Status;
 
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        dst.put_slice(&item);
+    /// Writes the pieces of one encoded message end to end (a merged batch's parts).
+    fn encode(&mut self, item: Vec<Bytes>, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        for piece in &item {
+            dst.put_slice(piece);
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use super::tenant::{self, HeadersFromResource, StackConfig};
 use super::ExporterBuildError;
 use crate::base::diagnostic::{join, Diagnostic};
 use crate::telemetry::metrics::SelfMetrics;
+use bytes::Bytes;
 use processors::units::ConfigDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -241,6 +242,47 @@ fn rejected_in(body: &[u8], format: WireFormat, signal: Signal) -> u64 {
     rejected.unwrap_or(0).max(0) as u64
 }
 
+/// A request body of `parts` end to end, its length known up front (sent as Content-Length).
+fn parts_body(mut parts: Vec<Bytes>) -> reqwest::Body {
+    if parts.len() == 1 {
+        return reqwest::Body::from(parts.remove(0));
+    }
+    reqwest::Body::wrap(PartsBody {
+        left: parts.iter().map(|p| p.len() as u64).sum(),
+        parts: parts.into(),
+    })
+}
+
+/// [`parts_body`]'s body: one data frame per part.
+struct PartsBody {
+    parts: std::collections::VecDeque<Bytes>,
+    left: u64,
+}
+
+impl http_body::Body for PartsBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let next = self.parts.pop_front();
+        if let Some(part) = &next {
+            self.left -= part.len() as u64;
+        }
+        std::task::Poll::Ready(next.map(|p| Ok(http_body::Frame::data(p))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.left)
+    }
+}
+
 impl HttpExport {
     /// The POST of one attempt for `batch` (no retry, not yet sent): URL of its signal, static
     /// headers with `tenant` headers replacing those of the same name, content type, body. `None`
@@ -251,7 +293,11 @@ impl HttpExport {
         tenant: Option<&[(String, String)]>,
     ) -> Option<reqwest::RequestBuilder> {
         let url = self.urls[batch.signal() as usize].clone()?;
-        let body = batch.encoded(self.format, self.gzip).clone();
+        let body = match (self.format, self.gzip) {
+            // A merged batch's parts go out as they are, without joining them first.
+            (WireFormat::Proto, false) => parts_body(batch.proto_parts()),
+            _ => reqwest::Body::from(batch.encoded(self.format, self.gzip).clone()),
+        };
         let content_type = match self.format {
             WireFormat::Proto => "application/x-protobuf",
             WireFormat::Json => "application/json",

@@ -3,7 +3,9 @@
 //! full queue is a counted drop for this exporter alone (`on_full: drop`) or a refusal of the
 //! whole request before anything is enqueued anywhere (`on_full: reject`). Bounds are requests
 //! and encoded bytes. A persistent queue ([`super::persistent`]) writes each batch durably
-//! before the client is answered; workers delete what they delivered.
+//! before the client is answered; workers delete what they delivered. With
+//! `sending_queue.batch` ([`Merge`]), a worker sends the requests queued behind the one it took
+//! as one export, their protobuf encodings joined ([`Batch::merge`]).
 //!
 //! Each batch is sent by a task of its own, so that a worker aborted at the shutdown deadline
 //! does not cut off a request already on the wire: from the deadline ([`Stop`]) no attempt
@@ -16,6 +18,7 @@ use super::persistent::{Durable, StoreHandle};
 use super::{ExportOutcome, ExportService};
 use crate::codec::Batch;
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,6 +41,8 @@ pub struct ExporterStats {
     pub shutdown_dropped: SignalCounters,
     /// Items reloaded from the persistent queue at start.
     pub recovered: SignalCounters,
+    /// Queued requests sent merged with others (`sending_queue.batch`).
+    merged: Counter,
     /// Losses and write failures of the persistent queue.
     pub store: Arc<super::persistent::StoreCounters>,
     queue_size: Gauge,
@@ -70,6 +75,7 @@ impl ExporterStats {
             enqueue_failed: c(names::EXPORTER_ENQUEUE_FAILED),
             shutdown_dropped: c(names::EXPORTER_SHUTDOWN_DROPPED),
             recovered: c(names::EXPORTER_QUEUE_RECOVERED),
+            merged: m.request_counter(names::EXPORTER_MERGED_REQUESTS, "exporter", id),
             store: Arc::new(super::persistent::StoreCounters::new(m, id)),
             queue_size: m.gauge(names::EXPORTER_QUEUE_SIZE, "exporter", id),
             queue_bytes: m.gauge(names::EXPORTER_QUEUE_BYTES, "exporter", id),
@@ -247,6 +253,13 @@ impl Feed {
 }
 
 impl QueueCore {
+    /// Counts an entry taken off the queue as in flight (until its send is answered).
+    fn taken(&self, e: Entry) -> Entry {
+        let slot = &self.stats.in_flight.items[e.batch.signal() as usize];
+        slot.fetch_add(e.batch.items() as u64, Ordering::SeqCst);
+        e
+    }
+
     /// Gives an entry's room back.
     pub fn release(&self, e: &Entry) {
         self.cap.release(e.bytes);
@@ -362,8 +375,16 @@ impl QueueSender {
 /// The receiving side: consumed by the workers.
 pub struct QueueReceiver {
     core: QueueCore,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>,
+    rx: Arc<Mutex<Intake>>,
     store: Option<StoreHandle>,
+}
+
+/// The workers' end of the queue, taken by one worker at a time.
+struct Intake {
+    rx: mpsc::UnboundedReceiver<Entry>,
+    /// A request taken off the queue that did not fit the last merged export: the next export
+    /// starts with it, whichever worker takes it. Counted as in flight.
+    carry: Option<Entry>,
 }
 
 /// A queue bounded by `max_requests` and `max_bytes`.
@@ -397,7 +418,7 @@ pub fn bounded(
         },
         QueueReceiver {
             core,
-            rx: Arc::new(Mutex::new(rx)),
+            rx: Arc::new(Mutex::new(Intake { rx, carry: None })),
             store: None,
         },
     )
@@ -434,14 +455,22 @@ impl QueueReceiver {
         self.store.is_some()
     }
 
-    /// Starts `consumers` workers sending through `service` into `tasks`.
-    pub fn spawn_workers(&self, consumers: usize, service: ExportService, tasks: &mut JoinSet<()>) {
+    /// Starts `consumers` workers sending through `service` into `tasks`, each export one
+    /// request or, with `merge`, several merged.
+    pub fn spawn_workers(
+        &self,
+        consumers: usize,
+        merge: Option<Merge>,
+        service: ExportService,
+        tasks: &mut JoinSet<()>,
+    ) {
         for _ in 0..consumers.max(1) {
             tasks.spawn(worker(
                 self.core.clone(),
                 self.rx.clone(),
                 service.clone(),
                 self.store.clone(),
+                merge,
             ));
         }
     }
@@ -457,8 +486,10 @@ impl QueueReceiver {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let mut left = stats.in_flight.cut_off.swap(0, Ordering::SeqCst);
-        let mut rx = self.rx.lock().await;
-        while let Ok(entry) = rx.try_recv() {
+        let mut intake = self.rx.lock().await;
+        // A carried request is counted with the in-flight items below.
+        intake.carry = None;
+        while let Ok(entry) = intake.rx.try_recv() {
             self.core.release(&entry);
             if self.store.is_none() {
                 stats
@@ -485,28 +516,114 @@ impl QueueReceiver {
 
 async fn worker(
     core: QueueCore,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>,
+    intake: Arc<Mutex<Intake>>,
     svc: ExportService,
     store: Option<StoreHandle>,
+    merge: Option<Merge>,
 ) {
     // Aborted at the shutdown deadline (dropped before the queue closed): the deadline is here.
     let aborted = StopOnDrop(Some(core.stop.clone()));
     loop {
-        let next = { rx.lock().await.recv().await };
-        let Some(entry) = next else { break };
-        let send = tokio::spawn(send(core.clone(), svc.clone(), entry, store.clone()));
+        let parts = {
+            let mut intake = intake.lock().await;
+            take(&core, &mut intake, merge.as_ref()).await
+        };
+        if parts.is_empty() {
+            break;
+        }
+        let send = tokio::spawn(send(core.clone(), svc.clone(), parts, store.clone()));
         let _ = send.await;
     }
     aborted.disarm();
 }
 
-/// Sends one entry and counts the outcome. Runs as a task of its own: see the module doc.
-async fn send(core: QueueCore, mut svc: ExportService, entry: Entry, store: Option<StoreHandle>) {
+/// `sending_queue.batch`, resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct Merge {
+    /// Longest wait for more requests after the first.
+    pub flush_timeout: Duration,
+    /// Items that end the wait.
+    pub min_items: usize,
+    /// Encoded bytes that end the wait.
+    pub min_bytes: u64,
+    /// Most items in one export (0: no limit).
+    pub max_items: usize,
+    /// Most encoded bytes in one export.
+    pub max_bytes: u64,
+}
+
+impl Merge {
+    /// Whether `next` may join an export of `items` items and `bytes` bytes of `signal`.
+    fn fits(&self, signal: processors::Signal, items: usize, bytes: u64, next: &Entry) -> bool {
+        next.batch.signal() == signal
+            && (self.max_items == 0 || items + next.batch.items() <= self.max_items)
+            && bytes.saturating_add(next.bytes) <= self.max_bytes
+    }
+}
+
+/// Takes the next export's requests off the queue: one, or with `merge` as many as fit, waiting
+/// up to its `flush_timeout` (never past the stop signal) for `min_items` or `min_bytes`. Empty once the
+/// queue is closed and drained. Every request taken counts as in flight from here, so one held
+/// by a worker aborted at the deadline is still counted (`count_leftovers`).
+async fn take(core: &QueueCore, intake: &mut Intake, merge: Option<&Merge>) -> Vec<Entry> {
+    let Intake { rx, carry } = intake;
+    let first = match carry.take() {
+        Some(e) => e,
+        None => match rx.recv().await {
+            Some(e) => core.taken(e),
+            None => return Vec::new(),
+        },
+    };
+    let Some(m) = merge else {
+        return vec![first];
+    };
+    let signal = first.batch.signal();
+    let (mut items, mut bytes) = (first.batch.items(), first.bytes);
+    let mut parts = vec![first];
+    let deadline = tokio::time::Instant::now() + m.flush_timeout;
+    while items < m.min_items && bytes < m.min_bytes && !core.stop.is_stopped() {
+        let next = match rx.try_recv() {
+            Ok(e) => e,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                e = rx.recv() => match e {
+                    Some(e) => e,
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+                () = core.stop.stopped() => break,
+            },
+        };
+        let next = core.taken(next);
+        if !m.fits(signal, items, bytes, &next) {
+            *carry = Some(next);
+            break;
+        }
+        items += next.batch.items();
+        bytes = bytes.saturating_add(next.bytes);
+        parts.push(next);
+    }
+    parts
+}
+
+/// Sends one export (one request, or several merged) and counts the outcome. Runs as a task of
+/// its own: see the module doc.
+async fn send(
+    core: QueueCore,
+    mut svc: ExportService,
+    parts: Vec<Entry>,
+    store: Option<StoreHandle>,
+) {
     let stats = &core.stats;
-    let batch = entry.batch.clone();
+    let batch = match parts.as_slice() {
+        [one] => one.batch.clone(),
+        _ => {
+            stats.merged.inc_by(parts.len() as u64);
+            Arc::new(Batch::merge(parts.iter().map(|e| e.batch.as_ref())))
+        }
+    };
     let (signal, items) = (batch.signal(), batch.items() as u64);
     let slot = &stats.in_flight.items[signal as usize];
-    slot.fetch_add(items, Ordering::SeqCst);
     let started = Instant::now();
     let sending = InFlight::start(&stats.in_flight.requests);
     let call = async {
@@ -527,7 +644,9 @@ async fn send(core: QueueCore, mut svc: ExportService, entry: Entry, store: Opti
         return;
     }
     drop(sending);
-    core.release(&entry);
+    for e in &parts {
+        core.release(e);
+    }
     let at_deadline = match &result {
         None => true,
         Some(Err(e)) => core.stop.is_stopped() && super::retry::RetryPolicy::classify(e).0,
@@ -541,8 +660,10 @@ async fn send(core: QueueCore, mut svc: ExportService, entry: Entry, store: Opti
         }
         return;
     }
-    if let (Some(store), Some(key)) = (&store, entry.key) {
-        store.delete(key);
+    if let Some(store) = &store {
+        for key in parts.iter().filter_map(|e| e.key) {
+            store.delete(key);
+        }
     }
     match result {
         Some(Ok(ExportOutcome { rejected, dropped })) => {
@@ -553,11 +674,11 @@ async fn send(core: QueueCore, mut svc: ExportService, entry: Entry, store: Opti
             if rejected > 0 {
                 crate::telemetry::warn_rate_limited(&core.id, "backend rejected part of a batch");
             }
-            tracing::debug!(exporter = %core.id, %signal, items, elapsed = ?started.elapsed(), "exported");
+            tracing::debug!(exporter = %core.id, %signal, items, requests = parts.len(), elapsed = ?started.elapsed(), "exported");
         }
         Some(Err(err)) => {
             stats.failed.add(signal, items);
-            tracing::warn!(exporter = %core.id, %signal, items, error = %err, "export failed; batch dropped");
+            tracing::warn!(exporter = %core.id, %signal, items, requests = parts.len(), error = %err, "export failed; batch dropped");
         }
         None => {}
     }
@@ -600,6 +721,134 @@ impl Drop for InFlight<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Payload;
+    use processors::Signal;
+
+    fn batch(signal: Signal, items: usize) -> Arc<Batch> {
+        let file = match signal {
+            Signal::Traces => "001_traces.pb",
+            Signal::Metrics => "003_metrics.pb",
+            Signal::Logs => "004_logs.pb",
+        };
+        let path = format!(
+            "{}/tests/fixtures/tool-secrets-protobuf/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read(path).expect("fixture");
+        let payload = Payload::decode_proto(signal, body.into()).expect("decode");
+        let mut parts = payload.split(1).into_iter();
+        let mut one = parts.next().expect("an item");
+        for part in parts.take(items - 1) {
+            one.absorb(part);
+        }
+        assert_eq!(one.item_count(), items);
+        Arc::new(Batch::new(one))
+    }
+
+    #[tokio::test]
+    async fn merging_takes_one_signal_at_a_time_within_the_bounds_and_carries_the_rest() {
+        let m = crate::telemetry::metrics::SelfMetrics::new();
+        let stats = ExporterStats::new(&m, "otlp/test", 100);
+        let (sender, receiver) = bounded("otlp/test", 100, 1 << 30, OnFull::Drop, stats);
+        let queued = [
+            (Signal::Logs, 2),
+            (Signal::Logs, 2),
+            (Signal::Traces, 1),
+            (Signal::Traces, 1),
+            (Signal::Logs, 3),
+            (Signal::Logs, 2),
+            (Signal::Logs, 2),
+        ];
+        for (signal, items) in queued {
+            assert!(sender.try_send(batch(signal, items)));
+        }
+        drop(sender);
+        let merge = Merge {
+            flush_timeout: Duration::from_secs(60),
+            min_items: 5,
+            min_bytes: 1 << 30,
+            max_items: 5,
+            max_bytes: 1 << 30,
+        };
+        let mut exports = Vec::new();
+        loop {
+            let mut intake = receiver.rx.lock().await;
+            let parts = take(&receiver.core, &mut intake, Some(&merge)).await;
+            if parts.is_empty() {
+                break;
+            }
+            let shape: Vec<_> = parts
+                .iter()
+                .map(|e| (e.batch.signal(), e.batch.items()))
+                .collect();
+            exports.push(shape);
+        }
+        use Signal::{Logs, Traces};
+        assert_eq!(
+            exports,
+            vec![
+                vec![(Logs, 2), (Logs, 2)],
+                vec![(Traces, 1), (Traces, 1)],
+                vec![(Logs, 3), (Logs, 2)],
+                vec![(Logs, 2)],
+            ],
+            "a closed queue ends the wait; another signal or max_size starts the next export"
+        );
+        let in_flight = &receiver.core.stats.in_flight.items;
+        assert_eq!(in_flight[Signal::Logs as usize].load(Ordering::SeqCst), 11);
+        assert_eq!(in_flight[Signal::Traces as usize].load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_of_min_bytes_leaves_at_once_without_waiting() {
+        let m = crate::telemetry::metrics::SelfMetrics::new();
+        let stats = ExporterStats::new(&m, "otlp/test", 100);
+        let (sender, receiver) = bounded("otlp/test", 100, 1 << 30, OnFull::Drop, stats);
+        let big = batch(Signal::Traces, 3);
+        assert!(sender.try_send(big.clone()));
+        assert!(sender.try_send(big.clone()));
+        let merge = Merge {
+            flush_timeout: Duration::from_secs(60),
+            min_items: 1_000_000,
+            min_bytes: big.size_bytes(),
+            max_items: 0,
+            max_bytes: 1 << 30,
+        };
+        let mut intake = receiver.rx.lock().await;
+        for _ in 0..2 {
+            let take = take(&receiver.core, &mut intake, Some(&merge));
+            let parts = tokio::time::timeout(Duration::from_secs(10), take)
+                .await
+                .expect("no wait for the flush timeout");
+            assert_eq!(parts.len(), 1, "each request is min_bytes on its own");
+        }
+        drop(sender);
+    }
+
+    #[tokio::test]
+    async fn a_merging_take_waits_for_the_flush_timeout_at_most() {
+        let m = crate::telemetry::metrics::SelfMetrics::new();
+        let stats = ExporterStats::new(&m, "otlp/test", 100);
+        let (sender, receiver) = bounded("otlp/test", 100, 1 << 30, OnFull::Drop, stats);
+        assert!(sender.try_send(batch(Signal::Logs, 1)));
+        let merge = Merge {
+            flush_timeout: Duration::from_millis(200),
+            min_items: 100,
+            min_bytes: 1 << 30,
+            max_items: 0,
+            max_bytes: 1 << 30,
+        };
+        let started = tokio::time::Instant::now();
+        let mut intake = receiver.rx.lock().await;
+        let parts = take(&receiver.core, &mut intake, Some(&merge)).await;
+        assert_eq!(parts.len(), 1);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        drop(sender);
+    }
 
     #[test]
     fn capacity_bounds_requests_and_bytes_and_admits_one_oversized_request_when_empty() {

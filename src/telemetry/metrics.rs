@@ -49,6 +49,8 @@ pub mod names {
     pub const EXPORTER_QUEUE_CAPACITY: &str = "gateway_exporter_queue_capacity";
     /// Retry attempts of an exporter (requests).
     pub const EXPORTER_RETRIES: &str = "gateway_exporter_retries";
+    /// Queued requests an exporter sent merged with others (`sending_queue.batch`).
+    pub const EXPORTER_MERGED_REQUESTS: &str = "gateway_exporter_merged_requests";
     /// Audit events of a processor: `{processor, event, rule}` (e.g. redactions per rule). Rule
     /// labels come from config (rule names, detector names), never from request content.
     pub const PROCESSOR_EVENTS: &str = "gateway_processor_events";
@@ -158,6 +160,9 @@ fn help(stem: &str) -> &'static str {
             "Failed commits of the persistent queue (disk full, I/O errors)"
         }
         names::EXPORTER_RETRIES => "Retry attempts of an exporter",
+        names::EXPORTER_MERGED_REQUESTS => {
+            "Queued requests an exporter sent merged with others into one export"
+        }
         names::EXPORTER_QUEUE_SIZE => "Requests the exporter holds (waiting or being sent)",
         names::EXPORTER_QUEUE_BYTES => "Encoded bytes the exporter holds (waiting or being sent)",
         names::EXPORTER_QUEUE_CAPACITY => "Capacity of the exporter queue in requests",

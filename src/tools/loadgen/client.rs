@@ -167,7 +167,7 @@ impl Conn {
             Conn::Grpc { grpc, path } => {
                 grpc.ready().await.map_err(|e| format!("connect: {e}"))?;
                 grpc.unary(
-                    tonic::Request::new(body.clone()),
+                    tonic::Request::new(vec![body.clone()]),
                     path.clone(),
                     PassThroughCodec,
                 )
