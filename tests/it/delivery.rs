@@ -1943,3 +1943,36 @@ async fn a_persistent_queue_deletes_every_request_of_a_merged_export() {
     );
     assert!(gw.stop().await.success(), "{}", gw.output_report());
 }
+
+/// An `otlphttp` exporter sending JSON merges too: the requests queued together are decoded
+/// once, as one, and leave as one JSON body holding every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_exporter_sends_merged_requests_as_one_body() {
+    let _shared = QUIET.read().await;
+    let backend = FakeBackend::http().await;
+    let base = base_logs();
+    let records = fixtures::count_log_records(std::slice::from_ref(&base));
+    let (http_port, admin_port) = (free_port(), free_port());
+    let yaml = gateway_yaml(
+        http_port,
+        admin_port,
+        &format!(
+            r#"exporters:
+  otlphttp/json:
+    endpoint: {}
+    encoding: json
+    sending_queue: {{ num_consumers: 1, batch: {{ flush_timeout: 2s, min_size: 1000000 }} }}"#,
+            backend.endpoint()
+        ),
+        "  pipelines:\n    logs: { receivers: [otlp], exporters: [otlphttp/json] }",
+    );
+    let mut gw = Gateway::start(&yaml, &[http_port, admin_port]).await;
+    send_all(&Client::new(http_port), &base, 0..6).await;
+    let expected: HashSet<String> = (0..6).flat_map(|i| log_ids_of(i, records)).collect();
+    expect_log_ids(&backend, &expected, Duration::from_secs(10)).await;
+    let requests = backend.requests();
+    assert_eq!(requests.len(), 1, "one export for the 6 requests");
+    assert_eq!(requests[0].header("content-type"), Some("application/json"));
+    assert_eq!(backend.log_record_count(), 6 * records, "each record once");
+    assert!(gw.stop().await.success(), "{}", gw.output_report());
+}
