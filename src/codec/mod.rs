@@ -223,11 +223,11 @@ impl Batch {
     /// The protobuf encoding as the pieces that make it up, end to end: a merged batch's
     /// parts, or the one encoding of any other batch. For senders that write them without
     /// joining them first.
-    pub fn proto_parts(&self) -> Vec<Bytes> {
+    pub fn proto_parts(&self) -> &[Bytes] {
         if self.parts.is_empty() {
-            vec![self.encoded(WireFormat::Proto, false).clone()]
+            std::slice::from_ref(self.encoded(WireFormat::Proto, false))
         } else {
-            self.parts.clone()
+            &self.parts
         }
     }
 
@@ -284,7 +284,7 @@ impl Batch {
             (WireFormat::Json, true) => 3,
         };
         self.encoded[slot].get_or_init(|| match (format, gzip) {
-            (WireFormat::Proto, true) => Bytes::from(gzip_all(self.proto_parts().iter())),
+            (WireFormat::Proto, true) => Bytes::from(gzip_all(self.proto_parts())),
             (WireFormat::Json, true) => Bytes::from(gzip_bytes(self.encoded(format, false))),
             (WireFormat::Proto, false) if !self.parts.is_empty() => {
                 Bytes::from(self.parts.concat())
@@ -297,12 +297,12 @@ impl Batch {
 
 /// gzip-compresses `data` (fast level).
 pub fn gzip_bytes(data: &[u8]) -> Vec<u8> {
-    gzip_all(std::iter::once(&data))
+    gzip_all(&[data])
 }
 
 /// gzip-compresses the pieces of `data`, end to end, into one stream (fast level).
-fn gzip_all<'a, T: AsRef<[u8]> + 'a>(data: impl Iterator<Item = &'a T> + Clone) -> Vec<u8> {
-    let len: usize = data.clone().map(|d| d.as_ref().len()).sum();
+fn gzip_all(data: &[impl AsRef<[u8]>]) -> Vec<u8> {
+    let len: usize = data.iter().map(|d| d.as_ref().len()).sum();
     let mut enc = GzEncoder::new(
         Vec::with_capacity(len / 4 + 64),
         flate2::Compression::fast(),

@@ -72,7 +72,7 @@ pub struct Exporter {
     receiver: QueueReceiver,
     service: ExportService,
     consumers: usize,
-    merge: Option<queue::Merge>,
+    merge: Option<config::QueueBatchConfig>,
     store: Option<persistent::Store>,
     balancer: Option<loadbalancing::Pending>,
 }
@@ -151,13 +151,7 @@ impl Exporter {
             receiver,
             service,
             consumers: queue_cfg.num_consumers,
-            merge: queue_cfg.batch.as_ref().map(|b| queue::Merge {
-                flush_timeout: b.flush_timeout.0,
-                min_items: b.min_size,
-                min_bytes: b.min_bytes.0,
-                max_items: b.max_size,
-                max_bytes: b.max_bytes.0,
-            }),
+            merge: queue_cfg.batch.clone(),
             store,
             balancer,
         })
@@ -172,7 +166,7 @@ impl Exporter {
     /// holding a sender is gone, the workers drain the queue and stop.
     pub fn start(self, tasks: &mut JoinSet<()>) -> RunningExporter {
         self.receiver
-            .spawn_workers(self.consumers, self.merge, self.service, tasks);
+            .spawn_workers(self.consumers, self.merge.as_ref(), self.service, tasks);
         let balancer = self.balancer.map(|pending| {
             let b = pending.balancer();
             tasks.spawn(pending.run());

@@ -191,7 +191,7 @@ impl GrpcExport {
         grpc.ready()
             .await
             .map_err(|e| tonic::Status::from_error(Box::new(e)))?;
-        let mut request = tonic::Request::new(batch.proto_parts());
+        let mut request = tonic::Request::new(batch.proto_parts().to_vec());
         *request.metadata_mut() = (*self.metadata).clone();
         for (key, value) in tenant.into_iter().flatten() {
             if let (Ok(k), Ok(v)) = (

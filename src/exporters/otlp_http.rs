@@ -243,21 +243,15 @@ fn rejected_in(body: &[u8], format: WireFormat, signal: Signal) -> u64 {
 }
 
 /// A request body of `parts` end to end, its length known up front (sent as Content-Length).
-fn parts_body(mut parts: Vec<Bytes>) -> reqwest::Body {
-    if parts.len() == 1 {
-        return reqwest::Body::from(parts.remove(0));
+fn parts_body(parts: &[Bytes]) -> reqwest::Body {
+    match parts {
+        [one] => reqwest::Body::from(one.clone()),
+        _ => reqwest::Body::wrap(PartsBody(parts.iter().cloned().collect())),
     }
-    reqwest::Body::wrap(PartsBody {
-        left: parts.iter().map(|p| p.len() as u64).sum(),
-        parts: parts.into(),
-    })
 }
 
 /// [`parts_body`]'s body: one data frame per part.
-struct PartsBody {
-    parts: std::collections::VecDeque<Bytes>,
-    left: u64,
-}
+struct PartsBody(std::collections::VecDeque<Bytes>);
 
 impl http_body::Body for PartsBody {
     type Data = Bytes;
@@ -267,19 +261,15 @@ impl http_body::Body for PartsBody {
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        let next = self.parts.pop_front();
-        if let Some(part) = &next {
-            self.left -= part.len() as u64;
-        }
-        std::task::Poll::Ready(next.map(|p| Ok(http_body::Frame::data(p))))
+        std::task::Poll::Ready(self.0.pop_front().map(|p| Ok(http_body::Frame::data(p))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty()
+        self.0.is_empty()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.left)
+        http_body::SizeHint::with_exact(self.0.iter().map(|p| p.len() as u64).sum())
     }
 }
 

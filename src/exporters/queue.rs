@@ -4,8 +4,8 @@
 //! whole request before anything is enqueued anywhere (`on_full: reject`). Bounds are requests
 //! and encoded bytes. A persistent queue ([`super::persistent`]) writes each batch durably
 //! before the client is answered; workers delete what they delivered. With
-//! `sending_queue.batch` ([`Merge`]), a worker sends the requests queued behind the one it took
-//! as one export, their protobuf encodings joined ([`Batch::merge`]).
+//! `sending_queue.batch` ([`QueueBatchConfig`]), a worker sends the requests queued behind the
+//! one it took as one export, their protobuf encodings joined ([`Batch::merge`]).
 //!
 //! Each batch is sent by a task of its own, so that a worker aborted at the shutdown deadline
 //! does not cut off a request already on the wire: from the deadline ([`Stop`]) no attempt
@@ -13,11 +13,12 @@
 //! most the exporter's attempt `timeout`) more; it is then counted by its outcome — sent, or
 //! `shutdown_dropped` (in-memory queue) / kept on disk (persistent queue) — never both.
 
-use super::config::OnFull;
+use super::config::{OnFull, QueueBatchConfig};
 use super::persistent::{Durable, StoreHandle};
 use super::{ExportOutcome, ExportService};
 use crate::codec::Batch;
 use crate::telemetry::metrics::{names, SelfMetrics, SignalCounters};
+use processors::Signal;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -460,7 +461,7 @@ impl QueueReceiver {
     pub fn spawn_workers(
         &self,
         consumers: usize,
-        merge: Option<Merge>,
+        merge: Option<&QueueBatchConfig>,
         service: ExportService,
         tasks: &mut JoinSet<()>,
     ) {
@@ -470,7 +471,7 @@ impl QueueReceiver {
                 self.rx.clone(),
                 service.clone(),
                 self.store.clone(),
-                merge,
+                merge.cloned(),
             ));
         }
     }
@@ -519,7 +520,7 @@ async fn worker(
     intake: Arc<Mutex<Intake>>,
     svc: ExportService,
     store: Option<StoreHandle>,
-    merge: Option<Merge>,
+    merge: Option<QueueBatchConfig>,
 ) {
     // Aborted at the shutdown deadline (dropped before the queue closed): the deadline is here.
     let aborted = StopOnDrop(Some(core.stop.clone()));
@@ -537,35 +538,23 @@ async fn worker(
     aborted.disarm();
 }
 
-/// `sending_queue.batch`, resolved.
-#[derive(Debug, Clone, Copy)]
-pub struct Merge {
-    /// Longest wait for more requests after the first.
-    pub flush_timeout: Duration,
-    /// Items that end the wait.
-    pub min_items: usize,
-    /// Encoded bytes that end the wait.
-    pub min_bytes: u64,
-    /// Most items in one export (0: no limit).
-    pub max_items: usize,
-    /// Most encoded bytes in one export.
-    pub max_bytes: u64,
-}
-
-impl Merge {
-    /// Whether `next` may join an export of `items` items and `bytes` bytes of `signal`.
-    fn fits(&self, signal: processors::Signal, items: usize, bytes: u64, next: &Entry) -> bool {
-        next.batch.signal() == signal
-            && (self.max_items == 0 || items + next.batch.items() <= self.max_items)
-            && bytes.saturating_add(next.bytes) <= self.max_bytes
-    }
+/// Whether `next` may join an export of `items` items and `bytes` bytes of `signal` under
+/// `merge`'s bounds.
+fn fits(merge: &QueueBatchConfig, signal: Signal, items: usize, bytes: u64, next: &Entry) -> bool {
+    next.batch.signal() == signal
+        && (merge.max_size == 0 || items + next.batch.items() <= merge.max_size)
+        && bytes.saturating_add(next.bytes) <= merge.max_bytes.0
 }
 
 /// Takes the next export's requests off the queue: one, or with `merge` as many as fit, waiting
-/// up to its `flush_timeout` (never past the stop signal) for `min_items` or `min_bytes`. Empty once the
-/// queue is closed and drained. Every request taken counts as in flight from here, so one held
+/// up to its `flush_timeout` (never past the stop signal) for `min_size` items or `min_bytes`.
+/// Empty once the queue is closed and drained. Every request taken counts as in flight from here, so one held
 /// by a worker aborted at the deadline is still counted (`count_leftovers`).
-async fn take(core: &QueueCore, intake: &mut Intake, merge: Option<&Merge>) -> Vec<Entry> {
+async fn take(
+    core: &QueueCore,
+    intake: &mut Intake,
+    merge: Option<&QueueBatchConfig>,
+) -> Vec<Entry> {
     let Intake { rx, carry } = intake;
     let first = match carry.take() {
         Some(e) => e,
@@ -580,8 +569,8 @@ async fn take(core: &QueueCore, intake: &mut Intake, merge: Option<&Merge>) -> V
     let signal = first.batch.signal();
     let (mut items, mut bytes) = (first.batch.items(), first.bytes);
     let mut parts = vec![first];
-    let deadline = tokio::time::Instant::now() + m.flush_timeout;
-    while items < m.min_items && bytes < m.min_bytes && !core.stop.is_stopped() {
+    let deadline = tokio::time::Instant::now() + m.flush_timeout.0;
+    while items < m.min_size && bytes < m.min_bytes.0 && !core.stop.is_stopped() {
         let next = match rx.try_recv() {
             Ok(e) => e,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -595,7 +584,7 @@ async fn take(core: &QueueCore, intake: &mut Intake, merge: Option<&Merge>) -> V
             },
         };
         let next = core.taken(next);
-        if !m.fits(signal, items, bytes, &next) {
+        if !fits(m, signal, items, bytes, &next) {
             *carry = Some(next);
             break;
         }
@@ -722,7 +711,7 @@ impl Drop for InFlight<'_> {
 mod tests {
     use super::*;
     use crate::codec::Payload;
-    use processors::Signal;
+    use processors::units::{ByteSize, ConfigDuration};
 
     fn batch(signal: Signal, items: usize) -> Arc<Batch> {
         let file = match signal {
@@ -763,12 +752,12 @@ mod tests {
             assert!(sender.try_send(batch(signal, items)));
         }
         drop(sender);
-        let merge = Merge {
-            flush_timeout: Duration::from_secs(60),
-            min_items: 5,
-            min_bytes: 1 << 30,
-            max_items: 5,
-            max_bytes: 1 << 30,
+        let merge = QueueBatchConfig {
+            flush_timeout: ConfigDuration(Duration::from_secs(60)),
+            min_size: 5,
+            min_bytes: ByteSize(1 << 30),
+            max_size: 5,
+            max_bytes: ByteSize(1 << 30),
         };
         let mut exports = Vec::new();
         loop {
@@ -807,12 +796,12 @@ mod tests {
         let big = batch(Signal::Traces, 3);
         assert!(sender.try_send(big.clone()));
         assert!(sender.try_send(big.clone()));
-        let merge = Merge {
-            flush_timeout: Duration::from_secs(60),
-            min_items: 1_000_000,
-            min_bytes: big.size_bytes(),
-            max_items: 0,
-            max_bytes: 1 << 30,
+        let merge = QueueBatchConfig {
+            flush_timeout: ConfigDuration(Duration::from_secs(60)),
+            min_size: 1_000_000,
+            min_bytes: ByteSize(big.size_bytes()),
+            max_size: 0,
+            max_bytes: ByteSize(1 << 30),
         };
         let mut intake = receiver.rx.lock().await;
         for _ in 0..2 {
@@ -831,12 +820,12 @@ mod tests {
         let stats = ExporterStats::new(&m, "otlp/test", 100);
         let (sender, receiver) = bounded("otlp/test", 100, 1 << 30, OnFull::Drop, stats);
         assert!(sender.try_send(batch(Signal::Logs, 1)));
-        let merge = Merge {
-            flush_timeout: Duration::from_millis(200),
-            min_items: 100,
-            min_bytes: 1 << 30,
-            max_items: 0,
-            max_bytes: 1 << 30,
+        let merge = QueueBatchConfig {
+            flush_timeout: ConfigDuration(Duration::from_millis(200)),
+            min_size: 100,
+            min_bytes: ByteSize(1 << 30),
+            max_size: 0,
+            max_bytes: ByteSize(1 << 30),
         };
         let started = tokio::time::Instant::now();
         let mut intake = receiver.rx.lock().await;
