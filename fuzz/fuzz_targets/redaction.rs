@@ -1,7 +1,9 @@
 //! The redaction processor (`preset: codex`) on arbitrary OTLP requests: the input, less its
 //! first byte, is decoded as a protobuf export request; when it decodes, the processor runs over
 //! it in place and the result is encoded again (protobuf and OTLP/JSON). Nothing may panic, and
-//! what the processor leaves must still encode to protobuf that decodes.
+//! what the processor leaves must still encode to protobuf that decodes. A logs body is also
+//! read as a view of its bytes (`processors::logs_view`), which must not read what prost
+//! refuses, and redacted in place, which must write exactly what the decoded path writes.
 //!
 //! Input layout: byte 0 chooses the request and the config, the rest is the protobuf body.
 //!   bits 0-1 mod 3    0 logs, 1 traces, 2 metrics
@@ -14,6 +16,7 @@ use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
 };
+use processors::logs_view::{LogsView, ViewLimits};
 use processors::redaction::{RedactionConfig, RedactionProcessor};
 use processors::{Metadata, ProcessContext, Processor};
 use prost::Message;
@@ -21,6 +24,14 @@ use serde_json::json;
 use std::sync::OnceLock;
 
 const HASH_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+/// The receiver's default limits (a view is read only within them).
+const VIEW_LIMITS: ViewLimits = ViewLimits {
+    max_attributes: 1000,
+    max_string: 64 * 1024,
+    max_depth: 32,
+    max_items: 100_000,
+};
 
 fn build(summary: bool) -> RedactionProcessor {
     let mut cfg = json!({ "preset": "codex", "hash_key": HASH_KEY });
@@ -53,12 +64,24 @@ fuzz_target!(|data: &[u8]| {
     match (sel & 0x03) % 3 {
         0 => {
             let Ok(mut req) = ExportLogsServiceRequest::decode(body) else {
+                assert!(
+                    LogsView::parse(body, &VIEW_LIMITS).is_none(),
+                    "a view of logs prost refuses"
+                );
                 return;
             };
             p.process_logs(&mut req, &mut cx);
             let out = req.encode_to_vec();
             ExportLogsServiceRequest::decode(out.as_slice()).expect("redacted logs re-decode");
             let _ = json::encode_logs(&req);
+            // The same body read as a view (when the view reads it) and redacted in place must
+            // come out as the same bytes, with the same counts.
+            if let Some(mut view) = LogsView::parse(body, &VIEW_LIMITS) {
+                let mut vcx = ProcessContext::new(&md);
+                p.process_log_views(&mut view, &mut vcx);
+                assert_eq!(view.encode_to_vec(), out, "a view redacted differently");
+                assert_eq!(vcx.counts(), cx.counts(), "a view counted differently");
+            }
         }
         1 => {
             let Ok(mut req) = ExportTraceServiceRequest::decode(body) else {

@@ -33,6 +33,9 @@
 //!   `SmallInput`: dropping the results (the processed request; the decoded request and the
 //!   encoded bytes) is not timed on either side.
 //!
+//! `logs_chain/decoded` and `logs_chain/view`: the Codex logs chain from bytes to bytes on the
+//! decoded request and on a view of the bytes (see `logs_chain` below).
+//!
 //! Before the criterion groups run (under `cargo bench` only), a manual loop
 //! (`std::time::Instant`; decode+encode, chain and chain without filter interleaved so load
 //! from other processes hits all three alike; median of 200 each) prints two ratios on stderr:
@@ -773,6 +776,47 @@ fn benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    g.finish();
+    logs_chain(c, &log_bytes, n_logs);
+}
+
+/// `logs_chain/{decoded,view}`: the Codex logs chain (`codex`, `redaction` with the codex preset,
+/// `team`) on `004_logs.pb` from its bytes to its encoding, as the gateway runs it: prost decode,
+/// the chain, encode and drop; against the same chain on a view of the bytes
+/// (`processors::logs_view`), parse to encoding. Both produce the same bytes (checked first).
+fn logs_chain(c: &mut Criterion, bytes: &[u8], n_logs: usize) {
+    let redaction: processors::redaction::RedactionConfig = config(json!({
+        "preset": "codex", "hash_key": "bench-hash-key-0123456789"
+    }));
+    let redaction = redaction.build().expect("redaction builds");
+    let (codex, team) = (codex(), team());
+    let chain: [&dyn Processor; 3] = [&codex, &redaction, &team];
+    let md = Metadata::default();
+    let limits = processors::logs_view::ViewLimits {
+        max_attributes: 1000,
+        max_string: 64 << 10,
+        max_depth: 32,
+        max_items: 100_000,
+    };
+    let decoded = |bytes: &[u8]| {
+        let mut req = ExportLogsServiceRequest::decode(bytes).expect("decode");
+        for p in chain {
+            p.process_logs(&mut req, &mut ProcessContext::new(&md));
+        }
+        req.encode_to_vec()
+    };
+    let viewed = |bytes: &[u8]| {
+        let mut view = processors::logs_view::LogsView::parse(bytes, &limits).expect("a view");
+        for p in chain {
+            p.process_log_views(&mut view, &mut ProcessContext::new(&md));
+        }
+        view.encode_to_vec()
+    };
+    assert_eq!(decoded(bytes), viewed(bytes), "the two paths differ");
+    let mut g = c.benchmark_group("logs_chain");
+    g.throughput(Throughput::Elements(n_logs as u64));
+    g.bench_function("decoded", |b| b.iter(|| decoded(black_box(bytes))));
+    g.bench_function("view", |b| b.iter(|| viewed(black_box(bytes))));
     g.finish();
 }
 

@@ -13,6 +13,7 @@
 //! ```
 
 use crate::filter::literal::{bytes_eq, Pattern};
+use crate::logs_view::LogsView;
 use crate::{BuildError, ConfigValue, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -315,6 +316,18 @@ impl Processor for AttributesProcessor {
                     .flat_map(|s| &mut s.log_records)
                     .for_each(|r| self.apply(&mut r.attributes)),
             }
+        }
+    }
+
+    /// The `resource` processor (resource level) only: `attributes` edits every record's
+    /// attributes as decoded.
+    fn handles_log_views(&self) -> bool {
+        matches!(self.level, Level::Resource)
+    }
+
+    fn process_log_views(&self, logs: &mut LogsView<'_>, _cx: &mut ProcessContext<'_>) {
+        for rl in &mut logs.resource_logs {
+            self.apply_resource(&mut rl.resource);
         }
     }
 }

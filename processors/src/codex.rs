@@ -32,6 +32,7 @@
 //! Every fix also accepts a bare `true` / `false` instead of its map.
 
 use crate::filter::literal::{bytes_eq, StrMap};
+use crate::logs_view::{find_view_attr, KvView, LogsView, RecordView, Val, ValueView};
 use crate::{BuildError, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
@@ -494,16 +495,14 @@ impl CodexProcessor {
     fn log_record(&self, lr: &mut LogRecord, fixes: &mut Fixes) {
         self.item(&mut lr.attributes, fixes);
         if let Some(attr) = &self.timestamps {
-            if lr.time_unix_nano == 0 {
-                let from_attr = match crate::find_attr(&lr.attributes, attr) {
-                    Some(Value::StringValue(s)) => parse_rfc3339_nanos(s),
-                    _ => None,
-                };
-                let t = from_attr.unwrap_or(lr.observed_time_unix_nano);
-                if t != 0 {
-                    lr.time_unix_nano = t;
-                    fixes.log_timestamps += 1;
-                }
+            let event_time = match crate::find_attr(&lr.attributes, attr) {
+                Some(Value::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            };
+            let observed = lr.observed_time_unix_nano;
+            if let Some(t) = fixed_log_time(lr.time_unix_nano, observed, event_time) {
+                lr.time_unix_nano = t;
+                fixes.log_timestamps += 1;
             }
         }
         if let Some(fix) = &self.event_name {
@@ -519,6 +518,47 @@ impl CodexProcessor {
                 }
                 if !fix.keep_attribute {
                     lr.attributes.retain(|kv| kv.key != fix.attribute);
+                    changed = true;
+                }
+                if changed {
+                    fixes.event_name += 1;
+                }
+            }
+        }
+    }
+
+    /// [`Self::log_record`] on a viewed record.
+    fn record_view(&self, lr: &mut RecordView<'_>, fixes: &mut Fixes) {
+        if let Some(keep) = self.dedupe {
+            fixes.dedupe_attributes += dedupe_attributes(&mut lr.attributes, keep);
+        }
+        if let Some(keys) = &self.numeric {
+            fixes.numeric_strings += convert_view_strings(&mut lr.attributes, keys);
+        }
+        if let Some(attr) = &self.timestamps {
+            let event_time = match find_view_attr(&lr.attributes, attr) {
+                Some(Val::String(s)) => Some(s.as_ref()),
+                _ => None,
+            };
+            let observed = lr.observed_time_unix_nano;
+            if let Some(t) = fixed_log_time(lr.time_unix_nano, observed, event_time) {
+                lr.time_unix_nano = t;
+                fixes.log_timestamps += 1;
+            }
+        }
+        if let Some(fix) = &self.event_name {
+            let name = match find_view_attr(&lr.attributes, &fix.attribute) {
+                Some(Val::String(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            };
+            if let Some(name) = name {
+                let mut changed = false;
+                if lr.event_name != name {
+                    lr.event_name = name;
+                    changed = true;
+                }
+                if !fix.keep_attribute {
+                    lr.attributes.retain(|kv| kv.key != fix.attribute.as_str());
                     changed = true;
                 }
                 if changed {
@@ -602,6 +642,56 @@ impl Processor for CodexProcessor {
         }
         fixes.report(cx);
     }
+
+    fn handles_log_views(&self) -> bool {
+        true
+    }
+
+    fn process_log_views(&self, logs: &mut LogsView<'_>, cx: &mut ProcessContext<'_>) {
+        let mut fixes = Fixes::default();
+        for rl in &mut logs.resource_logs {
+            if let Some(r) = &mut rl.resource {
+                self.dedupe(&mut r.attributes, &mut fixes);
+            }
+            for sl in &mut rl.scope_logs {
+                if let Some(s) = &mut sl.scope {
+                    self.dedupe(&mut s.attributes, &mut fixes);
+                }
+                for lr in &mut sl.log_records {
+                    self.record_view(lr, &mut fixes);
+                }
+            }
+        }
+        fixes.report(cx);
+    }
+}
+
+/// An attribute with a key: a decoded `KeyValue` or a viewed one.
+pub trait Keyed {
+    /// Its key.
+    fn key(&self) -> &str;
+}
+
+impl Keyed for KeyValue {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Keyed for KvView<'_> {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The `log_timestamps` fix of one record: when its `time` is 0, the time of its event
+/// attribute (RFC 3339 text), else its `observed` time; `None` when the record keeps its time.
+fn fixed_log_time(time: u64, observed: u64, event_time: Option<&str>) -> Option<u64> {
+    if time != 0 {
+        return None;
+    }
+    let t = event_time.and_then(parse_rfc3339_nanos).unwrap_or(observed);
+    (t != 0).then_some(t)
 }
 
 /// `a == b` for keys of one list; keys that share a prefix (`code.module.name`,
@@ -619,10 +709,10 @@ fn length_bit(key: &str) -> u64 {
 
 /// The bitmap of key lengths (modulo 64) that occur more than once in `attrs`: only keys with
 /// such a length can be duplicates, so only their text needs comparing.
-fn repeated_lengths(attrs: &[KeyValue]) -> u64 {
+fn repeated_lengths<K: Keyed>(attrs: &[K]) -> u64 {
     let (mut seen, mut repeated) = (0u64, 0u64);
     for kv in attrs {
-        let bit = length_bit(&kv.key);
+        let bit = length_bit(kv.key());
         repeated |= seen & bit;
         seen |= bit;
     }
@@ -630,7 +720,7 @@ fn repeated_lengths(attrs: &[KeyValue]) -> u64 {
 }
 
 /// Whether two attributes of `attrs` share a key.
-fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
+fn has_duplicate_keys<K: Keyed>(attrs: &[K]) -> bool {
     const SMALL: usize = 32;
     if attrs.len() <= SMALL {
         // Without allocating, reading key text only for keys of a repeated length.
@@ -639,21 +729,21 @@ fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
             return false;
         }
         for i in 1..attrs.len() {
-            let a = &attrs[i].key;
-            if repeated & length_bit(a) != 0 && attrs[..i].iter().any(|b| same_key(&b.key, a)) {
+            let a = attrs[i].key();
+            if repeated & length_bit(a) != 0 && attrs[..i].iter().any(|b| same_key(b.key(), a)) {
                 return true;
             }
         }
         false
     } else {
         let mut seen = HashSet::with_capacity(attrs.len());
-        !attrs.iter().all(|kv| seen.insert(kv.key.as_str()))
+        !attrs.iter().all(|kv| seen.insert(kv.key()))
     }
 }
 
 /// Removes attributes whose key occurs more than once, keeping one per key (the first or the
 /// last occurrence, in its own position). Returns how many were removed.
-pub fn dedupe_attributes(attrs: &mut Vec<KeyValue>, keep: DedupeKeep) -> u64 {
+pub fn dedupe_attributes<K: Keyed>(attrs: &mut Vec<K>, keep: DedupeKeep) -> u64 {
     if !has_duplicate_keys(attrs) {
         return 0;
     }
@@ -664,14 +754,14 @@ pub fn dedupe_attributes(attrs: &mut Vec<KeyValue>, keep: DedupeKeep) -> u64 {
         let repeated = repeated_lengths(attrs);
         let mut drop_mask = 0u64;
         for (i, kv) in attrs.iter().enumerate() {
-            if repeated & length_bit(&kv.key) == 0 {
+            if repeated & length_bit(kv.key()) == 0 {
                 continue;
             }
             let others = match keep {
                 DedupeKeep::First => &attrs[..i],
                 DedupeKeep::Last => &attrs[i + 1..],
             };
-            if others.iter().any(|o| same_key(&o.key, &kv.key)) {
+            if others.iter().any(|o| same_key(o.key(), kv.key())) {
                 drop_mask |= 1u64 << i;
             }
         }
@@ -685,12 +775,12 @@ pub fn dedupe_attributes(attrs: &mut Vec<KeyValue>, keep: DedupeKeep) -> u64 {
     }
     let mut keep_mask = vec![true; attrs.len()];
     let mut seen: HashSet<&str> = HashSet::with_capacity(attrs.len());
-    let order: Box<dyn Iterator<Item = (usize, &KeyValue)>> = match keep {
+    let order: Box<dyn Iterator<Item = (usize, &K)>> = match keep {
         DedupeKeep::First => Box::new(attrs.iter().enumerate()),
         DedupeKeep::Last => Box::new(attrs.iter().enumerate().rev()),
     };
     for (i, kv) in order {
-        if !seen.insert(kv.key.as_str()) {
+        if !seen.insert(kv.key()) {
             keep_mask[i] = false;
         }
     }
@@ -710,19 +800,41 @@ fn convert_strings(attrs: &mut [KeyValue], keys: &NumericKeys) -> u64 {
         else {
             continue;
         };
-        // The value is looked at first: most strings are neither a boolean nor a number, and
-        // then the key does not matter. (`"true"` / `"false"` never parse as numbers.)
-        let typed = match parse_bool(s) {
-            Some(b) => keys.bools.matches(&kv.key).then_some(Value::BoolValue(b)),
-            None if may_be_number(s) => parse_number(s).filter(|_| keys.numbers.matches(&kv.key)),
-            None => None,
-        };
-        if let Some(v) = typed {
+        if let Some(v) = keys.typed(&kv.key, s) {
             kv.value = Some(AnyValue { value: Some(v) });
             n += 1;
         }
     }
     n
+}
+
+/// [`convert_strings`] on viewed attributes.
+fn convert_view_strings(attrs: &mut [KvView<'_>], keys: &NumericKeys) -> u64 {
+    let mut n = 0;
+    for kv in attrs {
+        let Some(s) = kv.value.as_ref().and_then(ValueView::as_str) else {
+            continue;
+        };
+        if let Some(v) = keys.typed(&kv.key, s).and_then(Val::scalar) {
+            kv.value = Some(ValueView { value: Some(v) });
+            n += 1;
+        }
+    }
+    n
+}
+
+impl NumericKeys {
+    /// The typed value of the string `s` under `key`, when the key is listed and `s` is clean.
+    fn typed(&self, key: &str, s: &str) -> Option<Value> {
+        // The value is looked at first: most strings are neither a boolean nor a number, and
+        // then the key does not matter. (`"true"` / `"false"` never parse as numbers.)
+        match parse_bool(s) {
+            Some(b) => self.bools.matches(key).then_some(Value::BoolValue(b)),
+            // The key before the parse: many strings start like numbers (ids, versions, times).
+            None if may_be_number(s) && self.numbers.matches(key) => parse_number(s),
+            None => None,
+        }
+    }
 }
 
 fn parse_bool(s: &str) -> Option<bool> {

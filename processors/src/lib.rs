@@ -22,6 +22,7 @@ pub mod cost;
 pub mod delta_to_cumulative;
 pub mod filter;
 pub mod genai;
+pub mod logs_view;
 pub mod metric_names;
 mod partition;
 pub mod redaction;
@@ -39,6 +40,7 @@ pub use request::{
 };
 pub use value::{value_text, ConfigValue};
 
+use logs_view::LogsView;
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
@@ -62,6 +64,16 @@ pub trait Processor: Send + Sync + 'static {
     }
     /// Processes a logs request in place.
     fn process_logs(&self, _req: &mut ExportLogsServiceRequest, _cx: &mut ProcessContext<'_>) {}
+    /// Whether [`Processor::process_log_views`] does exactly what [`Processor::process_logs`]
+    /// does, so a logs pipeline of such processors may skip decoding requests. Only a processor
+    /// that keeps every log record may say yes. Default: no.
+    fn handles_log_views(&self) -> bool {
+        false
+    }
+    /// Processes a logs request read as a view of its bytes ([`logs_view`]), in place, with the
+    /// same result and counts as [`Processor::process_logs`] on the decoded request. Called only
+    /// when [`Processor::handles_log_views`] says yes.
+    fn process_log_views(&self, _logs: &mut LogsView<'_>, _cx: &mut ProcessContext<'_>) {}
 }
 
 /// Why a processor could not be built from its config. Reported by `validate` with the YAML path

@@ -62,6 +62,7 @@
 //! items (spans, data points, log records) tagged, at both levels; `team_tagged{label=
 //! from_metadata}` for items tagged from the metadata.
 
+use crate::logs_view::LogsView;
 use crate::value::{config_text, value_text};
 use crate::{BuildError, ConfigValue, Metadata, ProcessContext, Processor};
 use opentelemetry_proto::tonic::collector::{
@@ -933,6 +934,21 @@ impl Processor for TeamProcessor {
                     }
                 }
             }
+        }
+        tally.report(self, cx);
+    }
+
+    /// Resource level only: record-level rules read every record's attributes as decoded.
+    fn handles_log_views(&self) -> bool {
+        matches!(self.level, TeamLevel::Resource)
+    }
+
+    fn process_log_views(&self, logs: &mut LogsView<'_>, cx: &mut ProcessContext<'_>) {
+        let md = cx.metadata();
+        let mut tally = Tally::new(self);
+        for rl in &mut logs.resource_logs {
+            let items = rl.scope_logs.iter().map(|s| s.log_records.len()).sum();
+            self.tag_resource(&mut rl.resource, items, md, &mut tally);
         }
         tally.report(self, cx);
     }

@@ -115,18 +115,28 @@ pub fn build(
     };
     let mut summary = Vec::new();
     let mut batching = Vec::new();
+    let mut logs = Vec::new();
     for (pid, pcfg) in connector_order(cfg)? {
         let pipeline = w.pipeline(pid, pcfg)?;
         if pipeline.batcher.is_some() {
             batching.push(pipeline.clone());
         }
         w.route(pcfg, &pipeline);
+        if pipeline.signal == Signal::Logs {
+            logs.push((summary.len(), pipeline.log_views));
+        }
         summary.push(format!(
             "pipeline {pid}: [{}] -> [{}] -> [{}]",
             pcfg.receivers.join(", "),
             pcfg.processors.join(", "),
             pcfg.exporters.join(", ")
         ));
+    }
+    // Protobuf logs are read as views only when every logs pipeline can take one.
+    if logs.iter().all(|(_, views)| *views) {
+        for (line, _) in logs {
+            summary[line].push_str(" (protobuf logs processed in place, not decoded)");
+        }
     }
     let (admission, limiters) = w.admission();
     Ok(Graph {
@@ -261,6 +271,13 @@ impl Wiring<'_> {
                     .get(id)
                     .is_some_and(|p| p.get().removes_items())
             });
+        // A logs pipeline whose processors all work on views of the request bytes, and whose
+        // only consumers are protobuf exporters, never needs the decoded request.
+        let log_views = signal == Signal::Logs
+            && encode_early
+            && batcher.is_none()
+            && links.is_empty()
+            && stages.iter().all(|s| s.processor.handles_log_views());
         Ok(Arc::new(Pipeline {
             id: pid.to_string(),
             signal,
@@ -270,6 +287,7 @@ impl Wiring<'_> {
             connectors: links,
             encode_early,
             size_preserving,
+            log_views,
         }))
     }
 

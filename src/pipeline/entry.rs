@@ -9,7 +9,7 @@
 use super::admission::{admit_all, reserve_all, Admission, Refusal, Reservation};
 use super::fanout;
 use super::limits::{Limit, Limits, LimitsConfig};
-use super::{Pipeline, Routes};
+use super::{Pipeline, Routes, Stage};
 use crate::base::Swap;
 use crate::codec::{json, scan, Batch, Payload, WireFormat};
 use crate::exporters::config::OnFull;
@@ -19,6 +19,7 @@ use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
     trace::v1::ExportTraceServiceRequest,
 };
+use processors::logs_view::LogsView;
 use processors::{Metadata, OtlpRequest, ProcessContext, Signal};
 use prometheus_client::metrics::counter::Counter;
 use prost::Message;
@@ -207,6 +208,13 @@ impl Entry {
                 estimate.map_or_else(|| scan::count(signal, &body).unwrap_or(0), |e| e.items);
             return (items, Err(IngestError::Overloaded), reserved);
         };
+        if format == WireFormat::Proto && signal == Signal::Logs && takes_log_views(routes) {
+            let limits = self.limits.view_limits(self.decoding.max_items);
+            if let Some(view) = LogsView::parse(&body, &limits) {
+                let (items, ingested) = self.limited_ingest_view(routes, view, metadata);
+                return (items, ingested, reserved);
+            }
+        }
         let decoded = match format {
             WireFormat::Proto => decode_proto(signal, body),
             WireFormat::Json => decode_json(signal, &body),
@@ -265,7 +273,25 @@ impl Entry {
     where
         R: OtlpRequest + Into<Payload> + Limit,
     {
-        let changed = req.limit(&self.limits);
+        self.count_limited(req.limit(&self.limits));
+        let items = req.item_count() as u64;
+        (items, routes.ingest(req, metadata))
+    }
+
+    /// [`Entry::limited_ingest`] for a logs request read as a view.
+    fn limited_ingest_view(
+        &self,
+        routes: &Routes,
+        mut view: LogsView<'_>,
+        metadata: &Metadata,
+    ) -> (u64, Result<Pending, IngestError>) {
+        self.count_limited(view.limit(&self.limits));
+        let items = view.item_count() as u64;
+        (items, routes.ingest_log_view(view, metadata))
+    }
+
+    /// Counts (and logs, rate-limited) what the receiver limits changed in one request.
+    fn count_limited(&self, changed: u64) {
         if changed > 0 {
             self.limited.inc_by(changed);
             crate::telemetry::warn_rate_limited(
@@ -273,8 +299,6 @@ impl Entry {
                 "attributes or values over the receiver limits were dropped or truncated",
             );
         }
-        let items = req.item_count() as u64;
-        (items, routes.ingest(req, metadata))
     }
 }
 
@@ -420,12 +444,76 @@ impl Routes {
         }
         // The last pipeline takes the request itself: no copy when there is one pipeline.
         total.add(run_one(last, std::mem::take(&mut req), metadata));
-        if total.rejected || (total.to_send && !total.accepted) {
-            return Err(IngestError::Unavailable);
+        total.answer()
+    }
+
+    /// [`Routes::ingest`] for a logs request read as a view ([`takes_log_views`]): each
+    /// pipeline processes its own copy of the view (the last one the view itself) and encodes
+    /// it once for its exporters.
+    pub fn ingest_log_view(
+        &self,
+        mut view: LogsView<'_>,
+        metadata: &Metadata,
+    ) -> Result<Pending, IngestError> {
+        let pipelines = self.get(Signal::Logs);
+        let Some((last, firsts)) = pipelines.split_last() else {
+            return Err(IngestError::NotRouted(Signal::Logs));
+        };
+        let mut total = Outcome::default();
+        for p in firsts {
+            total.add(run_view(p, view.clone(), metadata));
         }
-        Ok(Pending {
-            durable: total.durable,
-        })
+        total.add(run_view(last, std::mem::take(&mut view), metadata));
+        total.answer()
+    }
+}
+
+/// Whether every pipeline of the logs signal takes requests as views of their bytes
+/// ([`Pipeline::log_views`]).
+fn takes_log_views(routes: &Routes) -> bool {
+    let pipelines = routes.get(Signal::Logs);
+    !pipelines.is_empty() && pipelines.iter().all(|p| p.log_views)
+}
+
+/// [`run_one`] on a view: its processors keep every record, so the item count of each stage is
+/// the request's, and nothing is pruned (a view has no empty scope or resource).
+fn run_view(p: &Pipeline, mut view: LogsView<'_>, metadata: &Metadata) -> Outcome {
+    let mut cx = ProcessContext::new(metadata);
+    let items = view.item_count() as u64;
+    for stage in &p.stages {
+        stage.processor.process_log_views(&mut view, &mut cx);
+        count_stage(stage, Signal::Logs, items, items, &mut cx);
+    }
+    let bytes = view.encode_to_vec();
+    drop(view);
+    let batch = Batch::from_proto(Signal::Logs, bytes.into(), items as usize);
+    fan_out_outcome(p, &Arc::new(batch))
+}
+
+/// Counts one stage's items in and out, what it dropped and its audit events.
+fn count_stage(
+    stage: &Stage,
+    signal: Signal,
+    incoming: u64,
+    outgoing: u64,
+    cx: &mut ProcessContext<'_>,
+) {
+    stage.incoming.add(signal, incoming);
+    stage.outgoing.add(signal, outgoing);
+    stage.dropped.add(signal, cx.take_dropped());
+    for (event, rule, n) in cx.take_counts() {
+        stage.metrics.processor_event(&stage.id, event, &rule, n);
+    }
+}
+
+/// Offers a batch to the pipeline's exporter queues.
+fn fan_out_outcome(p: &Pipeline, batch: &Arc<Batch>) -> Outcome {
+    let f = fanout::fan_out(&p.exporters, batch);
+    Outcome {
+        to_send: true,
+        accepted: f.accepted > 0,
+        rejected: f.rejected,
+        durable: f.durable,
     }
 }
 
@@ -505,6 +593,18 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The answer to a request every pipeline of its signal has run: refused when an
+    /// `on_full: reject` queue refused it, or when there was something to send and no queue
+    /// took it.
+    fn answer(self) -> Result<Pending, IngestError> {
+        if self.rejected || (self.to_send && !self.accepted) {
+            return Err(IngestError::Unavailable);
+        }
+        Ok(Pending {
+            durable: self.durable,
+        })
+    }
+
     fn add(&mut self, o: Outcome) {
         self.to_send |= o.to_send;
         self.accepted |= o.accepted;
@@ -528,12 +628,7 @@ where
         let incoming = items;
         req.process_with(stage.processor.as_ref(), &mut cx);
         items = req.item_count() as u64;
-        stage.incoming.add(R::SIGNAL, incoming);
-        stage.outgoing.add(R::SIGNAL, items);
-        stage.dropped.add(R::SIGNAL, cx.take_dropped());
-        for (event, rule, n) in cx.take_counts() {
-            stage.metrics.processor_event(&stage.id, event, &rule, n);
-        }
+        count_stage(stage, R::SIGNAL, incoming, items, &mut cx);
     }
     req.prune();
     if items == 0 {
@@ -553,15 +648,7 @@ where
                 ..Outcome::default()
             }
         }
-        None => {
-            let f = fanout::fan_out(&p.exporters, &Arc::new(p.batch_of(req.into())));
-            Outcome {
-                to_send: true,
-                accepted: f.accepted > 0,
-                rejected: f.rejected,
-                durable: f.durable,
-            }
-        }
+        None => fan_out_outcome(p, &Arc::new(p.batch_of(req.into()))),
     });
     total
 }

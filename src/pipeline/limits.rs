@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::{
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, Exemplar};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use processors::logs_view::{LogsView, ViewLimits};
 use processors::units::{self, ByteSize};
 use serde::Deserialize;
 
@@ -192,6 +193,18 @@ impl Limits {
         n
     }
 
+    /// What a request must stay within to be read as a view
+    /// ([`processors::logs_view::LogsView::parse`]): its log records within these limits,
+    /// and at most `max_items` of them.
+    pub fn view_limits(&self, max_items: u64) -> ViewLimits {
+        ViewLimits {
+            max_attributes: self.max_attributes,
+            max_string: self.max_string,
+            max_depth: self.max_depth,
+            max_items,
+        }
+    }
+
     fn resource(&self, r: Option<&mut Resource>) -> u64 {
         r.map_or(0, |r| {
             self.attrs(&mut r.attributes, Some(&mut r.dropped_attributes_count))
@@ -249,6 +262,21 @@ impl Limit for ExportLogsServiceRequest {
                         n += l.value(b);
                     }
                 }
+            }
+        }
+        n
+    }
+}
+
+/// A view's records are within the limits ([`Limits::view_limits`]); its resources and scopes,
+/// decoded, are limited here as in a decoded request.
+impl Limit for LogsView<'_> {
+    fn limit(&mut self, l: &Limits) -> u64 {
+        let mut n = 0;
+        for rl in &mut self.resource_logs {
+            n += l.resource(rl.resource.as_mut());
+            for sl in &mut rl.scope_logs {
+                n += l.scope(sl.scope.as_mut());
             }
         }
         n

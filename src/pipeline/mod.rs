@@ -58,6 +58,10 @@ pub struct Pipeline {
     /// No batch stage, no connector and no processor that removes items: what comes out is
     /// about as large as what came in, so [`has_room`] may judge a request by its body size.
     pub size_preserving: bool,
+    /// A logs pipeline that can take a protobuf request as a view of its bytes
+    /// ([`processors::logs_view`]): every processor handles views, and only protobuf exporters
+    /// (no batch stage, no connector) read the result.
+    pub log_views: bool,
 }
 
 impl Pipeline {

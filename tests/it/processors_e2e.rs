@@ -451,3 +451,167 @@ service:
     assert!(expected_sum.len() > 10, "the session has sums to check");
     assert!(gw.stop().await.success());
 }
+
+/// Starts a gateway whose logs pipeline runs the Codex chain (`codex`, `redaction` with the
+/// preset and summary counts, `team`, `resource`) into `exporters`.
+async fn chain_gateway(exporters: &str, pipeline_exporters: &str) -> (Gateway, u16, u16) {
+    let (http, admin) = (free_port(), free_port());
+    let yaml = format!(
+        r#"receivers:
+  otlp: {{ protocols: {{ http: {{ endpoint: "127.0.0.1:{http}" }} }} }}
+processors:
+  codex: {{}}
+  redaction: {{ preset: codex, hash_key: "view-test-hash-key-0123456789", summary: counts }}
+  team:
+    rules:
+      - name: header
+        match: {{ metadata: {{ key: x-codex-team, regex: "^(?P<team>[a-z0-9-]+)$" }} }}
+        set: {{ team: "$${{team}}" }}
+    default: {{ team: unknown, project: payments-service }}
+  resource:
+    attributes:
+      - {{ key: deployment.environment, value: test, action: upsert }}
+exporters:
+{exporters}
+service:
+  telemetry: {{ metrics: {{ address: "127.0.0.1:{admin}" }} }}
+  pipelines:
+    logs: {{ receivers: [otlp], processors: [codex, redaction, team, resource], exporters: [{pipeline_exporters}] }}
+"#
+    );
+    (Gateway::start(&yaml, &[http, admin]).await, http, admin)
+}
+
+/// The processor audit counters of the logs pipeline, as `/metrics` lines.
+async fn processor_event_lines(admin: u16) -> Vec<String> {
+    let text = reqwest::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("gateway_processor_events_total{"))
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_processed_in_place_leave_exactly_as_decoded_logs_do() {
+    use prost::Message;
+    // Gateway `viewed`: protobuf exporters only, so its logs are processed as views of the
+    // request bytes. Gateway `decoded`: the same chain with a JSON exporter besides, which needs
+    // the decoded request, so every request is decoded as before.
+    let (viewed_backend, decoded_backend, json_backend) = (
+        FakeBackend::grpc().await,
+        FakeBackend::grpc().await,
+        FakeBackend::http().await,
+    );
+    let (mut viewed, viewed_http, viewed_admin) = chain_gateway(
+        &format!("  otlp: {{ endpoint: \"{}\" }}", viewed_backend.endpoint()),
+        "otlp",
+    )
+    .await;
+    let (mut decoded, decoded_http, decoded_admin) = chain_gateway(
+        &format!(
+            "  otlp: {{ endpoint: \"{}\" }}\n  otlphttp/json: {{ endpoint: \"{}\", encoding: json }}",
+            decoded_backend.endpoint(),
+            json_backend.endpoint()
+        ),
+        "otlp, otlphttp/json",
+    )
+    .await;
+    assert!(
+        viewed
+            .stdout()
+            .contains("(protobuf logs processed in place, not decoded)"),
+        "{}",
+        viewed.stdout()
+    );
+    assert!(
+        !decoded.stdout().contains("processed in place"),
+        "{}",
+        decoded.stdout()
+    );
+
+    let logs: Vec<_> = fixtures::protobuf_fixtures()
+        .into_iter()
+        .filter(|f| f.signal == fixtures::Signal::Logs)
+        .collect();
+    assert!(logs.len() >= 3, "{} logs fixtures", logs.len());
+    let mut records = 0;
+    for (i, f) in logs.iter().enumerate() {
+        // Every other request with the team header.
+        let headers: &[(&str, &str)] = if i % 2 == 0 {
+            &[("x-codex-team", "checkout")]
+        } else {
+            &[]
+        };
+        for port in [viewed_http, decoded_http] {
+            let url = format!("http://127.0.0.1:{port}/v1/logs");
+            let (status, _, _) = gateway::post_with_headers(
+                &url,
+                "application/x-protobuf",
+                None,
+                headers,
+                f.body.clone(),
+            )
+            .await;
+            assert_eq!(status, 200, "{}", f.label());
+        }
+        records += f.decode().item_count();
+    }
+    // Requests the view leaves to the decoder get the decoder's answers: a truncated body and
+    // invalid UTF-8 in a string are 400 from both gateways.
+    let body = &logs[0].body;
+    let mut bad_utf8 = body.clone();
+    let at = bad_utf8
+        .windows(b"codex".len())
+        .position(|w| w == b"codex")
+        .expect("a codex string");
+    bad_utf8[at] = 0xff;
+    for bad in [body[..body.len() - 3].to_vec(), bad_utf8] {
+        for port in [viewed_http, decoded_http] {
+            let url = format!("http://127.0.0.1:{port}/v1/logs");
+            let (status, _, _) =
+                gateway::post(&url, "application/x-protobuf", None, bad.clone()).await;
+            assert_eq!(status, 400);
+        }
+    }
+
+    viewed_backend.expect_log_records(records, WAIT).await;
+    decoded_backend.expect_log_records(records, WAIT).await;
+    // Exports may leave in any order: compared as sorted encodings of their resource entries.
+    let entries = |b: &FakeBackend| {
+        let mut e: Vec<Vec<u8>> = b
+            .received_logs()
+            .iter()
+            .flat_map(|r| &r.resource_logs)
+            .map(|rl| rl.encode_to_vec())
+            .collect();
+        e.sort();
+        e
+    };
+    let (from_views, from_decoded) = (entries(&viewed_backend), entries(&decoded_backend));
+    assert_eq!(from_views.len(), from_decoded.len());
+    assert!(
+        from_views == from_decoded,
+        "the two paths sent different logs"
+    );
+    // The chain did change them (redaction, codex times and names, team tags).
+    let sent: Vec<Vec<u8>> = logs.iter().map(|f| f.body.clone()).collect();
+    assert!(from_views.iter().all(|e| !sent
+        .iter()
+        .any(|s| s.windows(e.len()).any(|w| w == e.as_slice()))));
+    let events = processor_event_lines(viewed_admin).await;
+    assert!(
+        events.iter().any(|l| l.contains("processor=\"redaction\"")),
+        "{events:?}"
+    );
+    assert_eq!(events, processor_event_lines(decoded_admin).await);
+    assert!(viewed.stop().await.success());
+    assert!(decoded.stop().await.success());
+}

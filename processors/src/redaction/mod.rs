@@ -65,6 +65,7 @@ pub use detectors::{Category, Detector, DetectorSelection, PiiConfig, PiiKind, S
 pub use hash::{HASH_PREFIX, MIN_KEY_LEN};
 pub use walk::{drop_deep, SUMMARY_ATTRIBUTE};
 
+use crate::logs_view::LogsView;
 use crate::{BuildError, ProcessContext, Processor};
 use hash::Hasher;
 use opentelemetry_proto::tonic::collector::{
@@ -749,6 +750,34 @@ impl Processor for RedactionProcessor {
                     }
                     run.attributes(&mut rec.attributes);
                     run.summarize(&mut rec.attributes, before);
+                }
+            }
+        }
+        self.finish(run, cx);
+    }
+
+    fn handles_log_views(&self) -> bool {
+        true
+    }
+
+    fn process_log_views(&self, logs: &mut LogsView<'_>, cx: &mut ProcessContext<'_>) {
+        if self.is_noop() {
+            return;
+        }
+        let mut run = Run::new(self);
+        for rl in &mut logs.resource_logs {
+            run.resource(&mut rl.resource);
+            for sl in &mut rl.scope_logs {
+                run.scope(&mut sl.scope);
+                for rec in &mut sl.log_records {
+                    let before = run.total();
+                    run.text(&mut rec.event_name);
+                    run.text(&mut rec.severity_text);
+                    if let Some(body) = &mut rec.body {
+                        run.view_value(body, walk::Mode::Scan);
+                    }
+                    run.view_attributes(&mut rec.attributes);
+                    run.view_summarize(&mut rec.attributes, before);
                 }
             }
         }

@@ -80,6 +80,8 @@ enum Confirm {
         secret: Option<usize>,
         edge: Edge,
         check: Check,
+        /// The fewest bytes the regex can match: a candidate with fewer left is not searched.
+        min_len: usize,
     },
     Fn(catalog::MatchFn),
     Word(catalog::WordFn),
@@ -233,11 +235,18 @@ impl Builtins {
         let confirm = match &f.how {
             How::Re(re, edge, check) => {
                 patterns.push(re);
+                // 0 (search every candidate) if the pattern does not parse alone; it is
+                // compiled with the others, which reports any error.
+                let min_len = regex_automata::util::syntax::parse(re)
+                    .ok()
+                    .and_then(|hir| hir.properties().minimum_len())
+                    .unwrap_or(0);
                 Confirm::Re {
                     pid: PatternID::new_unchecked(patterns.len() - 1),
                     secret: None,
                     edge: *edge,
                     check: *check,
+                    min_len,
                 }
             }
             How::Fn(m) => Confirm::Fn(*m),
@@ -311,7 +320,12 @@ impl Builtins {
                 secret,
                 edge,
                 check,
+                min_len,
             } => {
+                // Too short a rest to match (timestamps' `11`, version strings' `0.`, ...).
+                if b.len().saturating_sub(start) < *min_len {
+                    return;
+                }
                 if *edge != Edge::Free && start > 0 && catalog::is_alnum(b[start - 1]) {
                     return;
                 }

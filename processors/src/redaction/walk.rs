@@ -4,17 +4,19 @@
 
 use super::scan::ScanState;
 use super::{KeyRuleAction, RedactionProcessor};
+use crate::logs_view::{KvView, Val, ValueView};
 use opentelemetry_proto::tonic::common::v1::{
     any_value::Value, AnyValue, InstrumentationScope, KeyValue,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use std::borrow::Cow;
 
 /// The attribute added to each changed record when `summary: counts`.
 pub const SUMMARY_ATTRIBUTE: &str = "redaction.masked.count";
 
 /// How strings found under a key are treated.
 #[derive(Debug, Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     /// Value rules only.
     Scan,
     /// Value rules, then cut to `len` characters (counted under audit label `label`).
@@ -242,6 +244,126 @@ impl<'p> Run<'p> {
         self.string(s);
         if let Mode::Truncate { len, label } = mode {
             self.truncate(s, len, label);
+        }
+    }
+}
+
+/// The same walk over log records read as views ([`crate::logs_view`]): strings are replaced
+/// only when a rule changes them; everything else keeps borrowing the request. Views nest at
+/// most [`crate::logs_view::MAX_VIEW_DEPTH`] deep, so this walk may recurse.
+impl Run<'_> {
+    /// [`Run::string`] on a viewed string.
+    pub(crate) fn text(&mut self, s: &mut Cow<'_, str>) {
+        let p = self.p;
+        if let Some((new, n)) =
+            p.scanner
+                .redact(s, &mut self.state, p.hasher.as_ref(), &mut self.counts)
+        {
+            *s = Cow::Owned(new);
+            self.total += n;
+        }
+    }
+
+    /// [`Run::attributes`] on viewed attributes.
+    pub(crate) fn view_attributes(&mut self, kvs: &mut Vec<KvView<'_>>) {
+        let p = self.p;
+        if let Some(allowed) = &p.allowed_keys {
+            let before = kvs.len();
+            kvs.retain(|kv| allowed.contains(kv.key.as_ref()));
+            self.count(p.allowlist_label, (before - kvs.len()) as u64);
+        }
+        self.view_kvs(kvs, Mode::Scan);
+    }
+
+    /// [`Run::any_value`] on a viewed value.
+    pub(crate) fn view_value(&mut self, v: &mut ValueView<'_>, mode: Mode) {
+        match &mut v.value {
+            Some(Val::String(s)) => {
+                self.text(s);
+                if let Mode::Truncate { len, label } = mode {
+                    if let Some((cut, _)) = s.char_indices().nth(len) {
+                        match s {
+                            Cow::Borrowed(b) => *b = &b[..cut],
+                            Cow::Owned(o) => o.truncate(cut),
+                        }
+                        self.count(label, 1);
+                    }
+                }
+            }
+            Some(Val::Array(a)) => a.iter_mut().for_each(|x| self.view_value(x, mode)),
+            Some(Val::Kvlist(l)) => self.view_kvs(l, mode),
+            _ => {}
+        }
+    }
+
+    fn view_kvs(&mut self, kvs: &mut Vec<KvView<'_>>, mode: Mode) {
+        let p = self.p;
+        if p.has_drop_rules {
+            kvs.retain(|kv| match p.rule_for(&kv.key) {
+                Some(rule) if matches!(rule.action, KeyRuleAction::Drop) => {
+                    self.count(rule.label, 1);
+                    false
+                }
+                _ => true,
+            });
+        }
+        for kv in kvs.iter_mut() {
+            let Some(rule) = p.rule_for(&kv.key) else {
+                if let Some(v) = kv.value.as_mut() {
+                    self.view_value(v, mode);
+                }
+                continue;
+            };
+            match &rule.action {
+                KeyRuleAction::Keep | KeyRuleAction::Drop => {}
+                KeyRuleAction::Mask(text) => {
+                    let unchanged = match kv.value.as_ref().map(|v| &v.value) {
+                        None | Some(None) => true,
+                        Some(Some(Val::String(s))) => s == text,
+                        Some(Some(_)) => false,
+                    };
+                    if !unchanged {
+                        kv.value = Some(ValueView::string(text.clone()));
+                        self.count(rule.label, 1);
+                    }
+                }
+                KeyRuleAction::Hash => {
+                    let hashed = match kv.value.as_ref() {
+                        None | Some(ValueView { value: None }) => continue,
+                        Some(v) if v.as_str().is_some_and(super::hash::is_hashed) => continue,
+                        Some(v) => match &p.hasher {
+                            Some(h) => h.hash_value(&v.to_any_value()),
+                            None => "[REDACTED]".to_string(),
+                        },
+                    };
+                    kv.value = Some(ValueView::string(hashed));
+                    self.count(rule.label, 1);
+                }
+                KeyRuleAction::Truncate(len) => {
+                    if let Some(v) = kv.value.as_mut() {
+                        let mode = Mode::Truncate {
+                            len: *len,
+                            label: rule.label,
+                        };
+                        self.view_value(v, mode);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Run::summarize`] on viewed attributes.
+    pub(crate) fn view_summarize(&self, attrs: &mut Vec<KvView<'_>>, before: u64) {
+        let n = self.total - before;
+        if !self.p.summary || n == 0 {
+            return;
+        }
+        let value = Some(ValueView {
+            value: Some(Val::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+        });
+        match attrs.iter_mut().find(|kv| kv.key == SUMMARY_ATTRIBUTE) {
+            Some(kv) => kv.value = value,
+            None => attrs.push(KvView::new(SUMMARY_ATTRIBUTE, value)),
         }
     }
 }
